@@ -1,0 +1,238 @@
+"""The model registry and :func:`load_model`: official COCO weights, your own checkpoint, or untrained.
+
+Every model here is a torchvision Faster R-CNN; rpn_viz only ever looks at its first stage
+(``model.transform``, ``model.backbone`` and ``model.rpn``). Adding a torchvision detector is one
+:class:`ModelSpec` more in :data:`MODELS`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import torch
+from torch import nn
+from torchvision.models import detection
+from torchvision.models.detection import FasterRCNN
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from .weights import OfficialFile, WeightsError, find_official, is_available, load_state_dict, sha256_of
+
+DEFAULT_MODEL = "mobilenet_v3_large_fpn"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one torchvision Faster R-CNN exactly as torchvision builds its trained version."""
+
+    name: str
+    title: str
+    builder: Callable[..., FasterRCNN]
+    official: OfficialFile
+    # torchvision builds trained backbones with FrozenBatchNorm2d (plain BatchNorm2d when untrained);
+    # the two round differently, so we rebuild the trained layout to get the official numbers.
+    frozen_batchnorm: bool
+    # torchvision sets FrozenBatchNorm2d.eps to 0 after loading ResNet-50 FPN v1's COCO weights.
+    frozen_eps_after_load: float | None = None
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "mobilenet_v3_large_fpn",
+            "Faster R-CNN MobileNetV3-Large FPN (COCO)",
+            detection.fasterrcnn_mobilenet_v3_large_fpn,
+            OfficialFile(
+                detection.FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1.url,
+                "fb6a3cc702b1df54c18a44b26708cd083614211062d0c36d2ca7bf9270df3533",
+            ),
+            frozen_batchnorm=True,
+        ),
+        ModelSpec(
+            "mobilenet_v3_large_320_fpn",
+            "Faster R-CNN MobileNetV3-Large 320 FPN (COCO, low resolution)",
+            detection.fasterrcnn_mobilenet_v3_large_320_fpn,
+            OfficialFile(
+                detection.FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1.url,
+                "907ea3f91ff92242bc1baea8049276a3e76bca48ce7560bd268cc029f37977b5",
+            ),
+            frozen_batchnorm=True,
+        ),
+        ModelSpec(
+            "resnet50_fpn",
+            "Faster R-CNN ResNet-50 FPN (COCO)",
+            detection.fasterrcnn_resnet50_fpn,
+            OfficialFile(
+                detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url,
+                "258fb6c638b15964ddcdd1ae0748c5eef1be9e732750120cc857feed3faac384",
+            ),
+            frozen_batchnorm=True,
+            frozen_eps_after_load=0.0,
+        ),
+        ModelSpec(
+            "resnet50_fpn_v2",
+            "Faster R-CNN ResNet-50 FPN v2 (COCO)",
+            detection.fasterrcnn_resnet50_fpn_v2,
+            OfficialFile(
+                detection.FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1.url,
+                "dd69338a24b8d7381807e247652bdc356325bcbaf1cd3e092e00e0a1a58706bf",
+            ),
+            frozen_batchnorm=False,
+        ),
+    )
+}
+
+WeightsKind = Literal["official", "custom", "untrained"]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What the network's weights are; the app and the JSON always show this next to results."""
+
+    kind: WeightsKind
+    label: str  # e.g. "official COCO", "custom (sha256 1a2b3c4d…)", "untrained (seed 0)"
+    path: str | None = None
+    sha256: str | None = None
+    seed: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass
+class LoadedModel:
+    """A Faster R-CNN in eval mode on its device, with the facts needed to label it honestly."""
+
+    spec: ModelSpec
+    model: FasterRCNN
+    weights: WeightsInfo
+    device: torch.device
+    num_classes: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_trained(self) -> bool:
+        return self.weights.kind != "untrained"
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for ``name``, or a one-line error listing the names there are."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise WeightsError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}.") from None
+
+
+def available_models(weights_dir: str | os.PathLike | None = None) -> list[ModelSpec]:
+    """Models whose official weights are on this machine (the app and CLI offer only these)."""
+    return [spec for spec in MODELS.values() if is_available(spec.official, weights_dir)]
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on, with a clear error when CUDA is asked for but absent."""
+    if device is None or device == "auto":
+        return default_device()
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise WeightsError("--device cuda was asked for, but this machine has no CUDA device.")
+    return chosen
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d below ``module`` by FrozenBatchNorm2d, as torchvision's trained builds do."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, FrozenBatchNorm2d(child.num_features, eps=child.eps))
+        else:
+            _freeze_batchnorm(child)
+
+
+def build(spec: ModelSpec, num_classes: int = 91, trained_layout: bool = True) -> FasterRCNN:
+    """An unloaded network with torchvision's layout for trained (or, if not, untrained) weights."""
+    model = spec.builder(weights=None, weights_backbone=None, num_classes=num_classes)
+    if trained_layout and spec.frozen_batchnorm:
+        _freeze_batchnorm(model.backbone)
+    return model
+
+
+def _apply_frozen_eps(spec: ModelSpec, model: FasterRCNN) -> None:
+    """Set FrozenBatchNorm2d.eps as torchvision does after loading this architecture's weights."""
+    if spec.frozen_eps_after_load is not None:
+        for module in model.modules():
+            if isinstance(module, FrozenBatchNorm2d):
+                module.eps = spec.frozen_eps_after_load
+
+
+def num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
+    """Number of classes of a Faster R-CNN state dict, read from its box predictor."""
+    key = "roi_heads.box_predictor.cls_score.weight"
+    if key not in state_dict:
+        raise WeightsError(f"Not a torchvision Faster R-CNN state dict: no {key!r}.")
+    return int(state_dict[key].shape[0])
+
+
+def _load_into(model: FasterRCNN, state_dict: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict(strict=True)`` with the mismatch summarised in one line."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsError(f"{what} does not fit this architecture: {first[:240]}") from None
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    untrained: bool = False,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    allow_download: bool = True,
+) -> LoadedModel:
+    """Build a Faster R-CNN and load its weights: official (default), ``checkpoint``, or ``untrained``.
+
+    Raises :class:`~rpn_viz.weights.WeightsError` with a one-line, actionable message whenever the
+    weights cannot be had; it never falls back to random weights.
+    """
+    spec = get_spec(name)
+    target = resolve_device(device)
+    if untrained and checkpoint is not None:
+        raise WeightsError("Choose either --untrained or --checkpoint, not both.")
+    if untrained:
+        torch.manual_seed(seed)
+        model = build(spec, trained_layout=False)
+        info = WeightsInfo("untrained", f"untrained (random weights, seed {seed})", seed=seed)
+        num_classes = 91
+    elif checkpoint is not None:
+        path = Path(checkpoint)
+        state = load_state_dict(path)
+        num_classes = num_classes_of(state)
+        model = build(spec, num_classes=num_classes)
+        _load_into(model, state, f"Checkpoint {path.name}")
+        _apply_frozen_eps(spec, model)  # a fine-tuned checkpoint starts from the official build
+        digest = sha256_of(path)
+        info = WeightsInfo("custom", f"custom checkpoint {path.name} (sha256 {digest[:12]}…)", str(path), digest)
+    else:
+        path = find_official(spec.official, weights_dir, allow_download=allow_download)
+        state = load_state_dict(path)
+        num_classes = num_classes_of(state)
+        model = build(spec, num_classes=num_classes)
+        _load_into(model, state, f"{path.name}")
+        _apply_frozen_eps(spec, model)
+        info = WeightsInfo("official", f"official COCO weights ({path.name})", str(path), spec.official.sha256)
+    model.eval().to(target)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return LoadedModel(spec, model, info, target, num_classes)

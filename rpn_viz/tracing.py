@@ -1,0 +1,305 @@
+"""One forward pass through a Faster R-CNN's first stage, keeping every intermediate.
+
+:func:`trace` calls the model's own modules in the order ``model.rpn`` calls them — transform,
+backbone, head (3×3 conv, then the objectness and box-regression 1×1 convs), anchor generator, box
+decoding, post-processing — and keeps each output. Nothing is computed twice, and the proposals equal
+``model.rpn``'s (tests/test_oracle.py proves it). ``Trace.refilter`` re-runs only the
+post-processing, for the sliders.
+
+Shapes (per level ``l``: H×W cells, A anchors per cell, C channels):
+    features   C×H×W     backbone/FPN output
+    conv       C×H×W     the head's 3×3 conv + ReLU
+    objectness A×H×W     logits (torchvision: k sigmoid logits; the paper: 2k softmax scores)
+    deltas     A×4×H×W   (dx, dy, dw, dh) per anchor
+    anchors    H×W×A×4   (x1, y1, x2, y2), network-input pixels
+    decoded    H×W×A×4   anchors moved by their deltas
+Flat tensors concatenate all levels in torchvision's order: level, then row, column, anchor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import PIL.Image
+import torch
+from torch import Tensor
+from torchvision.models.detection.rpn import concat_box_prediction_layers
+from torchvision.transforms.functional import pil_to_tensor
+
+from .filtering import FilterResult, FilterSettings, filter_stages
+from .images import LoadedImage, load_image
+from .models import LoadedModel
+
+ImageInput = Union[PIL.Image.Image, LoadedImage, str, os.PathLike, bytes]
+
+
+@dataclass(frozen=True)
+class AnchorShape:
+    """One of the A anchors every cell of a level gets, as ``AnchorGenerator`` defines it."""
+
+    index: int  # position among the A anchors of a cell
+    size: float  # sqrt(area) asked for, in input pixels
+    ratio: float  # height / width (torchvision's aspect_ratio)
+    width: float  # after AnchorGenerator's rounding
+    height: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.size:g}px · {_ratio_label(self.ratio)}"
+
+
+def _ratio_label(ratio: float) -> str:
+    """'1:2' style label for height/width ratio (1:2 = wide, 2:1 = tall)."""
+    if ratio >= 1:
+        return f"{ratio:g}:1 (tall)" if ratio > 1 else "1:1"
+    return f"1:{1 / ratio:g} (wide)"
+
+
+@dataclass
+class LevelTrace:
+    """Everything the RPN computed on one feature level (CPU tensors)."""
+
+    index: int
+    name: str
+    stride: tuple[int, int]  # (sy, sx) input pixels per cell
+    features: Tensor  # C×H×W
+    conv: Tensor  # C×H×W
+    objectness: Tensor  # A×H×W logits
+    deltas: Tensor  # A×4×H×W
+    anchors: Tensor  # H×W×A×4
+    decoded: Tensor  # H×W×A×4
+    anchor_shapes: list[AnchorShape]
+    offset: int  # row of this level's first anchor in the flat list
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(H, W): feature-map rows and columns."""
+        return int(self.features.shape[1]), int(self.features.shape[2])
+
+    @property
+    def num_anchors(self) -> int:
+        return self.anchors.shape[0] * self.anchors.shape[1] * self.anchors.shape[2]
+
+    def flat_index(self, row: int, col: int, anchor: int) -> int:
+        """Row in the trace's flat anchor list of (row, col, anchor) on this level."""
+        h, w = self.grid
+        return self.offset + (row * w + col) * len(self.anchor_shapes) + anchor
+
+
+@dataclass
+class Preprocess:
+    """What ``model.transform`` did to the photo."""
+
+    original_size: tuple[int, int]  # (w, h) as displayed, EXIF applied
+    working_size: tuple[int, int]  # (w, h) handed to the model (huge photos are downscaled first)
+    input_size: tuple[int, int]  # (w, h) after the model's resize: proposals are clipped to this
+    padded_size: tuple[int, int]  # (w, h) of the batch tensor (multiple of 32): anchors tile this
+    min_size: int
+    max_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_tensor: Tensor  # 3×H×W normalised, padded network input
+    note: str | None = None
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(sx, sy): network-input pixels per original pixel."""
+        return self.input_size[0] / self.original_size[0], self.input_size[1] / self.original_size[1]
+
+
+@dataclass
+class Trace:
+    """One image through one model's RPN, with everything needed to explain its proposals."""
+
+    model: LoadedModel
+    image: PIL.Image.Image  # the working RGB image (what the network saw before its own resize)
+    preprocess: Preprocess
+    levels: list[LevelTrace]
+    logits: Tensor  # (N,) all levels
+    deltas: Tensor  # (N, 4)
+    anchors: Tensor  # (N, 4)
+    proposals: Tensor  # (N, 4) decoded boxes, unclipped
+    default_settings: FilterSettings
+    result: FilterResult
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_anchors_per_level(self) -> list[int]:
+        return [level.num_anchors for level in self.levels]
+
+    def level_of(self, flat_index: int) -> LevelTrace:
+        """The level a flat anchor row belongs to."""
+        for level in reversed(self.levels):
+            if flat_index >= level.offset:
+                return level
+        raise IndexError(flat_index)
+
+    def locate(self, flat_index: int) -> tuple[LevelTrace, int, int, int]:
+        """(level, row, col, anchor) of a flat anchor row."""
+        level = self.level_of(flat_index)
+        local = flat_index - level.offset
+        a = len(level.anchor_shapes)
+        cell, anchor = divmod(local, a)
+        row, col = divmod(cell, level.grid[1])
+        return level, row, col, anchor
+
+    def refilter(self, settings: FilterSettings | None = None, **changes: float | int | None) -> FilterResult:
+        """Post-processing again with other settings — no network is run.
+
+        ``trace.refilter(nms_iou=0.5, post_nms_top_n=100)`` changes those and keeps the model's own
+        values for the rest.
+        """
+        chosen = (settings or self.default_settings).with_changes(**changes)
+        h, w = self.preprocess.input_size[1], self.preprocess.input_size[0]
+        return filter_stages(self.proposals, self.logits, self.num_anchors_per_level, (h, w), chosen)
+
+    def to_original(self, boxes: Tensor) -> Tensor:
+        """Boxes from network-input pixels to the original photo's pixels (as displayed)."""
+        sx, sy = self.preprocess.scale
+        return boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
+
+    def to_input(self, boxes: Tensor) -> Tensor:
+        """Boxes from original-photo pixels to network-input pixels."""
+        sx, sy = self.preprocess.scale
+        return boxes * torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
+
+
+def as_loaded_image(image: ImageInput) -> LoadedImage:
+    """Accept a path, bytes, a PIL image or a :class:`LoadedImage`."""
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, PIL.Image.Image):
+        rgb = image.convert("RGB")
+        return LoadedImage(rgb, rgb.size, 1.0, image.format or "PIL", image.mode, None)
+    return load_image(image)
+
+
+class _Clock:
+    """Wall-clock stage timer that waits for the GPU before reading the time."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.times: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        self.sync()
+        now = time.perf_counter()
+        self.times[stage] = (now - self.start) * 1000.0
+        self.start = now
+
+
+def head_parts(head: torch.nn.Module, feature: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(3×3-conv activations, objectness logits, deltas) of one level, with the head's own layers.
+
+    torchvision's ``RPNHead`` computes ``t = conv(x)``, then ``cls_logits(t)`` and ``bbox_pred(t)``;
+    calling the same layers in the same order gives its exact outputs. A head of another layout
+    (the paper's 2k-softmax head) provides ``trace_parts`` instead.
+    """
+    if hasattr(head, "trace_parts"):
+        return head.trace_parts(feature)
+    t = head.conv(feature)
+    return t, head.cls_logits(t), head.bbox_pred(t)
+
+
+def anchor_shapes(generator: torch.nn.Module, level: int) -> list[AnchorShape]:
+    """The A anchor shapes of a level, in ``AnchorGenerator``'s order (ratio-major, then size)."""
+    sizes, ratios = generator.sizes[level], generator.aspect_ratios[level]
+    cell = generator.cell_anchors[level].cpu()
+    shapes = []
+    for i, (x1, y1, x2, y2) in enumerate(cell.tolist()):
+        ratio, size = ratios[i // len(sizes)], sizes[i % len(sizes)]
+        shapes.append(AnchorShape(i, float(size), float(ratio), x2 - x1, y2 - y1))
+    return shapes
+
+
+@torch.inference_mode()
+def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | None = None) -> Trace:
+    """Run ``loaded``'s transform, backbone and RPN on ``image`` and keep every intermediate."""
+    model, device = loaded.model, loaded.device
+    rpn = model.rpn
+    source = as_loaded_image(image)
+    clock = _Clock(device)
+
+    pixels = pil_to_tensor(source.image).to(device=device, dtype=torch.float32).div_(255.0)
+    images, _ = model.transform([pixels])
+    clock.lap("preprocess")
+
+    features = model.backbone(images.tensors)
+    clock.lap("backbone")
+
+    feature_list = list(features.values())
+    parts = [head_parts(rpn.head, f) for f in feature_list]
+    objectness = [p[1] for p in parts]
+    deltas = [p[2] for p in parts]
+    clock.lap("head")
+
+    anchors = rpn.anchor_generator(images, feature_list)[0]
+    clock.lap("anchors")
+
+    num_per_level = [o.shape[1] * o.shape[2] * o.shape[3] for o in objectness]
+    flat_logits, flat_deltas = concat_box_prediction_layers(objectness, deltas)
+    decoded = rpn.box_coder.decode(flat_deltas, [anchors]).view(-1, 4)
+    clock.lap("decode")
+
+    settings = settings or FilterSettings.from_rpn(rpn)
+    input_h, input_w = images.image_sizes[0]
+    result = filter_stages(decoded, flat_logits.flatten(), num_per_level, (input_h, input_w), settings)
+    clock.times.update({k: v for k, v in result.timings_ms.items() if k in ("filter", "nms")})
+
+    padded_h, padded_w = images.tensors.shape[-2:]
+    levels: list[LevelTrace] = []
+    offset = 0
+    for index, (name, feature) in enumerate(features.items()):
+        conv, logit, delta = parts[index]
+        a, h, w = logit.shape[1:]
+        count = a * h * w
+        levels.append(
+            LevelTrace(
+                index=index,
+                name=str(name),
+                stride=(int(padded_h) // h, int(padded_w) // w),
+                features=feature[0].cpu(),
+                conv=conv[0].cpu(),
+                objectness=logit[0].cpu(),
+                deltas=delta[0].view(a, 4, h, w).cpu(),
+                anchors=anchors[offset : offset + count].view(h, w, a, 4).cpu(),
+                decoded=decoded[offset : offset + count].view(h, w, a, 4).cpu(),
+                anchor_shapes=anchor_shapes(rpn.anchor_generator, index),
+                offset=offset,
+            )
+        )
+        offset += count
+
+    transform = model.transform
+    preprocess = Preprocess(
+        original_size=source.original_size,
+        working_size=source.image.size,
+        input_size=(int(input_w), int(input_h)),
+        padded_size=(int(padded_w), int(padded_h)),
+        min_size=int(transform.min_size[0]),
+        max_size=int(transform.max_size),
+        mean=tuple(float(m) for m in transform.image_mean),
+        std=tuple(float(s) for s in transform.image_std),
+        input_tensor=images.tensors[0].cpu(),
+        note=source.note,
+    )
+    timings = dict(clock.times)
+    timings["total"] = math.fsum(timings.values())
+    return Trace(
+        model=loaded,
+        image=source.image,
+        preprocess=preprocess,
+        levels=levels,
+        logits=flat_logits.flatten().cpu(),
+        deltas=flat_deltas.cpu(),
+        anchors=anchors.cpu(),
+        proposals=decoded.cpu(),
+        default_settings=settings,
+        result=result,
+        timings_ms=timings,
+    )

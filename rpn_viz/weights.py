@@ -1,0 +1,175 @@
+"""Finding, verifying and loading weight files — never a silent fallback.
+
+An official checkpoint is looked for, in order, in:
+
+1. an explicit weights folder (``weights_dir=`` / ``--weights-dir``, else ``$RPN_VIZ_WEIGHTS_DIR``);
+2. torchvision's hub cache, ``$TORCH_HOME/hub/checkpoints`` (where torchvision itself saves it);
+3. torchvision's own download into that cache (progress shown), when the machine is online.
+
+Every official file is checked against its full sha256 before ``torch.load(..., weights_only=True)``.
+When nothing works, :class:`WeightsError` carries one message that names the file, its URL and the
+folder to put it in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+WEIGHTS_DIR_ENV = "RPN_VIZ_WEIGHTS_DIR"
+
+# Hashing a 160 MB file costs ~0.3 s; remember verified files by (path, size, mtime).
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, corrupt or not the expected one; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class OfficialFile:
+    """One official torchvision checkpoint: where it lives online and what its bytes hash to."""
+
+    url: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+def hub_checkpoint_dir() -> Path:
+    """torchvision's cache folder for checkpoints (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def configured_weights_dir(weights_dir: str | os.PathLike | None = None) -> Path | None:
+    """The explicit weights folder: the argument if given, else ``$RPN_VIZ_WEIGHTS_DIR``."""
+    chosen = weights_dir if weights_dir is not None else os.environ.get(WEIGHTS_DIR_ENV) or None
+    return Path(chosen).expanduser() if chosen is not None else None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes, cached by path, size and modification time."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _VERIFIED[key] = digest.hexdigest()
+    return _VERIFIED[key]
+
+
+def verify_official(path: Path, official: OfficialFile) -> None:
+    """Raise :class:`WeightsError` unless ``path`` holds exactly the official bytes."""
+    actual = sha256_of(path)
+    if actual != official.sha256:
+        raise WeightsError(
+            f"{path} is not the official {official.filename} (sha256 {actual[:16]}…, expected "
+            f"{official.sha256[:16]}…): the file is corrupt, truncated or a different checkpoint. "
+            f"Delete it and download it again from {official.url}."
+        )
+
+
+def candidate_paths(official: OfficialFile, weights_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where the file may already be, in the order they are tried."""
+    folders = [configured_weights_dir(weights_dir), hub_checkpoint_dir()]
+    return [folder / official.filename for folder in folders if folder is not None]
+
+
+def missing_message(official: OfficialFile, weights_dir: str | os.PathLike | None = None, why: str = "") -> str:
+    """The one message shown when an official file cannot be had."""
+    target = configured_weights_dir(weights_dir) or hub_checkpoint_dir()
+    reason = f" ({why})" if why else ""
+    return (
+        f"Weights file {official.filename} not found and could not be downloaded{reason}. "
+        f"Download it from {official.url} and put it in {target}/ "
+        f"(or pass --weights-dir / set {WEIGHTS_DIR_ENV})."
+    )
+
+
+def download(official: OfficialFile, progress: bool = True) -> Path:
+    """torchvision's own download into the hub cache; the full hash is checked after."""
+    target = hub_checkpoint_dir() / official.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(official.url, str(target), hash_prefix=None, progress=progress)
+    try:
+        verify_official(target, official)
+    except WeightsError:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def find_official(
+    official: OfficialFile,
+    weights_dir: str | os.PathLike | None = None,
+    allow_download: bool = True,
+    downloader: Callable[[OfficialFile], Path] = download,
+) -> Path:
+    """Path of a verified copy of ``official``, downloading it if allowed; else :class:`WeightsError`.
+
+    A present file with the wrong hash is an error, not a reason to look further: a user who put a
+    file somewhere should learn that it is broken.
+    """
+    for path in candidate_paths(official, weights_dir):
+        if path.is_file():
+            verify_official(path, official)
+            return path
+    if not allow_download:
+        raise WeightsError(missing_message(official, weights_dir, "download not allowed"))
+    try:
+        return downloader(official)
+    except WeightsError:
+        raise
+    except Exception as exc:  # offline, DNS, HTTP, disk: all mean "not available here"
+        raise WeightsError(missing_message(official, weights_dir, f"{type(exc).__name__}: {exc}")) from None
+
+
+def is_available(official: OfficialFile, weights_dir: str | os.PathLike | None = None) -> bool:
+    """Whether a copy is on this machine (not checked for integrity: that happens on load)."""
+    return any(path.is_file() for path in candidate_paths(official, weights_dir))
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``torch.load(weights_only=True)`` with a clear error for files that are not checkpoints.
+
+    Accepts a bare state dict or one wrapped as ``{"model": ...}`` / ``{"state_dict": ...}`` (both
+    are common in fine-tuning scripts).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Checkpoint {path} does not exist or is not a file.")
+    try:
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"Cannot read {path.name} as a PyTorch checkpoint: {first_line[:200]}") from None
+    for key in ("model", "state_dict"):
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
+            loaded = loaded[key]
+    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise WeightsError(f"{path.name} is not a state dict of tensors.")
+    return dict(loaded)
+
+
+def save_uploaded(data: bytes, official: OfficialFile) -> Path:
+    """Save uploaded bytes into the hub cache if (and only if) they are the official file."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != official.sha256:
+        raise WeightsError(
+            f"The uploaded file is not {official.filename} (sha256 {actual[:16]}…, expected {official.sha256[:16]}…)."
+        )
+    target = hub_checkpoint_dir() / official.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
