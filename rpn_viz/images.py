@@ -1,0 +1,695 @@
+"""Robust image loading for the RPN visualiser.
+
+Every image that reaches the network goes through :func:`load_image`.  Its job
+is to turn *whatever the user hands us* (a path, raw bytes, a Streamlit
+upload) into one predictable thing: an 8-bit RGB :class:`PIL.Image.Image`,
+upright (EXIF orientation applied), no larger than :data:`MAX_WORKING_SIDE`
+on its longer side -- or to refuse with a single, readable line
+(:class:`ImageLoadError`) that names the file and says why.
+
+Design notes
+------------
+* Nothing here changes Pillow's global settings.  ``Image.MAX_IMAGE_PIXELS``
+  and ``ImageFile.LOAD_TRUNCATED_IMAGES`` are left alone; we do our own,
+  stricter size check (:data:`MAX_INPUT_PIXELS`) right after ``Image.open``
+  has parsed the header and before any pixel is decoded, and we force a full
+  decode (``Image.load``) so truncated files fail here, not later inside the
+  network.
+* Only the formats in :data:`SUPPORTED_EXTENSIONS` are decoded (Pillow's
+  ``formats=`` whitelist); anything else gets a message naming what it is.
+* High-bit-depth images are scaled by their bit depth (16-bit: 65535 -> 255)
+  rather than clipped, which is what a plain ``Image.convert("L")`` does for
+  ``I;16`` in Pillow and would turn most 16-bit photos white.
+* Transparent pixels are composited onto white, so "nothing" looks like paper
+  rather than the arbitrary colour stored under alpha = 0.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL.JpegImagePlugin import JpegImageFile
+
+__all__ = [
+    "ImageLoadError",
+    "LoadedImage",
+    "MAX_INPUT_PIXELS",
+    "MAX_WORKING_SIDE",
+    "SUPPORTED_EXTENSIONS",
+    "describe_error",
+    "load_image",
+]
+
+#: Refuse images whose decoded size (width × height, read from the header)
+#: exceeds this.  Guards against decompression bombs: a few-KB PNG can claim
+#: 60000×60000 pixels and would need ~10 GB once decoded.
+MAX_INPUT_PIXELS: int = 40_000_000
+
+#: Images whose longer side exceeds this are downscaled (aspect kept) before
+#: they reach the network; detection at this size is as good and much cheaper.
+MAX_WORKING_SIDE: int = 2048
+
+#: File extensions the app offers in its file picker (lower case, no dot).
+SUPPORTED_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
+
+# Pillow format names we are willing to decode.  (The multi-picture JPEGs,
+# "MPO", that many phones and cameras write are opened by the JPEG plugin;
+# "MPO" itself is not an openable name in Pillow's registry.)
+_PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+_SUPPORTED_HUMAN = "JPEG, PNG, WebP, BMP, GIF, TIFF"
+_HUMAN_FORMAT = {"WEBP": "WebP"}
+
+# Same table as PIL.ImageOps.exif_transpose.  We apply it ourselves, after
+# downscaling, so the (cheap) transpose runs on the small image and a
+# malformed EXIF block cannot make an otherwise good photo fail to load.
+_ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_EXIF_ORIENTATION_TAG = 0x0112
+_MAX_MESSAGE_CHARS = 300
+
+
+class ImageLoadError(ValueError):
+    """One-line, user-facing reason an input could not be read as an image.
+
+    The message always starts with the file's name (or "image data" for
+    anonymous bytes) and never contains a newline, so the CLI can print it and
+    the app can show it in a single ``st.error`` without a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image ready for the network, plus what we did to get it there.
+
+    Attributes:
+        image: 8-bit RGB, EXIF orientation applied, longer side at most
+            :data:`MAX_WORKING_SIDE`.  Detached from the source file and with
+            its ``info`` (EXIF etc.) cleared, so nothing downstream rotates it
+            a second time.
+        original_size: ``(width, height)`` as the image is displayed (after
+            EXIF rotation) and before any downscale.  Use it to report sizes
+            in the user's terms.
+        downscale: working size / original size, e.g. ``2048 / 6000``; 1.0
+            when the image was small enough.  Divide working-image box
+            coordinates by it to get original-image coordinates.
+        source_format: Pillow's format name ("JPEG", "PNG", "WEBP", ...);
+            MPO (multi-picture JPEG from phones/cameras) is reported as JPEG.
+        source_mode: Pillow mode of the file as stored ("RGB", "CMYK",
+            "I;16", "P", "RGBA", ...), before any conversion.
+        note: short human-readable note when something was adapted (bit
+            depth, transparency, animation, rotation, downscale), several
+            joined with "; "; ``None`` when the file was used as is.
+    """
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    downscale: float
+    source_format: str
+    source_mode: str
+    note: str | None
+
+
+# --------------------------------------------------------------------------
+# public helpers
+# --------------------------------------------------------------------------
+
+
+def describe_error(exc: BaseException) -> str:
+    """Turn any exception into a one-line message for the CLI or the app.
+
+    :class:`ImageLoadError` messages are returned unchanged (they are already
+    written for users).  Anything else becomes ``"TypeName: first line"`` so an
+    unexpected failure is still reported in one readable line rather than a
+    traceback.
+    """
+    if isinstance(exc, ImageLoadError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else None
+        text = f"{exc.strerror}: {os.fsdecode(where)}" if where is not None else exc.strerror
+        return _one_line(f"{type(exc).__name__}: {text}")
+    # KeyError's str() is the repr of the key; still useful, keep it.
+    text = _one_line(str(exc))
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def load_image(
+    source: str | os.PathLike[str] | bytes | BinaryIO,
+    name: str | None = None,
+) -> LoadedImage:
+    """Read ``source`` as an upright 8-bit RGB image, or raise ImageLoadError.
+
+    Args:
+        source: a filesystem path (``str`` / ``os.PathLike``), the raw bytes
+            of an image file, or a binary file-like object such as Streamlit's
+            ``UploadedFile``.  A seekable file-like object is rewound to its
+            start first (an upload may already have been read by the app).
+        name: what to call the input in messages; defaults to the path, the
+            file object's ``name``, or "image data".  Used only in messages.
+
+    Returns:
+        A :class:`LoadedImage`.
+
+    Raises:
+        ImageLoadError: for every problem with the input (missing, a folder,
+            empty, not an image, unsupported format, truncated or corrupt,
+            too large).  The message is one line and names the input.
+        TypeError: if ``source`` is none of the accepted types (a bug in the
+            caller, not a problem with the user's file).
+    """
+    label, stream = _open_source(source, name)
+    try:
+        return _decode(stream, label)
+    finally:
+        stream.close()
+
+
+# --------------------------------------------------------------------------
+# reading the source
+# --------------------------------------------------------------------------
+
+
+def _open_source(
+    source: str | os.PathLike[str] | bytes | BinaryIO, name: str | None
+) -> tuple[str, BinaryIO]:
+    """Return (label for messages, seekable binary stream we own and must close)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "image data"
+        data = bytes(source)
+        if not data:
+            raise ImageLoadError(f"{label}: file is empty (0 bytes)")
+        return label, io.BytesIO(data)
+
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fsdecode(os.fspath(source))
+        label = name or path
+        return label, _open_path(path, label)
+
+    if hasattr(source, "read"):
+        label = name or _file_object_name(source) or "uploaded file"
+        return label, io.BytesIO(_read_file_object(source, label))
+
+    raise TypeError(
+        "load_image() expects a path, bytes or a binary file-like object, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _open_path(path: str, label: str) -> BinaryIO:
+    """Open a path for reading with messages for the usual ways that fails."""
+    if not path:
+        raise ImageLoadError("(empty path): no file name given")
+    if os.path.isdir(path):
+        raise ImageLoadError(f"{label}: is a folder, not an image file")
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by load_image
+    except FileNotFoundError:
+        raise ImageLoadError(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise ImageLoadError(f"{label}: is a folder, not an image file") from None
+    except PermissionError:
+        raise ImageLoadError(f"{label}: permission denied") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{label}: cannot open file ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or device (/dev/zero) would make us read forever.
+            raise ImageLoadError(f"{label}: is not a regular file")
+        if st.st_size == 0:
+            raise ImageLoadError(f"{label}: file is empty (0 bytes)")
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def _file_object_name(obj: object) -> str | None:
+    """The ``name`` of a file-like object if it has a usable one."""
+    value = getattr(obj, "name", None)
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _read_file_object(obj: BinaryIO, label: str) -> bytes:
+    """Read all bytes of a file-like object, from its start when seekable."""
+    try:
+        seekable = getattr(obj, "seekable", None)
+        if seekable is None or seekable():
+            try:
+                obj.seek(0)
+            except (AttributeError, OSError, ValueError):
+                pass
+        data = obj.read()
+    except Exception as exc:  # noqa: BLE001 - reported to the user in one line
+        raise ImageLoadError(f"{label}: could not read ({describe_error(exc)})") from exc
+    if isinstance(data, str):
+        raise ImageLoadError(f"{label}: was opened in text mode; an image must be read as bytes")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageLoadError(f"{label}: reading it did not return bytes")
+    if not data:
+        raise ImageLoadError(f"{label}: file is empty (0 bytes)")
+    return bytes(data)
+
+
+# --------------------------------------------------------------------------
+# decoding
+# --------------------------------------------------------------------------
+
+
+def _decode(stream: BinaryIO, label: str) -> LoadedImage:
+    """Open, size-check, decode, normalise to RGB, downscale and orient."""
+    # Pillow warns (DecompressionBombWarning) above Image.MAX_IMAGE_PIXELS and
+    # raises above twice that.  Treat the warning as the error it is for us.
+    # (catch_warnings only touches the warning filters, never Pillow's limits.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(stream, formats=_PIL_FORMATS)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _too_large_from_pillow(label, exc) from exc
+        except UnidentifiedImageError as exc:
+            raise ImageLoadError(_explain_unidentified(stream, label)) from exc
+        except MemoryError as exc:
+            raise ImageLoadError(f"{label}: not enough memory to read the image header") from exc
+        except Exception as exc:  # noqa: BLE001 - corrupt headers raise all sorts
+            raise ImageLoadError(
+                f"{label}: corrupt or unreadable image header ({_detail(exc)})"
+            ) from exc
+        try:
+            return _process(im, label)
+        finally:
+            im.close()
+
+
+def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
+    """Turn an opened (not yet decoded) image into a LoadedImage; see module doc."""
+    fmt = "JPEG" if im.format == "MPO" else (im.format or "unknown")
+    source_mode = im.mode
+    raw_w, raw_h = im.size
+
+    # 1. Size check on the header, before a single pixel is decoded.
+    if raw_w < 1 or raw_h < 1:
+        raise ImageLoadError(f"{label}: image has no pixels ({raw_w}×{raw_h})")
+    if raw_w * raw_h > MAX_INPUT_PIXELS:
+        raise ImageLoadError(
+            f"{label}: image is too large ({raw_w}×{raw_h} = {raw_w * raw_h / 1e6:.0f} megapixels; "
+            f"the limit is {MAX_INPUT_PIXELS / 1e6:.0f} megapixels)"
+        )
+
+    notes: list[str] = []
+
+    # 2. Multi-frame files: we use the first frame.  Counting frames only parses
+    #    headers; it is done before decoding because it seeks the file.
+    frame_note = _frame_note(im, fmt)
+    if frame_note:
+        notes.append(frame_note)
+
+    # 3. Working size (in stored orientation; rotation does not change it).
+    long_side = max(raw_w, raw_h)
+    target: tuple[int, int] | None = None
+    if long_side > MAX_WORKING_SIDE:
+        scale = MAX_WORKING_SIDE / long_side
+        target = (max(1, round(raw_w * scale)), max(1, round(raw_h * scale)))
+        if isinstance(im, JpegImageFile):
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (never below
+            # ``target``): a 24 MP photo then costs ~6 MP of memory and time.
+            try:
+                im.draft(None, target)
+            except Exception:  # noqa: BLE001 - draft is only an optimisation
+                pass
+
+    # 4. Full decode, so truncated/corrupt data fails here and now.
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_large_from_pillow(label, exc) from exc
+    except MemoryError as exc:
+        raise ImageLoadError(f"{label}: not enough memory to decode the image") from exc
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, zlib.error...
+        detail = _detail(exc)
+        if "truncated" in detail.lower():
+            raise ImageLoadError(f"{label}: {fmt} file is truncated (image data ends early)") from exc
+        raise ImageLoadError(f"{label}: {fmt} file is corrupt or unreadable ({detail})") from exc
+
+    orientation, orientation_note = _read_orientation(im)
+
+    # 5. Any mode -> 8-bit RGB (RGBA if it has transparency; flattened below).
+    try:
+        rgb, mode_note = _to_rgb(im)
+    except ImageLoadError:
+        raise
+    except MemoryError as exc:
+        raise ImageLoadError(f"{label}: not enough memory to convert the image") from exc
+    except Exception as exc:  # noqa: BLE001
+        raise ImageLoadError(
+            f"{label}: cannot convert {source_mode} image to RGB ({_detail(exc)})"
+        ) from exc
+    if mode_note:
+        notes.append(mode_note)
+
+    # 6. Downscale (stored orientation), then rotate upright.
+    swaps = orientation in (5, 6, 7, 8)
+    original_size = (raw_h, raw_w) if swaps else (raw_w, raw_h)
+    downscale = 1.0
+    if target is not None:
+        if rgb.size != target:
+            rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        downscale = max(target) / long_side
+    if orientation in _ORIENTATION_TRANSPOSE:
+        rgb = rgb.transpose(_ORIENTATION_TRANSPOSE[orientation])
+        notes.append("rotated upright using the EXIF orientation")
+    if orientation_note:
+        notes.append(orientation_note)
+    if target is not None:
+        notes.append(
+            f"downscaled from {original_size[0]}×{original_size[1]} "
+            f"to {rgb.size[0]}×{rgb.size[1]}"
+        )
+
+    if rgb.mode == "RGBA":
+        rgb = _flatten_on_white(rgb)
+    if rgb is im:
+        rgb = im.copy()  # detach from the (about to be closed) file object
+    rgb.info = {}  # drop EXIF etc.: orientation is already applied
+    if rgb.mode != "RGB":  # pragma: no cover - _to_rgb guarantees RGB/RGBA
+        rgb = rgb.convert("RGB")
+
+    return LoadedImage(
+        image=rgb,
+        original_size=original_size,
+        downscale=downscale,
+        source_format=fmt,
+        source_mode=source_mode,
+        note="; ".join(notes) if notes else None,
+    )
+
+
+def _frame_note(im: ImageFile.ImageFile, fmt: str) -> str | None:
+    """Say so when a file has several frames/pages and we only use the first."""
+    if im.format == "MPO":
+        return None  # extra MPO pictures are thumbnails / depth maps, not content
+    try:
+        n_frames = int(getattr(im, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - a broken later frame must not stop frame 0
+        n_frames = 1
+    finally:
+        try:
+            if im.tell() != 0:
+                im.seek(0)
+        except Exception:  # noqa: BLE001 - load() will report a real problem
+            pass
+    if n_frames <= 1:
+        return None
+    if fmt == "TIFF":
+        return f"multi-page TIFF: first of {n_frames} pages"
+    return f"animated {_HUMAN_FORMAT.get(fmt, fmt)}: first of {n_frames} frames"
+
+
+def _read_orientation(im: Image.Image) -> tuple[int, str | None]:
+    """EXIF orientation (1-8) and a note if the EXIF block could not be read."""
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not reject a good photo
+        return 1, "EXIF data unreadable; orientation not applied"
+    try:
+        orientation = int(value)
+    except (TypeError, ValueError):
+        return 1, None
+    return (orientation if 1 <= orientation <= 8 else 1), None
+
+
+# --------------------------------------------------------------------------
+# mode conversion
+# --------------------------------------------------------------------------
+
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_HIGH_BIT_INT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def _to_rgb(im: Image.Image) -> tuple[Image.Image, str | None]:
+    """Convert any supported mode to 8-bit RGB; return (image, note or None).
+
+    The returned image may be ``im`` itself when it already is RGB, and is
+    "RGBA" when it has pixels that are not fully opaque; the caller flattens
+    that onto white with :func:`_flatten_on_white` (after downscaling).
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im, None
+    if mode in _HIGH_BIT_INT_MODES:
+        gray, note = _high_bit_int_to_l(im)
+        return gray.convert("RGB"), note
+    if mode == "F":
+        gray, note = _float_to_l(im)
+        return gray.convert("RGB"), note
+    if mode == "1":
+        return im.convert("RGB"), "1-bit black-and-white image converted to RGB"
+
+    has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
+    if has_alpha:
+        gray = mode in ("L", "LA", "La")
+        rgba = im.convert("RGBA")
+        alpha_min = rgba.getchannel("A").getextrema()[0]
+        if alpha_min < 255:
+            # Stay RGBA: _process downscales first (Pillow resizes RGBA with
+            # premultiplied alpha) and then flattens onto white, so the
+            # full-size white canvas is never allocated.
+            rgb: Image.Image = rgba
+            note = "transparent areas filled with white"
+        else:
+            rgb, note = rgba.convert("RGB"), None
+        if gray:
+            note = "grayscale image converted to RGB" + (f"; {note}" if note else "")
+        return rgb, note
+
+    if mode == "L":
+        return im.convert("RGB"), "grayscale image converted to RGB"
+    if mode == "P":
+        return im.convert("RGB"), None
+    if mode == "CMYK":
+        return im.convert("RGB"), "CMYK image converted to RGB"
+    # YCbCr, HSV, RGBX, ...; unsupported ones (e.g. LAB) raise ValueError,
+    # which _process reports as "cannot convert <mode> image to RGB".
+    return im.convert("RGB"), f"{mode} image converted to RGB"
+
+
+def _flatten_on_white(rgba: Image.Image) -> Image.Image:
+    """Composite an RGBA image onto opaque white and return it as RGB."""
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _high_bit_int_to_l(im: Image.Image) -> tuple[Image.Image, str]:
+    """16/32-bit integer grayscale -> 8-bit "L", scaled by the bit depth.
+
+    ``I;16*`` data is scaled by its declared bit depth (16, or what a TIFF's
+    BitsPerSample says, e.g. 12), so 0..65535 maps onto 0..255 -- unlike
+    Pillow's ``convert("L")``, which clips everything above 255 to white.
+    Mode ``I`` (32-bit) is treated as 16-bit data when its values fit in
+    0..65535 (that is how 16-bit files usually end up in it), otherwise its
+    actual value range is stretched to 0..255.
+    """
+    arr = np.asarray(im)
+    lo = int(arr.min())
+    hi = int(arr.max())
+    declared = _declared_bits(im)
+    bits: int | None = None
+    if declared is not None and 1 <= declared <= 16 and lo >= 0 and hi <= (1 << declared) - 1:
+        bits = declared
+    elif im.mode != "I" or (lo >= 0 and hi <= 0xFFFF):
+        bits = 16
+    if bits is not None:
+        scaled = arr.astype(np.float32) * np.float32(255.0 / ((1 << bits) - 1))
+        note = f"{bits}-bit grayscale converted to 8-bit RGB"
+    else:
+        span = float(hi - lo) or 1.0
+        scaled = (arr.astype(np.float64) - lo) * (255.0 / span)
+        note = f"32-bit integer image rescaled from its value range {lo}..{hi} to 8-bit RGB"
+    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(out), note
+
+
+def _float_to_l(im: Image.Image) -> tuple[Image.Image, str]:
+    """32-bit float grayscale -> 8-bit "L".
+
+    Values already in 0..1 are treated as intensities (x255); anything else
+    is stretched from its finite min..max.  NaN and infinities become black.
+    """
+    arr = np.asarray(im, dtype=np.float32)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        out = np.zeros(arr.shape, dtype=np.uint8)
+        return Image.fromarray(out), "32-bit float image has no finite values; shown black"
+    lo = float(arr[finite].min())
+    hi = float(arr[finite].max())
+    if lo >= 0.0 and hi <= 1.0:
+        scaled = arr * np.float32(255.0)
+        note = "32-bit float image (0..1) converted to 8-bit RGB"
+    else:
+        span = (hi - lo) or 1.0
+        scaled = (arr - np.float32(lo)) * np.float32(255.0 / span)
+        note = f"32-bit float image rescaled from its value range {lo:g}..{hi:g} to 8-bit RGB"
+    scaled = np.where(finite, scaled, 0.0)
+    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(out), note
+
+
+def _declared_bits(im: Image.Image) -> int | None:
+    """Bits per sample declared by the file, where Pillow exposes it (TIFF)."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is None:
+        return None
+    try:
+        value = tags.get(258)  # BitsPerSample
+        if isinstance(value, (tuple, list)):
+            value = value[0] if value else None
+        return int(value) if value is not None else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# --------------------------------------------------------------------------
+# error messages
+# --------------------------------------------------------------------------
+
+_MAGIC_SUPPORTED: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def _explain_unidentified(stream: BinaryIO, label: str) -> str:
+    """Why Pillow could not identify the data, as one line naming ``label``."""
+    try:
+        stream.seek(0)
+        head = stream.read(4096)
+    except Exception:  # noqa: BLE001
+        head = b""
+
+    for magic, fmt in _MAGIC_SUPPORTED:
+        if head.startswith(magic):
+            return f"{label}: corrupt {fmt} file (its header could not be parsed)"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return f"{label}: corrupt WebP file (its header could not be parsed)"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _HEIF_BRANDS:
+            return f"{label}: HEIC/HEIF images are not supported; convert it to JPEG or PNG"
+        if brand in _AVIF_BRANDS:
+            return f"{label}: AVIF images are not supported; convert it to JPEG or PNG"
+        return f"{label}: is not an image: looks like a video or other media file"
+    if head.startswith(b"%PDF"):
+        return f"{label}: is not an image: looks like a PDF document"
+
+    # A real image in a format we do not decode (ICO, PPM, PSD, ...)?  Asked
+    # before the text check so ASCII formats such as PPM "P3" are named.
+    other = _identify_any_format(stream)
+    if other is not None:
+        return f"{label}: {other} images are not supported (supported: {_SUPPORTED_HUMAN})"
+
+    text_kind = _text_kind(head)
+    if text_kind is not None:
+        return f"{label}: is not an image: looks like {text_kind}"
+
+    if head.startswith(b"BM"):
+        return f"{label}: corrupt BMP file (its header could not be parsed)"
+    return f"{label}: is not a recognised image file (supported: {_SUPPORTED_HUMAN})"
+
+
+def _text_kind(head: bytes) -> str | None:
+    """'HTML', 'SVG', 'XML' or 'plain text' if ``head`` looks like text, else None."""
+    if not head:
+        return None
+    sample = head
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = sample.decode("utf-16", errors="replace")
+        except Exception:  # noqa: BLE001
+            return None
+    else:
+        if sample.startswith(b"\xef\xbb\xbf"):
+            sample = sample[3:]
+        if b"\x00" in sample:
+            return None
+        text = sample.decode("utf-8", errors="replace")
+    if not text:
+        return None
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n\f")
+    if printable / len(text) < 0.95:
+        return None
+    lower = text.lstrip().lower()
+    if lower.startswith(("<!doctype html", "<html")) or any(
+        tag in lower for tag in ("<html", "<head>", "<body", "<!doctype html")
+    ):
+        return "HTML (a saved web page?)"
+    if "<svg" in lower:
+        return "SVG (vector graphics); export it as PNG"
+    if lower.startswith("<?xml"):
+        return "XML text"
+    return "plain text"
+
+
+def _identify_any_format(stream: BinaryIO) -> str | None:
+    """Name of the format if *any* Pillow plugin recognises it (header only)."""
+    try:
+        stream.seek(0)
+        with Image.open(stream) as other:
+            return other.format
+    except Exception:  # noqa: BLE001 - purely for a nicer message
+        return None
+
+
+def _too_large_from_pillow(label: str, exc: BaseException) -> ImageLoadError:
+    """Message for Pillow's own decompression-bomb refusal."""
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    claimed = f"{int(match.group(1)) / 1e6:.0f} megapixels" if match else "too many pixels"
+    return ImageLoadError(
+        f"{label}: image is too large ({claimed}; the limit is "
+        f"{MAX_INPUT_PIXELS / 1e6:.0f} megapixels) - possibly a decompression bomb"
+    )
+
+
+def _detail(exc: BaseException) -> str:
+    """Short one-line detail of an exception for inclusion in a message."""
+    text = _one_line(str(exc))
+    return text if text else type(exc).__name__
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace (including newlines) and cap the length."""
+    flat = " ".join(str(text).split())
+    if len(flat) > _MAX_MESSAGE_CHARS:
+        flat = flat[: _MAX_MESSAGE_CHARS - 1].rstrip() + "…"
+    return flat
+
