@@ -22,7 +22,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import PIL.Image
 import torch
@@ -33,6 +33,9 @@ from torchvision.transforms.functional import pil_to_tensor
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .images import LoadedImage, load_image
 from .models import LoadedModel
+
+if TYPE_CHECKING:
+    import numpy
 
 ImageInput = Union[PIL.Image.Image, LoadedImage, str, os.PathLike, bytes]
 
@@ -161,6 +164,20 @@ class Trace:
         """Boxes from network-input pixels to the original photo's pixels (as displayed)."""
         sx, sy = self.preprocess.scale
         return boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
+
+    def to_working(self, boxes: Tensor) -> Tensor:
+        """Boxes from network-input pixels to pixels of ``trace.image`` (the photo the app draws on)."""
+        sx = self.preprocess.input_size[0] / self.preprocess.working_size[0]
+        sy = self.preprocess.input_size[1] / self.preprocess.working_size[1]
+        return boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
+
+    def input_view(self) -> "numpy.ndarray":
+        """The network input as an H×W×3 uint8 picture: normalisation undone, padding cropped."""
+        mean = torch.tensor(self.preprocess.mean).view(3, 1, 1)
+        std = torch.tensor(self.preprocess.std).view(3, 1, 1)
+        w, h = self.preprocess.input_size
+        pixels = (self.preprocess.input_tensor[:, :h, :w] * std + mean).clamp(0, 1)
+        return (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
     def to_input(self, boxes: Tensor) -> Tensor:
         """Boxes from original-photo pixels to network-input pixels."""
