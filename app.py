@@ -1,0 +1,124 @@
+"""RPN explorer — step through a real Region Proposal Network on your own photo.
+
+Run with ``streamlit run app.py``. This file only lays the page out: the sidebar chooses the photo,
+the model, the step and the post-processing settings (all kept in the URL, so a link shares a step);
+the chosen step in ``ui/steps/`` draws. Every number comes from ``rpn_viz``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rpn_viz.filtering import FilterSettings
+from rpn_viz.images import describe_error
+from rpn_viz.models import DEFAULT_MODEL, MODELS
+from rpn_viz.weights import WeightsError, configured_weights_dir, hub_checkpoint_dir, save_uploaded
+from ui import theme
+from ui.context import StepContext
+from ui.photo import photo_picker
+from ui.resources import get_model, get_trace, model_choices
+from ui.steps import STEPS, step_by_key
+
+PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
+POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
+SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
+
+st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", page_icon="🔍", layout="wide")
+st.markdown(theme.CSS, unsafe_allow_html=True)
+
+
+def weights_help() -> None:
+    """Say where the COCO weights go, and accept them as an upload (hash-checked)."""
+    spec = MODELS[DEFAULT_MODEL]
+    folder = configured_weights_dir() or hub_checkpoint_dir()
+    with st.expander("Trained COCO weights not found — how to add them", expanded=False):
+        st.markdown(
+            f"Download `{spec.official.filename}` from {spec.official.url} and put it in `{folder}/`, "
+            "or upload it here (its sha256 is checked before it is saved)."
+        )
+        upload = st.file_uploader("Weights file (.pth)", type=["pth"], key="weights_upload")
+        if upload is not None:
+            try:
+                path = save_uploaded(upload.getvalue(), spec.official)
+                st.success(f"Saved to {path}. Choose the COCO model above.")
+            except (WeightsError, OSError) as exc:
+                st.error(str(exc))
+
+
+def settings_widgets(defaults: FilterSettings, model_key: str) -> FilterSettings:
+    """Post-processing sliders (bound to the URL); switching models resets them to the new model's own values."""
+    if st.session_state.get("_settings_for") not in (None, model_key):
+        for key in SETTING_KEYS:
+            st.session_state.pop(key, None)
+    st.session_state["_settings_for"] = model_key
+    st.caption("These re-run only the post-processing, never the network. Defaults are the model's own.")
+    nms = st.slider("NMS IoU threshold", 0.05, 1.0, defaults.nms_iou, 0.05, key="nms_iou", bind="query-params")
+    pre = st.select_slider("Pre-NMS top-N (per level)", sorted({*PRE_NMS_CHOICES, defaults.pre_nms_top_n}),
+                           defaults.pre_nms_top_n, key="pre_nms", bind="query-params")
+    post = st.select_slider("Post-NMS top-N", sorted({*POST_NMS_CHOICES, defaults.post_nms_top_n}),
+                            defaults.post_nms_top_n, key="post_nms", bind="query-params")
+    score = st.slider("Score threshold", 0.0, 1.0, defaults.score_thresh, 0.01, key="score", bind="query-params")
+    if st.button("Reset to the model's defaults"):
+        for key in SETTING_KEYS:
+            st.session_state[key] = getattr(defaults, {"nms_iou": "nms_iou", "pre_nms": "pre_nms_top_n",
+                                                       "post_nms": "post_nms_top_n", "score": "score_thresh"}[key])
+        st.rerun()
+    return defaults.with_changes(nms_iou=float(nms), pre_nms_top_n=int(pre), post_nms_top_n=int(post),
+                                 score_thresh=float(score))
+
+
+def go(offset: int) -> None:
+    """Next/Back: move the step radio."""
+    keys = [step.key for step in STEPS]
+    current = keys.index(step_by_key(st.session_state.get("step")).key)
+    st.session_state["step"] = keys[max(0, min(len(keys) - 1, current + offset))]
+
+
+with st.sidebar:
+    st.title("🔍 RPN explorer")
+    st.caption("How Faster R-CNN's Region Proposal Network finds objects, step by step, on your photo.")
+    photo = photo_picker()
+    choices = model_choices()
+    by_key = {choice.key: choice for choice in choices}
+    model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model",
+                             bind="query-params")
+    choice = by_key.get(model_key, choices[0])
+    if not any(c.kind == "official" for c in choices):
+        weights_help()
+    step_key = st.radio("Step", [step.key for step in STEPS], format_func=lambda k: step_by_key(k).title,
+                        key="step", bind="query-params")
+    step = step_by_key(step_key)
+    try:
+        loaded, _ = get_model(choice)
+    except WeightsError as exc:
+        st.error(str(exc))
+        st.stop()
+    with st.expander("Post-processing settings", expanded=True):
+        settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
+
+st.title(step.title.split("·", 1)[-1].strip())
+st.caption(step.summary)
+st.markdown(f"**Model:** {loaded.spec.title if loaded.weights.kind == 'official' else loaded.name} · "
+            f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+
+if photo is None:
+    st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
+    st.stop()
+
+try:
+    trace = get_trace(choice, photo.sha256, photo.image)
+    result = trace.result if settings == trace.default_settings else trace.refilter(settings)
+except Exception as exc:  # a failure on one photo must not take the app down
+    st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
+    st.stop()
+
+step.render(StepContext(loaded, choice, photo, trace, settings, result))
+
+st.divider()
+back, _, forward = st.columns([1, 4, 1])
+back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
+forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
+with st.expander("Timings and device"):
+    times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
+    st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)
+    st.caption(f"Device: {loaded.device}. The network ran once for this photo and model; sliders re-filter only.")

@@ -1,0 +1,85 @@
+"""The user's ground-truth boxes for the current photo, shared by the lab, recall and learning pages.
+
+Boxes are kept per photo (by sha256) in ``st.session_state["gt_boxes"]`` as [x1, y1, x2, y2] in the
+photo's own pixels (``trace.image``: as displayed, after any safety downscale).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from PIL import Image, ImageDraw
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from . import theme
+from .photo import Photo
+
+Box = list[float]
+
+
+def get_boxes(photo: Photo) -> list[Box]:
+    """The boxes drawn or typed for this photo so far."""
+    return st.session_state.setdefault("gt_boxes", {}).setdefault(photo.sha256, [])
+
+
+def set_boxes(photo: Photo, boxes: list[Box]) -> None:
+    st.session_state.setdefault("gt_boxes", {})[photo.sha256] = boxes
+
+
+def parse_boxes(text: str, size: tuple[int, int]) -> list[Box]:
+    """Boxes from text, one 'x1, y1, x2, y2' per line; raises ValueError with a readable reason."""
+    boxes = []
+    w, h = size
+    for number, line in enumerate(text.strip().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p for p in line.replace(";", ",").replace(" ", ",").split(",") if p]
+        if len(parts) != 4:
+            raise ValueError(f"line {number}: expected 4 numbers x1, y1, x2, y2, got {len(parts)}")
+        x1, y1, x2, y2 = (float(p) for p in parts)
+        if not (x2 > x1 and y2 > y1):
+            raise ValueError(f"line {number}: x2 must exceed x1 and y2 exceed y1")
+        boxes.append([max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)])
+    return boxes
+
+
+def _preview(image: Image.Image, boxes: list[Box]) -> Image.Image:
+    canvas = image.copy()
+    draw = ImageDraw.Draw(canvas)
+    width = max(2, round(max(image.size) / 300))
+    for i, box in enumerate(boxes):
+        draw.rectangle(box, outline=theme.GROUND_TRUTH, width=width)
+        draw.text((box[0] + 4, box[1] + 2), f"GT {i + 1}", fill=theme.GROUND_TRUTH)
+    return canvas
+
+
+def box_editor(photo: Photo, key: str = "gt") -> list[Box]:
+    """Draw boxes by dragging on the photo, or type them; returns the current boxes."""
+    image = photo.image.image
+    boxes = list(get_boxes(photo))
+    st.markdown("**Your ground-truth boxes** — drag on the photo to add one, or type them below.")
+    click = streamlit_image_coordinates(_preview(image, boxes), key=f"{key}-draw", click_and_drag=True,
+                                        width="content", cursor="crosshair")
+    if click and click.get("x1") is not None and click.get("unix_time") != st.session_state.get(f"{key}-last"):
+        st.session_state[f"{key}-last"] = click.get("unix_time")
+        sx, sy = image.width / click["width"], image.height / click["height"]
+        x1, x2 = sorted((click["x1"] * sx, click["x2"] * sx))
+        y1, y2 = sorted((click["y1"] * sy, click["y2"] * sy))
+        x1, y1 = max(0.0, x1), max(0.0, y1)
+        x2, y2 = min(float(image.width), x2), min(float(image.height), y2)
+        if x2 - x1 >= 4 and y2 - y1 >= 4:
+            boxes.append([round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)])
+            set_boxes(photo, boxes)
+            st.rerun()
+    text = "\n".join(", ".join(f"{v:g}" for v in box) for box in boxes)
+    typed = st.text_area("Boxes (x1, y1, x2, y2 per line, photo pixels)", value=text, key=f"{key}-text-{photo.sha256[:8]}")
+    cols = st.columns(2)
+    if cols[0].button("Use typed boxes", key=f"{key}-apply"):
+        try:
+            set_boxes(photo, parse_boxes(typed, image.size))
+            st.rerun()
+        except ValueError as exc:
+            st.error(f"Could not read the boxes: {exc}")
+    if cols[1].button("Clear boxes", key=f"{key}-clear"):
+        set_boxes(photo, [])
+        st.rerun()
+    return get_boxes(photo)

@@ -1,0 +1,66 @@
+"""Where the photo comes from: a bundled sample, an upload or a webcam snapshot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from rpn_viz.images import SUPPORTED_EXTENSIONS, ImageLoadError, LoadedImage, describe_error, load_image
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class Photo:
+    """The chosen photo, decoded once."""
+
+    name: str
+    sha256: str
+    image: LoadedImage
+    credit: str | None = None
+
+
+def samples() -> list[dict]:
+    """The bundled sample photos, in the order the app offers them (see assets/samples.json)."""
+    return json.loads((ASSETS / "samples.json").read_text())
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _decode(sha: str, name: str, _data: bytes) -> LoadedImage:
+    return load_image(_data, name=name)
+
+
+def decode(name: str, data: bytes, credit: str | None = None) -> Photo:
+    """Decode bytes into a :class:`Photo` (cached by content); raises ImageLoadError."""
+    sha = hashlib.sha256(data).hexdigest()
+    return Photo(name, sha, _decode(sha, name, data), credit)
+
+
+def photo_picker() -> Photo | None:
+    """Sidebar widgets for the photo; shows a one-line error (and returns None) for a bad file."""
+    source = st.radio("Photo", ["Sample", "Upload", "Webcam"], horizontal=True, key="source", bind="query-params")
+    try:
+        if source == "Upload":
+            upload = st.file_uploader(
+                "Your photo", type=list(SUPPORTED_EXTENSIONS), key="upload",
+                help="JPEG, PNG, WebP, BMP, GIF or TIFF. Photos are processed in memory and not stored.",
+            )
+            return decode(upload.name, upload.getvalue()) if upload is not None else None
+        if source == "Webcam":
+            shot = st.camera_input("Take a snapshot", key="camera")
+            return decode("webcam.jpg", shot.getvalue()) if shot is not None else None
+        entries = samples()
+        titles = [entry["title"] for entry in entries]
+        title = st.selectbox("Sample photo", titles, key="sample", bind="query-params")
+        entry = entries[titles.index(title)] if title in titles else entries[0]
+        path = ASSETS / entry["file"]
+        return decode(entry["file"], path.read_bytes(), entry.get("credit"))
+    except ImageLoadError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # never let one bad file take the page down
+        st.error(describe_error(exc))
+    return None

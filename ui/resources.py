@@ -1,0 +1,93 @@
+"""Models and traces, shared across every session of the server (one model in memory per choice).
+
+Models are loaded once per server process (``st.cache_resource``) and never modified; each has a
+lock so that one forward pass runs at a time on it (two cores gain nothing from parallel passes, and
+this keeps memory bounded when a whole class uploads at once). A photo's trace is cached by the
+photo's sha256 and the model, so moving a slider only re-filters.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import streamlit as st
+
+import rpn_viz
+from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel, available_models
+from rpn_viz.tracing import Trace
+
+# st.session_state key under which a page may store a model trained in this session (LoadedModel);
+# the model picker then offers it as "your RPN" for every step.
+YOUR_RPN_KEY = "your_rpn"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the model picker."""
+
+    key: str  # "official:<name>", "untrained:<name>" or "session"
+    label: str
+
+    @property
+    def kind(self) -> str:
+        return self.key.split(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(":", 1)[1] if ":" in self.key else ""
+
+
+def model_choices() -> list[ModelChoice]:
+    """Official models whose weights are here, the untrained default architecture, and 'your RPN'."""
+    choices = [ModelChoice(f"official:{spec.name}", spec.title) for spec in available_models()]
+    choices.append(
+        ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0) — for comparison")
+    )
+    session_model: LoadedModel | None = st.session_state.get(YOUR_RPN_KEY)
+    if session_model is not None:
+        choices.insert(0, ModelChoice("session", f"Your RPN — {session_model.weights.label}"))
+    return choices
+
+
+@st.cache_resource(show_spinner="Loading the model once for this server (a few seconds)…")
+def shared_model(key: str) -> tuple[LoadedModel, threading.Lock]:
+    """Load an official or untrained model (cached for all sessions)."""
+    kind, name = key.split(":", 1)
+    loaded = rpn_viz.load_model(name, untrained=(kind == "untrained"), allow_download=False)
+    return loaded, threading.Lock()
+
+
+def get_model(choice: ModelChoice) -> tuple[LoadedModel, threading.Lock]:
+    """The model for a picker entry; the session's own model gets a per-session lock."""
+    if choice.kind == "session":
+        locks = st.session_state.setdefault("_session_model_lock", threading.Lock())
+        return st.session_state[YOUR_RPN_KEY], locks
+    return shared_model(choice.key)
+
+
+@st.cache_resource(max_entries=24, show_spinner="Running the network on the photo…")
+def _shared_trace(model_key: str, photo_sha: str, _loaded: LoadedModel, _lock: threading.Lock,
+                  _image: rpn_viz.LoadedImage) -> Trace:
+    with _lock:
+        return rpn_viz.trace(_loaded, _image)
+
+
+def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -> Trace:
+    """The photo's trace for the chosen model: shared cache for shared models, per session otherwise."""
+    loaded, lock = get_model(choice)
+    if choice.kind != "session":
+        return _shared_trace(choice.key, photo_sha, loaded, lock, image)
+    cache: dict = st.session_state.setdefault("_session_traces", {})
+    key = (id(loaded), loaded.weights.label, photo_sha)
+    if key not in cache:
+        cache.clear()  # one photo at a time for a session's own model keeps memory small
+        with st.spinner("Running your RPN on the photo…"), lock:
+            cache[key] = rpn_viz.trace(loaded, image)
+    return cache[key]
+
+
+def model_title(loaded: LoadedModel) -> str:
+    """Human title of a loaded model."""
+    spec = MODELS.get(loaded.name)
+    return spec.title if spec is not None and loaded.weights.kind == "official" else loaded.weights.label

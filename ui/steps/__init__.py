@@ -1,0 +1,38 @@
+"""The app's steps, in the order a student meets them. Each module has ``render(ctx: StepContext)``.
+
+To add a page: write ``ui/steps/<name>.py`` with a ``render`` function and add one ``Step`` line below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..context import StepContext
+from . import anchors, before_nms, features, head, input_step, nms_step, proposals, regression
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # value of ?step= in the URL
+    title: str
+    group: str  # "The pipeline", "Anchor lab & comparisons", "Learning"
+    render: Callable[[StepContext], None]
+    summary: str  # one line under the title
+
+
+STEPS: list[Step] = [
+    Step("input", "1 · Input", "The pipeline", input_step.render, "How the photo is resized and normalised"),
+    Step("features", "2 · Feature maps", "The pipeline", features.render, "The backbone's grid of cells"),
+    Step("anchors", "3 · Anchors", "The pipeline", anchors.render, "k reference boxes at every cell"),
+    Step("head", "4 · RPN head", "The pipeline", head.render, "Objectness and box deltas for every anchor"),
+    Step("regression", "5 · Regression", "The pipeline", regression.render, "Anchors moved by their deltas"),
+    Step("before_nms", "6 · Before NMS", "The pipeline", before_nms.render, "Top-N boxes, clipped and thresholded"),
+    Step("nms", "7 · NMS", "The pipeline", nms_step.render, "Greedy non-maximum suppression, step by step"),
+    Step("proposals", "8 · Proposals", "The pipeline", proposals.render, "What the second stage receives"),
+]
+
+
+def step_by_key(key: str | None) -> Step:
+    """The step for a URL key (the first step for an unknown one)."""
+    return next((step for step in STEPS if step.key == key), STEPS[0])

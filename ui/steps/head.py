@@ -1,0 +1,84 @@
+"""Step 4 — the RPN head: a 3×3 conv, then two 1×1 convs (objectness, box deltas)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+
+from ..context import StepContext
+from ..figures import new_figure, overlay_heatmap, show_figure, show_photo
+from ..widgets import level_picker, untrained_note
+
+
+def _conv_shapes(head: torch.nn.Module) -> list[tuple[str, str]]:
+    """(layer, weight shape) of the head's convolutions, read from the module itself."""
+    rows = []
+    for name, module in head.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            o, i, kh, kw = module.weight.shape
+            rows.append((name, f"{kh}×{kw} conv, {i} → {o} channels"))
+    return rows
+
+
+def render(ctx: StepContext) -> None:
+    trace = ctx.trace
+    head = trace.model.model.rpn.head
+    a = len(trace.levels[0].anchor_shapes)
+    st.markdown(
+        f"""
+The **RPN head** slides over every cell of every level with the same small network:
+
+1. a **3×3 convolution** (+ ReLU) that looks at each cell and its 8 neighbours;
+2. a **1×1 convolution → objectness**: one number per anchor (k = {a}) saying *object here or not*;
+3. a **1×1 convolution → box deltas**: four numbers per anchor (4k = {4 * a}) saying how to move and resize it.
+
+The paper's head outputs **2k** scores (object and background per anchor) and takes a softmax;
+torchvision outputs **k** logits and takes a sigmoid. They are the same thing: softmax over
+(background, object) equals sigmoid(object − background).
+"""
+    )
+    untrained_note(trace)
+    rows = []
+    for level in trace.levels:
+        c, h, w = level.features.shape
+        rows.append({
+            "level": level.name, "input": f"{c}×{h}×{w}", "3×3 conv + ReLU": "×".join(map(str, level.conv.shape)),
+            "objectness logits": "×".join(map(str, level.objectness.shape)),
+            "box deltas": f"{level.deltas.shape[0]}×4×{h}×{w}",
+        })
+    st.markdown("**Real tensor shapes on this photo** (channels × rows × columns):")
+    st.dataframe(rows, hide_index=True)
+    st.caption("Layers: " + "; ".join(f"`{n}` {d}" for n, d in _conv_shapes(head)))
+
+    st.subheader("Objectness heatmap")
+    level = level_picker(trace, "head_level")
+    options = ["max over anchors", *[s.label for s in level.anchor_shapes]]
+    chosen = st.selectbox("Anchor shape", options, key="head_anchor")
+    probs = torch.sigmoid(level.objectness)
+    if chosen == "max over anchors":
+        values = probs.max(dim=0).values.numpy()
+    else:
+        values = probs[options.index(chosen) - 1].numpy()
+    h, w = level.grid
+    sy, sx = level.stride
+    iw, ih = ctx.input_size
+    left, right = st.columns(2)
+    with left:
+        fig, ax = new_figure((iw, ih), max_width=8)
+        show_photo(ax, ctx.input_view, f"level '{level.name}': {chosen}")
+        overlay_heatmap(ax, values, (w * sx, h * sy))
+        ax.set_xlim(0, iw)
+        ax.set_ylim(ih, 0)
+        show_figure(fig, ctx.slug(f"objectness-{level.name}"))
+    with right:
+        fig, axes = plt.subplots(1, len(trace.levels), figsize=(8, 3.2), squeeze=False)
+        for ax, lv in zip(axes[0], trace.levels):
+            im = ax.imshow(torch.sigmoid(lv.objectness).max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"'{lv.name}' {lv.grid[0]}×{lv.grid[1]}")
+            ax.axis("off")
+        fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="max objectness")
+        show_figure(fig, ctx.slug("objectness-all-levels"), caption="Max over anchors, every level (grid cells)")
+        top = float(np.max(values))
+        st.metric("Highest objectness on this map", f"{top:.3f}")

@@ -1,0 +1,107 @@
+"""Step 7 — non-maximum suppression, one greedy step at a time."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+import torch
+
+from rpn_viz.nms import NmsStep, greedy_nms_steps
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, figure_png, legend, new_figure, show_figure, show_photo
+
+MAX_STEPS = 3000
+
+
+def _steps(ctx: StepContext) -> list[NmsStep]:
+    """Greedy NMS over the boxes that reached NMS (cached per trace and settings in the session)."""
+    key = (id(ctx.trace), ctx.settings)
+    cache = st.session_state.setdefault("_nms_steps", {})
+    if key not in cache:
+        cache.clear()
+        pos = ctx.result.nms_input_pos
+        cache[key] = greedy_nms_steps(ctx.result.box[pos], ctx.result.prob[pos], ctx.settings.nms_iou,
+                                      levels=ctx.result.level[pos], max_steps=MAX_STEPS)
+    return cache[key]
+
+
+def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor):
+    step = steps[index]
+    result, trace = ctx.result, ctx.trace
+    image = trace.image
+    fig, ax = new_figure(image.size, max_width=9)
+    show_photo(ax, image, f"Step {index + 1}: keep the best remaining box, remove its overlaps")
+    earlier = [pos[s.kept] for s in steps[:index]][-40:]
+    if earlier:
+        draw_boxes(ax, trace.to_working(result.box[torch.stack(earlier)]).tolist(), theme.KEPT, linewidth=1.2,
+                   alpha=0.6, label="kept earlier")
+    if step.suppressed:
+        victims = pos[list(step.suppressed)]
+        draw_boxes(ax, trace.to_working(result.box[victims]).tolist(), theme.SUPPRESSED, linestyle="--",
+                   linewidth=1.5, label=f"suppressed now (IoU > {ctx.settings.nms_iou:g})",
+                   labels=[f"{iou:.2f}" for iou in step.ious] if len(step.ious) <= 12 else None)
+    draw_boxes(ax, trace.to_working(result.box[pos[step.kept]][None]).tolist(), theme.CURRENT, linewidth=4,
+               label=f"kept: objectness {float(result.prob[pos[step.kept]]):.3f}")
+    legend(ax, loc="lower right")
+    return fig
+
+
+def render(ctx: StepContext) -> None:
+    result, s = ctx.result, ctx.settings
+    st.markdown(
+        f"""
+Many candidates cover the same object. **Greedy NMS** repeats one step: take the **highest-scoring
+remaining box** and keep it, then **remove every remaining box whose IoU with it exceeds
+{s.nms_iou:g}** (IoU = area of overlap ÷ area of union). In this model NMS runs **per level**: a box is
+only removed by a box of its own level. Change the **NMS IoU** slider in the sidebar to see fewer
+(lower IoU) or more (higher IoU) boxes survive.
+"""
+    )
+    pos = result.nms_input_pos
+    if pos.numel() == 0:
+        st.warning("No box reached NMS with these settings. Lower the score threshold in the sidebar.")
+        return
+    steps = _steps(ctx)
+    kept_here = pos[[step.kept for step in steps]]
+    same = len(steps) < MAX_STEPS and torch.equal(torch.sort(kept_here).values, torch.sort(result.nms_kept_pos).values)
+    if same:
+        st.success(f"This step-by-step replay keeps the same {len(steps):,} boxes as torchvision's `batched_nms`.")
+    cols = st.columns(3)
+    cols[0].metric("Boxes entering NMS", f"{pos.numel():,}")
+    cols[1].metric("Kept", f"{result.nms_kept_pos.numel():,}")
+    cols[2].metric("Removed", f"{pos.numel() - result.nms_kept_pos.numel():,}")
+    st.session_state.setdefault("nms_at", 1)
+    if "_nms_next" in st.session_state:  # set by Play on the previous run
+        st.session_state["nms_at"] = st.session_state.pop("_nms_next")
+    st.session_state["nms_at"] = min(st.session_state["nms_at"], len(steps))
+    controls = st.columns([4, 1, 1])
+    at = controls[0].slider("NMS step", 1, max(len(steps), 2), key="nms_at") if len(steps) > 1 else 1
+    play = controls[1].button("▶ Play 10 steps", key="nms_play")
+    controls[2].button("⏮ Restart", key="nms_restart", on_click=lambda: st.session_state.update(nms_at=1))
+    picture = st.empty()
+    if play:
+        for index in range(at - 1, min(at + 9, len(steps))):
+            with picture.container():
+                st.image(figure_png(_draw(ctx, steps, index, pos), dpi=80), width="stretch")
+            time.sleep(0.35)
+        st.session_state["_nms_next"] = min(at + 10, len(steps))
+        st.rerun()
+    with picture.container():
+        show_figure(_draw(ctx, steps, at - 1, pos), ctx.slug(f"nms-step{at}"))
+    step = steps[at - 1]
+    kept = pos[step.kept]
+    level = ctx.trace.levels[int(result.level[kept])]
+    st.markdown(
+        f"**Step {at}:** kept the box with objectness **{float(result.prob[kept]):.3f}** (level '{level.name}'); "
+        f"it removed **{len(step.suppressed)}** box(es) of the same level."
+    )
+    if step.suppressed:
+        st.dataframe(
+            [{"removed box": i + 1, "objectness": round(float(result.prob[pos[v]]), 4), "IoU with kept box": round(iou, 3)}
+             for i, (v, iou) in enumerate(zip(step.suppressed, step.ious))],
+            hide_index=True,
+        )
+
