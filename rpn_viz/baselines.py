@@ -1,0 +1,257 @@
+"""Before the RPN, and without learning: the baselines a region proposal network is compared with.
+
+* **Exhaustive sliding windows** — the same scales and aspect ratios at every position of a regular
+  grid: exactly the anchor tiling, but each window would have to be classified as it is (no
+  objectness, no regression). Generating them is instant; the cost is classifying them all.
+* **Selective Search** (Uijlings et al., 2013), the proposal method of R-CNN and Fast R-CNN: greedy
+  hierarchical grouping of a graph-based over-segmentation, via OpenCV contrib's
+  ``cv2.ximgproc.segmentation`` in its "fast" mode, on a downscaled copy (as is usual: it costs
+  seconds per image on a CPU, which is the bottleneck Faster R-CNN removed).
+* **The same RPN with random weights** — :func:`side_by_side` lays a trained and an untrained
+  trace of the same photo next to each other, to show what training did.
+
+Boxes are (x1, y1, x2, y2). The comparison works in network-input pixels, the frame of the RPN's
+proposals (``trace.to_input`` / ``trace.to_original`` convert from / to the photo).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+import PIL.Image
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou, clip_boxes_to_image
+
+from .lab import PAPER_SPEC, AnchorSpec, Rounding, tile_anchors
+from .recall import recall_at
+from .tracing import Trace
+
+
+@dataclass
+class CandidateSet:
+    """Candidate boxes from one method, and what producing them cost."""
+
+    name: str
+    boxes: Tensor  # (N, 4) float32
+    seconds: float  # wall-clock time to produce them on this machine
+    ranked: bool  # whether the order means "best first" (top-n recall makes sense)
+    note: str = ""
+
+    @property
+    def count(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+def sliding_windows(
+    image_size: tuple[int, int], spec: AnchorSpec = PAPER_SPEC, clip: bool = True, rounding: Rounding = "ceil"
+) -> CandidateSet:
+    """Every window of ``spec``'s k shapes at every stride-spaced position of a (w, h) image.
+
+    The positions and shapes are the anchor tiling of :func:`rpn_viz.lab.tile_anchors`, so the
+    count is positions × k; with ``clip`` each window is cut to the image (a window-based
+    classifier can only look at pixels that exist).
+    """
+    start = time.perf_counter()
+    tiling = tile_anchors(image_size, spec, rounding)
+    boxes = tiling.anchors
+    if clip:
+        boxes = clip_boxes_to_image(boxes, (image_size[1], image_size[0]))
+    seconds = time.perf_counter() - start
+    note = (
+        f"{tiling.num_positions} positions ({tiling.grid[0]}×{tiling.grid[1]}, every {spec.stride} px) × k = {spec.k} "
+        "shapes. Generating them is instant; a detector would then have to classify every one."
+    )
+    return CandidateSet("sliding windows", boxes, seconds, False, note)
+
+
+SearchMode = Literal["fast", "quality", "single"]
+
+
+def selective_search(image: PIL.Image.Image, max_side: int = 500, mode: SearchMode = "fast") -> CandidateSet:
+    """Selective Search boxes of ``image``, in ``image``'s pixels, with the time it took.
+
+    The image is downscaled so its longer side is at most ``max_side`` (the time includes this),
+    searched with OpenCV's ``createSelectiveSearchSegmentation`` (``fast``: the paper's fast mode,
+    HSV and Lab colour spaces, two strategies; ``quality``: more of both; ``single``: one
+    segmentation, the cheapest), and the (x, y, w, h) rectangles are mapped back and clipped to the
+    image. The *set* of boxes is deterministic; OpenCV's order (the method's pseudo-random ranking
+    by hierarchy level) changes from run to run, so it is not treated as a ranking.
+    """
+    import cv2  # imported here: only this function needs OpenCV
+
+    if not hasattr(cv2, "ximgproc"):
+        raise RuntimeError("Selective Search needs OpenCV's contrib modules (opencv-contrib-python-headless).")
+    start = time.perf_counter()
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    scale = min(1.0, max_side / max(w, h))
+    small = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), PIL.Image.BILINEAR) if scale < 1 else rgb
+    bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
+    search = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
+    search.setBaseImage(bgr)
+    {"fast": search.switchToSelectiveSearchFast, "quality": search.switchToSelectiveSearchQuality,
+     "single": search.switchToSingleStrategy}[mode]()
+    rects = search.process()
+    sx, sy = w / small.size[0], h / small.size[1]
+    rects_t = torch.as_tensor(np.asarray(rects, dtype=np.float32).reshape(-1, 4))
+    boxes = torch.stack(
+        [rects_t[:, 0] * sx, rects_t[:, 1] * sy, (rects_t[:, 0] + rects_t[:, 2]) * sx, (rects_t[:, 1] + rects_t[:, 3]) * sy],
+        dim=1,
+    )
+    boxes = clip_boxes_to_image(boxes, (h, w))
+    seconds = time.perf_counter() - start
+    note = f"{mode} mode on a {small.size[0]}×{small.size[1]} copy of the {w}×{h} image, CPU."
+    return CandidateSet("Selective Search", boxes, seconds, False, note)
+
+
+def rpn_candidates(trace: Trace) -> CandidateSet:
+    """The traced RPN's proposals (input pixels, ranked) and the time the whole first stage took."""
+    seconds = trace.timings_ms.get("total", float("nan")) / 1000.0
+    note = (
+        f"{trace.model.spec.title}, {trace.model.weights.label}, on {trace.model.device}: preprocessing, backbone, "
+        "head, decoding and NMS; the backbone's features are shared with the detector, so proposals come almost free."
+    )
+    return CandidateSet("RPN", trace.result.boxes.float(), seconds, True, note)
+
+
+@dataclass
+class Comparison:
+    """Candidate sets of several methods on one photo, and a table comparing them on the gt boxes."""
+
+    sets: list[CandidateSet]
+    gt_boxes: Tensor  # (M, 4), same frame as the sets
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+
+def compare(sets: Sequence[CandidateSet], gt_boxes: Tensor) -> Comparison:
+    """Count, time and recall (IoU 0.5 and 0.7, all boxes of each method) per method.
+
+    Recall uses each method's full set, so it does not depend on an order; with no gt box the
+    recall columns are left out.
+    """
+    gt = torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)
+    rows: list[dict[str, object]] = []
+    for s in sets:
+        row: dict[str, object] = {"method": s.name, "boxes": s.count, "seconds": round(s.seconds, 4)}
+        if gt.shape[0]:
+            row["recall@0.5"] = recall_at(s.boxes, gt, 0.5)
+            row["recall@0.7"] = recall_at(s.boxes, gt, 0.7)
+            best = box_iou(gt, s.boxes).max(dim=1).values if s.count else torch.zeros(gt.shape[0])
+            row["mean best IoU"] = float(best.mean())
+        row["note"] = s.note
+        rows.append(row)
+    return Comparison(list(sets), gt, rows)
+
+
+def before_the_rpn(
+    trace: Trace,
+    gt_boxes: Tensor,
+    spec: AnchorSpec = PAPER_SPEC,
+    max_side: int = 500,
+    mode: SearchMode = "fast",
+) -> Comparison:
+    """Sliding windows, Selective Search and the RPN on ``trace``'s photo; ``gt_boxes`` in input pixels.
+
+    Sliding windows tile the network input with ``spec``; Selective Search runs on the working
+    photo (``trace.image``) and its boxes are scaled to input pixels, so all three share one frame.
+    """
+    w, h = trace.preprocess.input_size
+    windows = sliding_windows((w, h), spec)
+    search = selective_search(trace.image, max_side, mode)
+    ww, wh = trace.preprocess.working_size
+    search.boxes = search.boxes * torch.tensor([w / ww, h / wh, w / ww, h / wh])
+    return compare([windows, search, rpn_candidates(trace)], gt_boxes)
+
+
+# --------------------------------------------------------------------------------------------------
+# trained vs untrained
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LevelHeatmap:
+    """One level's objectness as a picture: the best anchor's probability at every cell."""
+
+    name: str
+    stride: tuple[int, int]
+    prob: Tensor  # (H, W) max over the A anchors of sigmoid(logit)
+    best_anchor: Tensor  # (H, W) which anchor gave it
+
+
+def objectness_heatmaps(trace: Trace) -> list[LevelHeatmap]:
+    """Per level, max over anchors of the objectness probability (what "is there an object here?" looks like)."""
+    maps = []
+    for level in trace.levels:
+        prob, arg = torch.sigmoid(level.objectness).max(dim=0)
+        maps.append(LevelHeatmap(level.name, level.stride, prob, arg))
+    return maps
+
+
+@dataclass
+class TraceView:
+    """One side of the comparison."""
+
+    label: str  # the weights, as the model labels them
+    trained: bool
+    heatmaps: list[LevelHeatmap]
+    boxes: Tensor  # (n, 4) top proposals, input pixels
+    scores: Tensor  # (n,)
+    stats: dict[str, float]
+
+
+@dataclass
+class SideBySide:
+    """A trained and an untrained trace of the same photo through the same architecture."""
+
+    left: TraceView
+    right: TraceView
+    notes: list[str]
+
+
+def _view(trace: Trace, top_n: int) -> TraceView:
+    """Heatmaps, the top proposals and a few numbers that tell learned from random output apart."""
+    prob = torch.sigmoid(trace.logits)
+    top_anchors = trace.anchors[trace.result.anchor_index[trace.result.final_pos[:top_n]]]
+    boxes = trace.result.boxes[:top_n]
+    moved = box_iou(boxes, top_anchors).diagonal() if boxes.numel() else torch.zeros(0)
+    stats = {
+        "max objectness": float(prob.max()),
+        "mean objectness": float(prob.mean()),
+        "spread of objectness (std)": float(prob.std()),
+        "anchors above 0.5": float((prob > 0.5).sum()),
+        "mean |delta|": float(trace.deltas.abs().mean()),
+        f"IoU of top-{top_n} proposals with their anchors": float(moved.mean()) if moved.numel() else float("nan"),
+    }
+    return TraceView(trace.model.weights.label, trace.model.is_trained, objectness_heatmaps(trace), boxes,
+                     trace.result.scores[:top_n], stats)
+
+
+def side_by_side(first: Trace, second: Trace, top_n: int = 20) -> SideBySide:
+    """The data for "trained vs untrained": heatmaps per level and top proposals of two traces.
+
+    Both must come from the same architecture on the same photo (same input size and grids);
+    otherwise the heatmaps would not line up and a ``ValueError`` says so.
+    """
+    if first.preprocess.input_size != second.preprocess.input_size or [l.grid for l in first.levels] != [
+        l.grid for l in second.levels
+    ]:
+        raise ValueError(
+            "The two traces must be the same photo through the same architecture (input "
+            f"{first.preprocess.input_size} vs {second.preprocess.input_size}, grids "
+            f"{[l.grid for l in first.levels]} vs {[l.grid for l in second.levels]})."
+        )
+    notes = []
+    if not torch.equal(first.preprocess.input_tensor, second.preprocess.input_tensor):
+        notes.append("The two network inputs differ: these are not the same photo (or not the same preprocessing).")
+    for view in (first, second):
+        if not view.model.is_trained:
+            notes.append(
+                f"{view.model.weights.label}: the features of a randomly initialised backbone and head are near zero, so "
+                "every objectness is ≈ 0.5 (a flat heatmap) and every proposal is its anchor, unmoved; which anchors "
+                "survive NMS is decided by ties, not by the photo."
+            )
+    return SideBySide(_view(first, top_n), _view(second, top_n), notes)
