@@ -23,7 +23,7 @@ PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
 SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
-st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 
 
@@ -75,7 +75,7 @@ def go(offset: int) -> None:
 
 
 with st.sidebar:
-    st.title("🔍 RPN explorer")
+    st.title("RPN explorer")
     st.caption("How Faster R-CNN's Region Proposal Network finds objects, step by step, on your photo.")
     photo = photo_picker()
     choices = model_choices()

@@ -81,7 +81,7 @@ def show_figure(fig: Figure, name: str, caption: str | None = None) -> bytes:
     """Show a figure as an image with a 'Download PNG' button; returns the PNG bytes."""
     png = figure_png(fig)
     st.image(png, caption=caption, width="stretch")
-    st.download_button("⬇ Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
     return png
 
 

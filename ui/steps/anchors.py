@@ -99,7 +99,7 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
             st.rerun()
     png = io.BytesIO()
     picture.save(png, format="PNG")
-    st.download_button("⬇ Download PNG", png.getvalue(), file_name=f"{ctx.slug('anchors')}-r{row}c{col}.png",
+    st.download_button("Download PNG", png.getvalue(), file_name=f"{ctx.slug('anchors')}-r{row}c{col}.png",
                        mime="image/png", key="dl-anchors")
     st.markdown(f"**The {k} anchors of cell (row {row}, column {col})**, network-input pixels:")
     anchors = level.anchors[int(row), int(col)]

@@ -79,8 +79,8 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     st.session_state["nms_at"] = min(st.session_state["nms_at"], len(steps))
     controls = st.columns([4, 1, 1])
     at = controls[0].slider("NMS step", 1, max(len(steps), 2), key="nms_at") if len(steps) > 1 else 1
-    play = controls[1].button("▶ Play 10 steps", key="nms_play")
-    controls[2].button("⏮ Restart", key="nms_restart", on_click=lambda: st.session_state.update(nms_at=1))
+    play = controls[1].button("Play 10 steps", key="nms_play")
+    controls[2].button("Restart", key="nms_restart", on_click=lambda: st.session_state.update(nms_at=1))
     picture = st.empty()
     if play:
         for index in range(at - 1, min(at + 9, len(steps))):

@@ -51,8 +51,8 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
         columns[i % 6].image(crop, caption=f"#{i} · {float(result.scores[i]):.3f}")
     doc = trace_json(trace, result)
     cols = st.columns(2)
-    cols[0].download_button("⬇ Proposals as JSON", json.dumps(doc, indent=1), file_name=f"{ctx.slug('proposals')}.json",
+    cols[0].download_button("Proposals as JSON", json.dumps(doc, indent=1), file_name=f"{ctx.slug('proposals')}.json",
                             mime="application/json", key="dl-json")
-    cols[1].download_button("⬇ Proposals as CSV", proposals_csv(trace, result), file_name=f"{ctx.slug('proposals')}.csv",
+    cols[1].download_button("Proposals as CSV", proposals_csv(trace, result), file_name=f"{ctx.slug('proposals')}.csv",
                             mime="text/csv", key="dl-csv")
     st.caption("Boxes in the files are in your photo's pixels (x1, y1, x2, y2), ranked, with objectness probability.")

@@ -1,0 +1,95 @@
+"""Shared fixtures: real photos, the weights folder, and models the tests can trust.
+
+Models:
+- ``untrained``: torchvision's own builder with random weights (seed 0). Its features are near zero,
+  so every score is 0.5 — good for the machinery, useless as an oracle on its own.
+- ``scrambled``: the same architecture with every weight re-drawn (He-normal, seeded) and saved as a
+  *custom checkpoint* that the tests make, then loaded through ``load_model(checkpoint=...)``: varied
+  scores and boxes, so equality with ``model.rpn`` means something; also exercises the loading path.
+- ``official``: the real COCO weights, when the file is on this machine (skipped, with the reason, if not).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rpn_viz
+from rpn_viz.models import DEFAULT_MODEL, MODELS, build
+from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+PHOTOS = sorted(ASSETS.glob("*.jpg"))
+SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
+
+if not os.environ.get(WEIGHTS_DIR_ENV) and SHARED_WEIGHTS.is_dir():
+    os.environ[WEIGHTS_DIR_ENV] = str(SHARED_WEIGHTS)
+
+
+@torch.no_grad()
+def scrambled_state_dict(seed: int = 0, name: str = DEFAULT_MODEL) -> dict[str, torch.Tensor]:
+    """A state dict of the official layout whose every conv is random but *calibrated* (seeded).
+
+    Plain random weights either vanish (torchvision's untrained build) or explode through the
+    backbone's depth. Here each conv, in forward order, is re-drawn and rescaled so that its output
+    on a real photo has unit spread (LSUV initialisation); the objectness layer is scaled to a spread
+    of 0.5 (varied, unsaturated probabilities) and the box layer to 0.3 (moderate deltas).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = build(MODELS[name]).eval()
+    rpn = model.rpn
+    photo = rpn_viz.load_image(ASSETS / "coffee.jpg").image.resize((416, 320))
+    x = model.transform.normalize(torch.from_numpy(np.array(photo)).permute(2, 0, 1).float().div(255))[None]
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    convs += [m for m in rpn.head.modules() if isinstance(m, torch.nn.Conv2d)]
+    targets = {id(rpn.head.cls_logits): 0.5, id(rpn.head.bbox_pred): 0.3}
+    for conv in convs:
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator))
+        if conv.bias is not None:
+            conv.bias.zero_()
+        outputs: list[torch.Tensor] = []
+        handle = conv.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        rpn.head(list(model.backbone(x).values()))
+        handle.remove()
+        spread = torch.cat([o.flatten() for o in outputs]).std().clamp_min(1e-12)
+        conv.weight.mul_(targets.get(id(conv), 1.0) / spread)
+    return model.state_dict()
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    assert len(PHOTOS) >= 5, "the sample photos in assets/ are missing"
+    return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def untrained() -> rpn_viz.LoadedModel:
+    return rpn_viz.load_model(untrained=True, seed=0, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def scrambled_checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "scrambled_mobilenet.pth"
+    torch.save(scrambled_state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def scrambled(scrambled_checkpoint) -> rpn_viz.LoadedModel:
+    return rpn_viz.load_model(checkpoint=scrambled_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def official() -> rpn_viz.LoadedModel:
+    spec = MODELS[DEFAULT_MODEL]
+    if not is_available(spec.official):
+        pytest.skip(
+            f"official COCO weights {spec.official.filename} are not on this machine "
+            f"(looked in ${WEIGHTS_DIR_ENV} and the torch hub cache); download them from {spec.official.url}"
+        )
+    return rpn_viz.load_model(DEFAULT_MODEL, allow_download=False, device="cpu")

@@ -1,0 +1,121 @@
+"""The trace's proposals equal torchvision's own ``model.rpn`` — boxes, scores and order, bit for bit.
+
+For every sample photo and three models (untrained, a scrambled custom checkpoint with varied
+scores, and the official COCO weights when present), with the model's default settings and with
+changed ones (which must not re-run the network).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.transforms.functional import pil_to_tensor
+
+import rpn_viz
+from torchvision.models.detection.rpn import concat_box_prediction_layers
+
+from rpn_viz.filtering import FilterSettings, rpn_with_settings
+
+CHANGED = [
+    dict(nms_iou=0.5, pre_nms_top_n=200, post_nms_top_n=50, score_thresh=0.3),
+    dict(nms_iou=0.9, pre_nms_top_n=2000, post_nms_top_n=2000, score_thresh=0.0),
+    dict(nms_iou=0.3, pre_nms_top_n=100, post_nms_top_n=1000, score_thresh=0.6, min_size=16.0),
+]
+
+
+@torch.inference_mode()
+def torchvision_features(loaded: rpn_viz.LoadedModel, image):
+    """torchvision's transform and backbone on the photo (run once per photo)."""
+    pixels = pil_to_tensor(image).float().div(255.0)
+    images, _ = loaded.model.transform([pixels])
+    return images, loaded.model.backbone(images.tensors)
+
+
+@torch.inference_mode()
+def check_equal(result, loaded, images, features) -> int:
+    """``result`` equals torchvision's RPN forward (boxes) and its filter_proposals (boxes and scores)."""
+    rpn = rpn_with_settings(loaded.model.rpn, result.settings)
+    expected, _ = rpn(images, features)
+    assert torch.equal(result.boxes, expected[0]), "proposal boxes differ from model.rpn"
+    feature_list = list(features.values())
+    objectness, deltas = rpn.head(feature_list)
+    anchors = rpn.anchor_generator(images, feature_list)
+    n = [o[0].numel() for o in objectness]
+    logits, flat = concat_box_prediction_layers(objectness, deltas)
+    proposals = rpn.box_coder.decode(flat, anchors).view(1, -1, 4)
+    boxes, scores = rpn.filter_proposals(proposals, logits, images.image_sizes, n)
+    assert torch.equal(result.boxes, boxes[0])
+    assert torch.equal(result.scores, scores[0])
+    return int(expected[0].shape[0])
+
+
+@pytest.mark.parametrize("model_name", ["untrained", "scrambled", "official"])
+def test_trace_equals_torchvision_on_every_photo(model_name, request, photos):
+    loaded = request.getfixturevalue(model_name)
+    for photo in photos:
+        trace = rpn_viz.trace(loaded, photo)
+        assert trace.default_settings == FilterSettings.from_rpn(loaded.model.rpn)
+        images, features = torchvision_features(loaded, trace.image)
+        with torch.inference_mode():
+            plain, _ = loaded.model.rpn(images, features)  # the model's own rpn, untouched
+        assert torch.equal(trace.result.boxes, plain[0])
+        assert check_equal(trace.result, loaded, images, features) > 0
+        if model_name != "untrained":
+            assert trace.result.scores.std() > 0.01, "scores should vary for a non-degenerate model"
+        for changes in CHANGED:
+            check_equal(trace.refilter(**changes), loaded, images, features)
+
+
+def test_model_defaults_are_read_from_model_rpn(untrained):
+    rpn = untrained.model.rpn
+    settings = FilterSettings.from_rpn(rpn)
+    assert settings == FilterSettings(0.7, 1000, 1000, 0.05, 1e-3)  # this model's own values
+    assert (settings.nms_iou, settings.score_thresh) == (rpn.nms_thresh, rpn.score_thresh)
+
+
+def test_refilter_does_not_rerun_the_network(scrambled, photos, monkeypatch):
+    trace = rpn_viz.trace(scrambled, photos[0])
+    calls = []
+    monkeypatch.setattr(scrambled.model.backbone, "forward", lambda *a: calls.append(a))
+    monkeypatch.setattr(scrambled.model.rpn.head, "forward", lambda *a: calls.append(a))
+    result = trace.refilter(nms_iou=0.4, post_nms_top_n=10)
+    assert calls == [] and result.boxes.shape[0] == 10
+
+
+def test_untrained_proposals_are_their_anchors(untrained, photos):
+    """The documented degenerate case: near-zero features, objectness 0.5, proposal = anchor."""
+    trace = rpn_viz.trace(untrained, photos[0])
+    assert float(trace.levels[0].features.abs().max()) < 1e-5
+    assert torch.allclose(trace.result.scores, torch.full_like(trace.result.scores, 0.5))
+    assert torch.allclose(trace.proposals, trace.anchors, atol=1e-3)
+
+
+def test_stages_account_for_every_candidate(scrambled, photos):
+    trace = rpn_viz.trace(scrambled, photos[1])
+    result = trace.refilter(score_thresh=0.5, min_size=8.0)
+    fates = result.fates()
+    assert len(fates) == result.logit.numel() == 3 * 1000
+    counts = {f: fates.count(f) for f in set(fates)}
+    assert counts.get("proposal", 0) == result.final_pos.numel()
+    assert counts.get("too small", 0) == int(result.too_small.sum())
+    assert counts.get("low score", 0) == int(result.low_score.sum())
+    assert bool((result.prob[result.low_score] < 0.5).all())
+    widths = result.box[:, 2] - result.box[:, 0]
+    heights = result.box[:, 3] - result.box[:, 1]
+    assert bool(((widths < 8) | (heights < 8))[result.too_small].all())
+    # every suppressed box has a kept box of its own level, ranked higher, with IoU above the threshold
+    suppressed = torch.where(result.suppressed_by >= 0)[0]
+    assert suppressed.numel() > 0
+    sup = result.suppressed_by[suppressed]
+    assert bool((result.level[sup] == result.level[suppressed]).all())
+    assert bool((result.prob[sup] >= result.prob[suppressed]).all())
+    assert bool((result.suppress_iou[suppressed] > 0.7).all())
+    assert set(sup.tolist()) <= set(result.nms_kept_pos.tolist())
+
+
+def test_boxes_map_back_to_the_original_photo(scrambled, photos):
+    trace = rpn_viz.trace(scrambled, photos[0])
+    w, h = trace.preprocess.original_size
+    original = trace.to_original(trace.result.boxes)
+    assert float(original[:, [0, 2]].max()) <= w + 1e-3 and float(original[:, [1, 3]].max()) <= h + 1e-3
+    assert torch.allclose(trace.to_input(original), trace.result.boxes, atol=1e-3)

@@ -1,0 +1,180 @@
+"""L1 · Anchor lab — tile your own anchors, label them as the paper trains, sample a mini-batch."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+from matplotlib.lines import Line2D
+
+from rpn_viz import lab
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from .lab_common import gt_section
+
+SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
+RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
+STRIDE_CHOICES = [4, 8, 16, 32, 64]
+PAPER_IMAGE = (1000, 600)
+RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
+
+
+def _ratio_colour(ratio: float) -> str:
+    return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)] if ratio in RATIO_CHOICES else theme.CYCLE[0]
+
+
+def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None:
+    """Anchor centres over the image and the k anchors of the middle cell (they may cross the border)."""
+    w, h = tiling.image_size
+    rows, cols = tiling.grid
+    row, col = rows // 2, cols // 2
+    cell = tiling.cell_anchors(row, col)
+    fig, ax = new_figure((w, h), max_width=10)
+    if on_photo:
+        show_photo(ax, ctx.input_view, f"{tiling.num_anchors:,} anchors: {rows}×{cols} positions × k = {tiling.k}")
+    else:
+        ax.imshow(np.full((h, w, 3), 235, dtype=np.uint8))
+        ax.set_title(f"The paper's 1000×600 example: {tiling.num_anchors:,} anchors")
+        ax.set_xlabel("x (pixels)")
+        ax.set_ylabel("y (pixels)")
+    ys, xs = np.meshgrid(np.arange(rows) * tiling.spec.stride, np.arange(cols) * tiling.spec.stride, indexing="ij")
+    ax.scatter(xs.ravel(), ys.ravel(), s=max(1.0, 40.0 / max(rows, cols) ** 0.5), color=theme.OKABE_ITO["yellow"],
+               edgecolors="black", linewidths=0.2, label=f"anchor centres (every {tiling.spec.stride} px)")
+    for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
+        draw_boxes(ax, [box], _ratio_colour(shape.ratio), linewidth=2.5)
+    handles = [Line2D([], [], color=_ratio_colour(r), lw=3, label=f"height:width {r:g}") for r in tiling.spec.ratios]
+    ax.plot([col * tiling.spec.stride], [row * tiling.spec.stride], "k+", ms=14, mew=3)
+    margin = max(0.0, float(-cell[:, :2].min()), float(cell[:, 2].max() - w), float(cell[:, 3].max() - h)) + 10
+    ax.set_xlim(-margin, w + margin)
+    ax.set_ylim(h + margin, -margin)
+    ax.add_patch(plt.Rectangle((0, 0), w, h, fill=False, edgecolor="black", lw=2, linestyle=":"))
+    ax.legend(handles=[*ax.get_legend_handles_labels()[0], *handles], loc="upper right", framealpha=0.9, fontsize=11)
+    show_figure(fig, ctx.slug(f"lab-tiling-s{tiling.spec.stride}-k{tiling.k}"),
+                caption=f"The k = {tiling.k} anchors of the middle cell (row {row}, column {col}, black +). "
+                        "Dotted: the image border.")
+
+
+def _inside_figure(ctx: StepContext, tiling: lab.Tiling) -> None:
+    """Per anchor shape: how many lie inside the image and how many cross its border."""
+    shapes = tiling.spec.shapes()
+    inside = np.array(tiling.inside_per_shape())
+    total = tiling.num_positions
+    labels = [f"{s.size:g} px, {s.ratio:g} ({s.width:.0f}×{s.height:.0f})" for s in shapes]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shapes) + 1.8))
+    y = np.arange(len(shapes))
+    ax.barh(y, inside, color=theme.KEPT, label="inside the image")
+    ax.barh(y, total - inside, left=inside, color=theme.OKABE_ITO["orange"], label="crossing the border")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"anchors of this shape (one per position: {total:,})")
+    ax.set_title("Big anchors rarely fit inside the image")
+    legend(ax, loc="lower right")
+    show_figure(fig, ctx.slug(f"lab-inside-s{tiling.spec.stride}-k{tiling.k}"))
+
+
+def _batch_figure(ctx: StepContext, gt: torch.Tensor, tiling: lab.Tiling, batch: lab.MiniBatch) -> None:
+    """The photo with the gt boxes and the sampled mini-batch (positives solid, negatives thin)."""
+    w, h = tiling.image_size
+    fig, ax = new_figure((w, h), max_width=10)
+    show_photo(ax, ctx.input_view, f"Mini-batch: {batch.positive.numel()} positive + {batch.negative.numel()} negative")
+    draw_boxes(ax, tiling.anchors[batch.negative].tolist(), theme.NEGATIVE, linewidth=0.8, alpha=0.55,
+               label=f"sampled negatives ({batch.negative.numel()})")
+    draw_boxes(ax, tiling.anchors[batch.positive].tolist(), theme.POSITIVE, linewidth=2.0,
+               label=f"sampled positives ({batch.positive.numel()})")
+    draw_boxes(ax, gt.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your ground-truth boxes",
+               labels=[f"GT {i + 1}" for i in range(gt.shape[0])])
+    ax.set_xlim(-20, w + 20)
+    ax.set_ylim(h + 20, -20)
+    legend(ax, loc="upper right", fontsize=11)
+    show_figure(fig, ctx.slug(f"lab-minibatch-seed{batch.seed}"))
+
+
+def render(ctx: StepContext) -> None:
+    iw, ih = ctx.input_size
+    st.markdown(
+        """
+Anchors are a **design choice**, not something the network learns: you pick a few sizes and aspect ratios
+and the same set is placed at every cell of a feature map, `stride` pixels apart. Change them here and watch
+how many anchors there are, how many cross the image border, and which ones would be **positive** or
+**negative** when training on your boxes — exactly as the Faster R-CNN paper assigns them (torchvision's own
+`AnchorGenerator`, `box_iou`, `Matcher` and `BalancedPositiveNegativeSampler` do the work).
+"""
+    )
+    c = st.columns([3, 3, 2])
+    sizes = c[0].multiselect("Anchor sizes (√area, px)", SIZE_CHOICES, default=[128, 256, 512], key="lab_sizes")
+    ratios = c[1].multiselect("Aspect ratios (height:width)", RATIO_CHOICES, default=[0.5, 1.0, 2.0],
+                              key="lab_ratios")
+    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, value=16, key="lab_stride")
+    where = st.radio("Tile", ["photo", "paper"], horizontal=True, key="lab_image",
+                     format_func=lambda v: f"this photo's network input ({iw}×{ih})" if v == "photo"
+                     else "the paper's example (1000×600)")
+    if not sizes or not ratios:
+        st.error("Choose at least one anchor size and one aspect ratio.")
+        return
+    spec = lab.AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
+    on_photo = where == "photo"
+    tiling = lab.tile_anchors((iw, ih) if on_photo else PAPER_IMAGE, spec)
+    rows, cols = tiling.grid
+    m = st.columns(5)
+    m[0].metric("positions", f"{tiling.num_positions:,}", help=f"{rows} rows × {cols} columns")
+    m[1].metric("anchors per position k", tiling.k, help=f"{len(spec.sizes)} sizes × {len(spec.ratios)} ratios")
+    m[2].metric("anchors", f"{tiling.num_anchors:,}")
+    m[3].metric("inside the image", f"{tiling.num_inside:,}")
+    m[4].metric("crossing the border", f"{tiling.num_cross_boundary:,}")
+    share = tiling.num_inside / tiling.num_anchors
+    paper = lab.tile_anchors(PAPER_IMAGE, lab.PAPER_SPEC)
+    pascal = lab.tile_anchors((800, 600), lab.PAPER_SPEC)
+    st.markdown(
+        f"""
+A {tiling.image_size[0]}×{tiling.image_size[1]} image at stride {stride} has {rows}×{cols} = **{tiling.num_positions:,}
+positions**; with k = {tiling.k} that is **{tiling.num_anchors:,} anchors**, of which **{tiling.num_inside:,}**
+({share:.0%}) lie entirely inside the image. The paper ignores the other {tiling.num_cross_boundary:,} when
+training ("they introduce large, difficult to correct error terms") but keeps them, clipped, at test time.
+
+*The paper's check:* for a 1000×600 image it counts "roughly 20,000 (≈ 60 × 40 × 9) anchors" and "about 6,000"
+inside. With its 9 anchors at stride 16 this lab gets **{paper.num_anchors:,}** and **{paper.num_inside:,}** (the
+paper's released code, py-faster-rcnn: 8,151); "about 6,000" is what a typical PASCAL VOC photo rescaled to
+**800×600** gives ({pascal.num_inside:,} here).
+"""
+    )
+    _tiling_figure(ctx, tiling, on_photo)
+    _inside_figure(ctx, tiling)
+
+    st.subheader("Training labels from your boxes")
+    if not on_photo:
+        st.info("Labels need ground-truth boxes on a photo: choose *this photo's network input* above.")
+        return
+    gt = gt_section(ctx, "lab_gt")
+    c = st.columns([3, 1])
+    ignore = c[0].checkbox("Ignore anchors that cross the image border (the paper's training)", value=True,
+                           key="lab_ignore")
+    seed = int(c[1].number_input("Sampling seed", 0, 9999, 0, key="lab_seed"))
+    labels = lab.assign_labels(tiling.anchors, gt, (iw, ih), ignore_cross_boundary=ignore)
+    batch = lab.sample_minibatch(labels, 256, 0.5, seed)
+    counts = labels.counts()
+    if gt.shape[0] == 0:
+        st.info(f"No box yet: every one of the {counts['negative']:,} anchors considered is **negative**. "
+                "Draw or type a box above to see positives.")
+    st.markdown(
+        f"""
+Each anchor's label comes from its best IoU with your {gt.shape[0]} box(es): **≥ {labels.fg_iou:g} → positive**,
+**< {labels.bg_iou:g} → negative**, in between → ignored (it teaches nothing clear). Because a small or
+oddly shaped box may reach 0.7 with no anchor at all, each box's best anchor (ties included) is made positive
+too. Here: **{counts['positive']:,} positive** ({counts['  of which best anchor of a box']} only by the
+best-anchor rule), **{counts['negative']:,} negative**, **{counts['ignored']:,} ignored**.
+Each training step looks at a random **mini-batch of {batch.batch_size}** of them, at most half positive
+(there are few positives, so negatives fill the rest): here {batch.positive.numel()} + {batch.negative.numel()}.
+"""
+    )
+    st.dataframe([{"label": k.strip(), "anchors": v} for k, v in counts.items()], hide_index=True)
+    if gt.shape[0]:
+        st.dataframe(
+            [{"box": f"GT {i + 1}", "size (input px)": f"{b[2] - b[0]:.0f}×{b[3] - b[1]:.0f}",
+              "best anchor IoU": round(float(labels.gt_best_iou[i]), 3),
+              "positive anchors": int(labels.gt_num_positive[i])} for i, b in enumerate(gt.tolist())],
+            hide_index=True,
+        )
+    _batch_figure(ctx, gt, tiling, batch)

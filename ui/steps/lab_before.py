@@ -1,0 +1,130 @@
+"""L4 · Before the RPN — exhaustive sliding windows and Selective Search next to the RPN."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+
+from rpn_viz import baselines, lab
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, legend, show_figure
+from ..widgets import untrained_note
+from .lab_common import gt_section
+
+SIZE_CHOICES = [32, 64, 128, 256, 512]
+RATIO_CHOICES = [0.5, 1.0, 2.0]
+STRIDE_CHOICES = [8, 16, 32]
+DRAWN = 100
+COLOURS = {"sliding windows": theme.OKABE_ITO["orange"], "Selective Search": theme.OKABE_ITO["purple"],
+           "RPN": theme.KEPT}
+
+
+def _cache() -> dict:
+    return st.session_state.setdefault("lab_before_ss", {})
+
+
+def _bars(ctx: StepContext, table: baselines.Comparison) -> None:
+    names = [row["method"] for row in table.rows]
+    colours = [COLOURS.get(n, theme.CYCLE[0]) for n in names]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    axes[0].bar(names, [row["boxes"] for row in table.rows], color=colours)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("candidate boxes (log scale)")
+    axes[0].set_title("How many boxes")
+    axes[1].bar(names, [max(row["seconds"], 1e-4) for row in table.rows], color=colours)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("seconds on this machine (log scale)")
+    axes[1].set_title("Time to produce them")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=12)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    show_figure(fig, ctx.slug("lab-before-bars"))
+
+
+def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor) -> None:
+    trace = ctx.trace
+    image = trace.image
+    fig, axes = plt.subplots(1, len(table.sets), figsize=(6 * len(table.sets), 6 * image.height / image.width + 1))
+    generator = torch.Generator().manual_seed(0)
+    for ax, s in zip(np.atleast_1d(axes), table.sets):
+        if s.ranked:
+            picked, how = s.boxes[:DRAWN], f"best {min(DRAWN, s.count)}"
+        else:
+            order = torch.randperm(s.count, generator=generator)[:DRAWN]
+            picked, how = s.boxes[order], f"{min(DRAWN, s.count)} at random"
+        ax.imshow(image)
+        draw_boxes(ax, trace.to_working(picked).tolist(), COLOURS.get(s.name, theme.CYCLE[0]), linewidth=1.0,
+                   alpha=0.7, label=f"{s.name}: {how} of {s.count:,}")
+        if gt.numel():
+            draw_boxes(ax, trace.to_working(gt).tolist(), theme.GROUND_TRUTH, linewidth=3, label="your boxes")
+        ax.set_title(s.name)
+        ax.set_axis_off()
+        legend(ax, loc="lower center", bbox_to_anchor=(0.5, -0.22), fontsize=11)
+    fig.tight_layout()
+    show_figure(fig, ctx.slug("lab-before-boxes"))
+
+
+def render(ctx: StepContext) -> None:
+    trace = ctx.trace
+    iw, ih = ctx.input_size
+    st.markdown(
+        """
+Before the RPN, a detector got its candidate boxes in one of two ways. **Exhaustive sliding windows**: every
+size and shape at every position — hopelessly many boxes, each to be classified by a separate network run.
+**Selective Search** (used by R-CNN and Fast R-CNN): group an over-segmentation of the photo by colour, texture
+and size into a hierarchy of regions — a couple of thousand good boxes, but seconds per photo on a CPU,
+the slowest part of Fast R-CNN. The **RPN** reuses the detector's own features, so its proposals cost a few
+milliseconds on a GPU on top of the backbone the detector runs anyway.
+"""
+    )
+    untrained_note(trace)
+    c = st.columns([3, 2, 2])
+    sizes = c[0].multiselect("Sliding-window sizes (px)", SIZE_CHOICES, default=[128, 256, 512],
+                             key="lab_before_sizes")
+    ratios = c[1].multiselect("Window height:width", RATIO_CHOICES, default=RATIO_CHOICES, key="lab_before_ratios")
+    stride = c[2].select_slider("Window stride (px)", STRIDE_CHOICES, value=16, key="lab_before_stride")
+    c = st.columns(2)
+    mode = c[0].radio("Selective Search mode", ["fast", "single", "quality"], horizontal=True, key="lab_before_mode",
+                      help="fast: the paper's fast mode; single: one segmentation (quickest); quality: slowest")
+    side = c[1].select_slider("Selective Search works on a copy with longer side (px)", [200, 300, 500, 800],
+                              value=500, key="lab_before_side")
+    if not sizes or not ratios:
+        st.error("Choose at least one window size and one aspect ratio.")
+        return
+    gt = gt_section(ctx, "lab_before_gt", expanded=False)
+    spec = lab.AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
+    windows = baselines.sliding_windows((iw, ih), spec)
+    key = (ctx.photo.sha256, mode, int(side))
+    if st.button(f"Run Selective Search ({mode} mode) on this photo", key="lab_before_run"):
+        with st.spinner("Selective Search is running on the CPU…"):
+            _cache()[key] = baselines.selective_search_input(trace, int(side), mode)
+    search = _cache().get(key)
+    sets = [windows, *([search] if search is not None else []), baselines.rpn_candidates(trace, ctx.result)]
+    table = baselines.compare(sets, gt)
+    rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "note"}
+            for row in table.rows]
+    st.dataframe(rows, hide_index=True)
+    for s in sets:
+        st.caption(f"**{s.name}** — {s.note}")
+    if search is None:
+        st.info("Press the button to run Selective Search (a few seconds); the table then compares all three.")
+    rpn = sets[-1]
+    text = (f"On this photo: **{windows.count:,} sliding windows** (made in {windows.seconds * 1000:.0f} ms, but each "
+            f"would need its own classification), ")
+    if search is not None:
+        text += f"**{search.count:,} Selective Search boxes** in **{search.seconds:.2f} s**, "
+    text += f"and **{rpn.count:,} RPN proposals** in **{rpn.seconds:.2f} s** for the whole network on `{ctx.loaded.device}`."
+    if gt.numel():
+        by_name = {row["method"]: row for row in table.rows}
+        text += " Recall at IoU 0.5 on your boxes: " + ", ".join(
+            f"{name} {row['recall@0.5']:.0%}" for name, row in by_name.items()) + "."
+    else:
+        text += " Add ground-truth boxes (expander above) to compare their recall."
+    st.markdown(text)
+    _bars(ctx, table)
+    _panels(ctx, table, gt)

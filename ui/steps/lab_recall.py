@@ -1,0 +1,110 @@
+"""L3 · Recall — how many of your boxes the proposals find, by number of proposals and by IoU."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import streamlit as st
+
+from rpn_viz import recall
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..widgets import untrained_note
+from .lab_common import gt_section
+
+MISSED = theme.SUPPRESSED
+
+
+def _recall_vs_count(ctx: StepContext, curves: recall.RecallCurves) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for colour, (iou, values) in zip((theme.CYCLE[0], theme.CYCLE[1], theme.CYCLE[2]), curves.recall_vs_count.items()):
+        ax.plot(curves.counts, values, marker="o", ms=4, lw=2.5, color=colour, label=f"IoU ≥ {iou:g}")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("number of proposals (best first)")
+    ax.set_ylabel("recall")
+    ax.set_title("Recall vs number of proposals")
+    ax.grid(alpha=0.3)
+    legend(ax, loc="upper left")
+    show_figure(fig, ctx.slug("lab-recall-vs-count"))
+
+
+def _recall_vs_iou(ctx: StepContext, curves: recall.RecallCurves) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for colour, (top, values) in zip(theme.CYCLE, curves.recall_vs_iou.items()):
+        ax.plot(curves.iou_thresholds, values, marker="o", ms=4, lw=2.5, color=colour, label=f"top {top}")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("IoU threshold")
+    ax.set_ylabel("recall")
+    ax.set_title("Recall vs IoU (as in the paper's Fig. 2)")
+    ax.grid(alpha=0.3)
+    legend(ax, loc="lower left")
+    show_figure(fig, ctx.slug("lab-recall-vs-iou"))
+
+
+def _coverage_figure(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float) -> None:
+    trace, boxes = ctx.trace, ctx.result.boxes
+    fig, ax = new_figure(trace.image.size, max_width=10)
+    missed = set(curves.uncovered(threshold))
+    show_photo(ax, trace.image, f"Best proposal for each box ({len(missed)} missed at IoU {threshold:g})")
+    ranks = [r for r in curves.best_rank.tolist() if r >= 0]
+    if ranks:
+        draw_boxes(ax, trace.to_working(boxes[ranks]).tolist(), theme.KEPT, linewidth=2, linestyle="--",
+                   label="best proposal")
+    working = trace.to_working(gt).tolist()
+    found = [i for i in range(len(working)) if i not in missed]
+    if found:
+        draw_boxes(ax, [working[i] for i in found], theme.GROUND_TRUTH, linewidth=3.5, label="found",
+                   labels=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in found])
+    if missed:
+        draw_boxes(ax, [working[i] for i in sorted(missed)], MISSED, linewidth=3.5, label="no proposal covers it",
+                   labels=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in sorted(missed)])
+    legend(ax, loc="upper right", fontsize=11)
+    show_figure(fig, ctx.slug(f"lab-recall-coverage-{threshold:g}"))
+
+
+def render(ctx: StepContext) -> None:
+    trace, result = ctx.trace, ctx.result
+    n = int(result.final_pos.numel())
+    st.markdown(
+        """
+An RPN only has to do one thing well: **leave no object without a proposal** — the second stage can reject
+false alarms but can never find an object the RPN missed. *Recall* is the fraction of your ground-truth boxes
+that some proposal overlaps with IoU at least t. The Faster R-CNN paper plots it against the IoU threshold
+for the top 300, 1000 and 2000 proposals; proposal papers also plot it against the number of proposals.
+"""
+    )
+    untrained_note(trace)
+    gt = gt_section(ctx, "lab_recall_gt")
+    if gt.shape[0] == 0:
+        st.info("Draw or type at least one ground-truth box above: recall is measured on your boxes.")
+        return
+    curves = recall.recall_curves(result.boxes, gt)
+    threshold = st.select_slider("IoU needed to count a box as found", recall.IOU_THRESHOLDS, value=0.5,
+                                 key="lab_recall_iou")
+    found = curves.num_gt - len(curves.uncovered(threshold))
+    r05, r07 = curves.recall_vs_count[0.5], curves.recall_vs_count[0.7]
+    st.markdown(
+        f"""
+With these **{n} proposals** (sidebar settings), **{found} of your {curves.num_gt} boxes** are found at
+IoU ≥ {threshold:g}. Recall with all of them: **{r05[-1] if r05 else 0:.0%}** at IoU 0.5 and
+**{r07[-1] if r07 else 0:.0%}** at 0.7; averaged over IoU 0.5…0.95 (AR): **{curves.average_recall:.2f}**.
+"""
+    )
+    if n == 0:
+        st.warning("There are no proposals with these settings. Lower the score threshold in the sidebar.")
+        return
+    c = st.columns(2)
+    with c[0]:
+        _recall_vs_count(ctx, curves)
+    with c[1]:
+        _recall_vs_iou(ctx, curves)
+    _coverage_figure(ctx, curves, gt, threshold)
+    table = curves.table()
+    for row in table:
+        row["gt"] = f"GT {row['gt'] + 1}"
+        row["best IoU"] = round(row["best IoU"], 3)
+    st.dataframe(table, hide_index=True)
+    st.caption("'proposals needed': how many of the best-ranked proposals it takes to find the box "
+               "(-1: none of them does). Boxes and IoU in network-input pixels.")
