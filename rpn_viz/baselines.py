@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, clip_boxes_to_image
 
+from .filtering import FilterResult
 from .lab import PAPER_SPEC, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
 from .tracing import Trace
@@ -108,14 +109,31 @@ def selective_search(image: PIL.Image.Image, max_side: int = 500, mode: SearchMo
     return CandidateSet("Selective Search", boxes, seconds, False, note)
 
 
-def rpn_candidates(trace: Trace) -> CandidateSet:
-    """The traced RPN's proposals (input pixels, ranked) and the time the whole first stage took."""
+def selective_search_input(trace: Trace, max_side: int = 500, mode: SearchMode = "fast") -> CandidateSet:
+    """Selective Search on ``trace``'s photo (``trace.image``), boxes scaled to network-input pixels."""
+    found = selective_search(trace.image, max_side, mode)
+    w, h = trace.preprocess.input_size
+    ww, wh = trace.preprocess.working_size
+    found.boxes = found.boxes * torch.tensor([w / ww, h / wh, w / ww, h / wh])
+    return found
+
+
+def rpn_candidates(trace: Trace, result: FilterResult | None = None) -> CandidateSet:
+    """The traced RPN's proposals (input pixels, ranked) and the time the whole first stage took.
+
+    ``result`` is a re-filtering of the trace (other post-processing settings); its time is the
+    network's plus that re-filtering's.
+    """
     seconds = trace.timings_ms.get("total", float("nan")) / 1000.0
+    if result is not None and result is not trace.result:
+        seconds += (result.timings_ms.get("filter", 0.0) + result.timings_ms.get("nms", 0.0)
+                    - trace.timings_ms.get("filter", 0.0) - trace.timings_ms.get("nms", 0.0)) / 1000.0
+    result = result or trace.result
     note = (
         f"{trace.model.spec.title}, {trace.model.weights.label}, on {trace.model.device}: preprocessing, backbone, "
         "head, decoding and NMS; the backbone's features are shared with the detector, so proposals come almost free."
     )
-    return CandidateSet("RPN", trace.result.boxes.float(), seconds, True, note)
+    return CandidateSet("RPN", result.boxes.float(), seconds, True, note)
 
 
 @dataclass
@@ -159,11 +177,8 @@ def before_the_rpn(
     Sliding windows tile the network input with ``spec``; Selective Search runs on the working
     photo (``trace.image``) and its boxes are scaled to input pixels, so all three share one frame.
     """
-    w, h = trace.preprocess.input_size
-    windows = sliding_windows((w, h), spec)
-    search = selective_search(trace.image, max_side, mode)
-    ww, wh = trace.preprocess.working_size
-    search.boxes = search.boxes * torch.tensor([w / ww, h / wh, w / ww, h / wh])
+    windows = sliding_windows(trace.preprocess.input_size, spec)
+    search = selective_search_input(trace, max_side, mode)
     return compare([windows, search, rpn_candidates(trace)], gt_boxes)
 
 
@@ -212,7 +227,7 @@ class SideBySide:
     notes: list[str]
 
 
-def _view(trace: Trace, top_n: int) -> TraceView:
+def trace_view(trace: Trace, top_n: int = 20) -> TraceView:
     """Heatmaps, the top proposals and a few numbers that tell learned from random output apart."""
     prob = torch.sigmoid(trace.logits)
     top_anchors = trace.anchors[trace.result.anchor_index[trace.result.final_pos[:top_n]]]
@@ -228,6 +243,25 @@ def _view(trace: Trace, top_n: int) -> TraceView:
     }
     return TraceView(trace.model.weights.label, trace.model.is_trained, objectness_heatmaps(trace), boxes,
                      trace.result.scores[:top_n], stats)
+
+
+def untrained_note(trace: Trace) -> str:
+    """What an untrained network's output is, measured on this trace (flat scores? unmoved boxes?)."""
+    prob = torch.sigmoid(trace.logits)
+    spread = float(prob.std())
+    moved = float((trace.proposals - trace.anchors).abs().max())
+    if spread < 1e-3:
+        text = (f"{trace.model.weights.label}: every objectness is {float(prob.mean()):.3f} (spread {spread:.0e}) — a flat "
+                "heatmap: random weights give near-zero features, so the head has nothing to say")
+    else:
+        text = (f"{trace.model.weights.label}: objectness varies (std {spread:.3f}), but only as random weights make "
+                "it vary; it is not about objects")
+    if moved < 0.5:
+        text += (f"; every proposal is its anchor (largest shift {moved:.1e} px), and which anchors survive NMS is "
+                 "decided by ties, not by the photo.")
+    else:
+        text += f"; boxes move up to {moved:.0f} px from their anchors, in random directions."
+    return text
 
 
 def side_by_side(first: Trace, second: Trace, top_n: int = 20) -> SideBySide:
@@ -247,11 +281,7 @@ def side_by_side(first: Trace, second: Trace, top_n: int = 20) -> SideBySide:
     notes = []
     if not torch.equal(first.preprocess.input_tensor, second.preprocess.input_tensor):
         notes.append("The two network inputs differ: these are not the same photo (or not the same preprocessing).")
-    for view in (first, second):
-        if not view.model.is_trained:
-            notes.append(
-                f"{view.model.weights.label}: the features of a randomly initialised backbone and head are near zero, so "
-                "every objectness is ≈ 0.5 (a flat heatmap) and every proposal is its anchor, unmoved; which anchors "
-                "survive NMS is decided by ties, not by the photo."
-            )
-    return SideBySide(_view(first, top_n), _view(second, top_n), notes)
+    for trace in (first, second):
+        if not trace.model.is_trained:
+            notes.append(untrained_note(trace))
+    return SideBySide(trace_view(first, top_n), trace_view(second, top_n), notes)

@@ -347,6 +347,17 @@ def sample_minibatch(
     )
 
 
+def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:
+    """Boxes from ``trace.image`` pixels (the photo as shown, where the app's gt boxes live) to input pixels.
+
+    The inverse of ``Trace.to_working``; unlike ``Trace.to_input`` (original-photo pixels) it stays
+    right when a huge photo was downscaled before the network saw it.
+    """
+    sx = trace.preprocess.input_size[0] / trace.preprocess.working_size[0]
+    sy = trace.preprocess.input_size[1] / trace.preprocess.working_size[1]
+    return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4) * torch.tensor([sx, sy, sx, sy])
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. what the trained head assumes
 # --------------------------------------------------------------------------------------------------
@@ -402,6 +413,7 @@ def decode_with_custom_anchors(
     ratios: Sequence[float] | Sequence[Sequence[float]],
     gt_boxes: Tensor | None = None,
     top_n: int | None = None,
+    own: FilterResult | None = None,
 ) -> CustomAnchorDecode:
     """Decode ``trace``'s deltas against custom anchors on the same cells and measure the damage.
 
@@ -422,6 +434,9 @@ def decode_with_custom_anchors(
       proposal;
     * with ``gt_boxes`` (input pixels): mean best IoU of the gt boxes with each proposal set and
       recall at IoU 0.5 and 0.7 (``... (model anchors)`` vs ``... (custom anchors)``).
+
+    ``own`` is the model's post-processing to compare with (default ``trace.result``; pass
+    ``trace.refilter(settings)`` for other settings): the custom boxes go through the same settings.
     """
     model_sizes, model_ratios = model_anchor_set(trace)
     levels = len(trace.levels)
@@ -448,10 +463,9 @@ def decode_with_custom_anchors(
     coder = trace.model.model.rpn.box_coder
     decoded = coder.decode_single(trace.deltas, custom)
     input_w, input_h = trace.preprocess.input_size
-    result = filter_stages(decoded, trace.logits, trace.num_anchors_per_level, (input_h, input_w),
-                           trace.result.settings)
+    own = own or trace.result
+    result = filter_stages(decoded, trace.logits, trace.num_anchors_per_level, (input_h, input_w), own.settings)
 
-    own = trace.result
     top_n = own.final_pos.numel() if top_n is None else min(top_n, own.final_pos.numel())
     top_index = own.anchor_index[own.final_pos[:top_n]]
     own_boxes, custom_boxes = trace.proposals[top_index], decoded[top_index]

@@ -290,6 +290,21 @@ def test_custom_anchors_decode_by_the_box_coder_formula(handset_trace) -> None:
     assert out.metrics["recall@0.7 (model anchors)"] == 1.0
 
 
+def test_custom_anchors_follow_the_sidebar_settings(handset_trace) -> None:
+    sizes, ratios = lab.model_anchor_set(handset_trace)
+    fewer = handset_trace.refilter(post_nms_top_n=25, nms_iou=0.5)
+    out = lab.decode_with_custom_anchors(handset_trace, sizes, ratios, own=fewer)
+    assert out.result.settings == fewer.settings
+    assert torch.equal(out.proposals, fewer.boxes) and out.metrics["anchors compared"] == 25
+
+
+def test_working_to_input_inverts_to_working(handset_trace) -> None:
+    boxes = torch.tensor([[10.0, 20.0, 300.0, 200.0], [0.0, 0.0, 600.0, 400.0]])
+    on_input = lab.working_to_input(handset_trace, boxes)
+    assert on_input[1].tolist() == [0.0, 0.0, *handset_trace.preprocess.input_size]
+    assert torch.allclose(handset_trace.to_working(on_input), boxes)
+
+
 def test_mismatched_anchor_count_is_explained(untrained_trace) -> None:
     out = lab.decode_with_custom_anchors(untrained_trace, (128, 256, 512), (0.5, 1.0, 2.0))
     assert not out.compatible and out.decoded is None and out.proposals is None
