@@ -85,7 +85,7 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-WeightsKind = Literal["official", "custom", "untrained"]
+WeightsKind = Literal["official", "custom", "untrained", "trained here"]  # "trained here": rpn_viz.learn
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,623 @@
+"""Train an RPN head on your own boxes, one visible step at a time.
+
+:class:`TrainingSession` runs the backbone **once** (through :func:`rpn_viz.trace`, which also gives
+the "before" proposals), keeps the feature maps, and then trains only the head. Everything that
+decides what is learned is torchvision's own, called on the session's copy of ``model.rpn``:
+
+* anchors from the model's ``AnchorGenerator`` (the trace's anchors);
+* labels from ``RegionProposalNetwork.assign_targets_to_anchors`` — ``Matcher(0.7, 0.3,
+  allow_low_quality_matches=True)``: IoU ≥ 0.7 with a box is positive, < 0.3 with every box negative,
+  each box's best anchor(s) positive too, the rest ignored;
+* regression targets from ``BoxCoder.encode`` (the deltas that would move each anchor onto its box);
+* the loss from ``RegionProposalNetwork.compute_loss``: ``BalancedPositiveNegativeSampler`` draws
+  256 labelled anchors, at most half positive; binary cross-entropy on their objectness logits plus
+  smooth-L1 (beta 1/9) on the positives' deltas, divided by the mini-batch size.
+
+The sampler draws with torch's global generator. Each step seeds it with :meth:`sampling_seed`
+inside ``torch.random.fork_rng`` (so the caller's random state is left as it was) and records the
+sampler's own output while ``compute_loss`` runs — the mini-batch a step reports *is* the one its
+loss was computed on.
+
+Labels and targets are computed once: the anchors and boxes never change, only the head does.
+Unlike the paper (which ignores anchors crossing the image border while training), torchvision keeps
+them; we follow torchvision, whose loss this is.
+
+The cached, shared models are never touched: a session deep-copies ``model.rpn`` and shares the rest
+(transform, backbone — frozen, never written). ``python -m rpn_viz.learn`` is the command-line form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
+from torchvision.ops import box_iou
+
+from .filtering import FilterResult, FilterSettings, filter_stages
+from .models import LoadedModel, WeightsInfo
+from .paper import PAPER_SPEC, load_paper_model
+from .tracing import ImageInput, Trace, as_loaded_image, trace
+
+OptimizerName = Literal["sgd", "adam"]
+
+#: Defaults that train the paper's fresh head on one photo in ~100 steps (see tests/test_learn.py).
+DEFAULT_STEPS = 100
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
+MOMENTUM = 0.9  # the paper's SGD momentum
+WEIGHT_DECAY = 5e-4  # the paper's weight decay
+TOP_K = 10  # "recall": best IoU of each box among this many top proposals
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the head is optimised. ``lr=None`` means the default for the optimizer."""
+
+    optimizer: OptimizerName = "sgd"
+    lr: float | None = None
+    momentum: float = MOMENTUM
+    weight_decay: float = WEIGHT_DECAY
+    seed: int = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "optimizer": self.optimizer,
+            "lr": self.learning_rate,
+            "momentum": self.momentum if self.optimizer == "sgd" else None,
+            "weight_decay": self.weight_decay,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class StepResult:
+    """One optimisation step: its losses (before the update) and the mini-batch they were computed on."""
+
+    step: int  # 1 for the first step
+    objectness_loss: float
+    box_loss: float
+    total_loss: float
+    positive: Tensor  # (P,) flat anchor rows (trace order) sampled as positives, CPU int64
+    negative: Tensor  # (256 - P,) flat anchor rows sampled as negatives
+    ms: float  # wall time of the step
+
+    def as_json(self) -> dict[str, float | int]:
+        return {
+            "step": self.step,
+            "objectness": self.objectness_loss,
+            "box": self.box_loss,
+            "total": self.total_loss,
+            "positives": int(self.positive.numel()),
+            "negatives": int(self.negative.numel()),
+        }
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """How the anchors were labelled for the user's boxes (the numbers the page explains)."""
+
+    anchors: int
+    positive: int  # label 1
+    positive_by_iou: int  # IoU ≥ fg threshold with some box
+    positive_best_match: int  # positive only because it is a box's best anchor
+    negative: int  # label 0: IoU < bg threshold with every box
+    ignored: int  # label -1: in between
+    fg_iou: float
+    bg_iou: float
+    best_anchor_iou: tuple[float, ...]  # per box: IoU of its best anchor
+
+    def as_json(self) -> dict[str, object]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+
+@dataclass
+class LiveView:
+    """The current head's outputs on the cached features — what a page redraws between steps."""
+
+    step: int
+    objectness: list[Tensor]  # per level A×H×W logits (CPU)
+    result: FilterResult  # post-processing with the model's own test settings (== trace's result)
+    top_boxes: Tensor  # (≤TOP_K, 4) best proposals, original-photo pixels
+    top_scores: Tensor  # their objectness probabilities
+    best_iou: list[float]  # per user box: best IoU among ``top_boxes``
+
+
+class _RecordingSampler:
+    """Wraps ``BalancedPositiveNegativeSampler`` and keeps its last output (the masks ``compute_loss`` used)."""
+
+    def __init__(self, sampler: det_utils.BalancedPositiveNegativeSampler) -> None:
+        self.sampler = sampler
+        self.last: tuple[list[Tensor], list[Tensor]] | None = None
+
+    def __call__(self, labels: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        self.last = self.sampler(labels)
+        return self.last
+
+
+def copy_for_training(model: nn.Module) -> nn.Module:
+    """A copy of a first-stage model with its own ``rpn`` (deep copy) and everything else shared.
+
+    Transform, backbone (and a detector's ROI heads) stay the very same objects — frozen and never
+    written — so a session costs the size of one RPN head, and the cached models stay bit-identical.
+    """
+    memo: dict[int, object] = {id(child): child for name, child in model.named_children() if name != "rpn"}
+    return copy.deepcopy(model, memo)
+
+
+def check_boxes(boxes: Sequence[Sequence[float]] | Tensor, image_size: tuple[int, int]) -> Tensor:
+    """User boxes (x1, y1, x2, y2 in original-photo pixels) as an (n, 4) float tensor, clipped to the photo.
+
+    Raises ``ValueError`` with a one-line message for no boxes, wrong shapes or empty boxes.
+    """
+    tensor = torch.as_tensor(boxes, dtype=torch.float32)
+    if tensor.numel() == 0:
+        raise ValueError("give at least one box (x1,y1,x2,y2 in photo pixels)")
+    if tensor.ndim != 2 or tensor.shape[1] != 4 or not torch.isfinite(tensor).all():
+        raise ValueError("each box needs four finite numbers: x1,y1,x2,y2")
+    w, h = image_size
+    clipped = tensor.clone()
+    clipped[:, 0::2] = clipped[:, 0::2].clamp(0, w)
+    clipped[:, 1::2] = clipped[:, 1::2].clamp(0, h)
+    for box, original in zip(clipped.tolist(), tensor.tolist()):
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            raise ValueError(
+                f"box {','.join(f'{v:g}' for v in original)} is empty inside the {w}×{h} photo "
+                "(need x1 < x2 and y1 < y2)"
+            )
+    return clipped
+
+
+def best_iou(proposals: Tensor, boxes: Tensor) -> list[float]:
+    """For each box: its best IoU with any of ``proposals`` (same pixel frame), 0.0 when there are none."""
+    if proposals.numel() == 0:
+        return [0.0] * int(boxes.shape[0])
+    return box_iou(boxes.float(), proposals.float()).max(dim=1).values.tolist()
+
+
+def best_iou_top_k(
+    traced: Trace, boxes: Sequence[Sequence[float]] | Tensor, k: int = TOP_K, result: FilterResult | None = None
+) -> list[float]:
+    """Best IoU of each box (original-photo pixels) among the trace's top-``k`` proposals.
+
+    The proposals are taken back to the photo's pixels with the trace's own scale, so the numbers
+    are in the user's frame (x and y scales differ slightly after rounding).
+    """
+    result = result or traced.result
+    top = traced.to_original(result.boxes[:k])
+    return best_iou(top, torch.as_tensor(boxes, dtype=torch.float32))
+
+
+def optimizer_for(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with the paper's momentum and weight decay, or Adam."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
+
+
+class TrainingSession:
+    """Train one model's RPN head on one photo's boxes, step by step.
+
+    ``step()`` does one update and returns its :class:`StepResult`; a page calls it repeatedly and
+    redraws from :meth:`live` between steps (Stop is simply not calling it again). ``history`` keeps
+    every step. :meth:`trained_model` freezes the current head into a model ``rpn_viz.trace`` can
+    show anywhere in the app.
+
+    ``start`` is never modified: the session trains a deep copy of its ``rpn``.
+    """
+
+    def __init__(
+        self,
+        start: LoadedModel,
+        image: ImageInput,
+        boxes: Sequence[Sequence[float]] | Tensor,
+        config: TrainConfig | None = None,
+        *,
+        before: Trace | None = None,
+    ) -> None:
+        """``boxes`` are in the original photo's pixels. ``before`` may pass a trace of ``start`` on
+        ``image`` that the caller already has (an app's cached one): the backbone then does not run again.
+        """
+        self.start = start
+        self.config = config or TrainConfig()
+        self.device = start.device
+        clock = time.perf_counter()
+
+        # One trace: the "before" picture, the backbone's features and the anchors, all at once.
+        self.source = as_loaded_image(image)
+        if before is not None and before.model is not start:
+            raise ValueError("`before` must be a trace of the starting model")
+        self.before: Trace = before if before is not None else trace(start, self.source)
+        self.image = self.before.image
+        self.boxes = check_boxes(boxes, self.before.preprocess.original_size)  # original pixels
+        self.boxes_input = self.before.to_input(self.boxes)  # network-input pixels
+        # clone() outside inference mode: trace's tensors are inference tensors, which autograd
+        # refuses to save for backward.
+        self.features = [level.features[None].to(self.device).clone() for level in self.before.levels]
+        self.anchors = self.before.anchors.to(self.device).clone()
+        self.num_anchors_per_level = self.before.num_anchors_per_level
+        self.input_hw = (self.before.preprocess.input_size[1], self.before.preprocess.input_size[0])
+
+        self.model = copy_for_training(start.model)
+        self.rpn: RegionProposalNetwork = self.model.rpn
+        self.head = self.rpn.head
+        for parameter in self.head.parameters():
+            parameter.requires_grad_(True)
+        self.settings = FilterSettings.from_rpn(self.rpn)
+
+        with torch.no_grad():
+            gt = self.boxes_input.to(self.device)
+            labels, matched = self.rpn.assign_targets_to_anchors([self.anchors], [{"boxes": gt}])
+            self.labels: list[Tensor] = labels
+            self.matched_gt_boxes: list[Tensor] = matched
+            self.regression_targets: list[Tensor] = list(self.rpn.box_coder.encode(matched, [self.anchors]))
+            self.anchor_iou = box_iou(gt, self.anchors)  # (boxes, anchors), for the explanations
+
+        self._sampler = _RecordingSampler(self.rpn.fg_bg_sampler)
+        self._loss_rpn = copy.copy(self.rpn)  # shares every module; only its sampler is the recorder
+        self._loss_rpn.fg_bg_sampler = self._sampler
+
+        self.optimizer = optimizer_for([p for p in self.head.parameters() if p.requires_grad], self.config)
+        self.history: list[StepResult] = []
+        self.recall_before = best_iou_top_k(self.before, self.boxes)
+        self.setup_ms = (time.perf_counter() - clock) * 1000.0
+
+    # --- training ---------------------------------------------------------------------------
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history)
+
+    def sampling_seed(self, step: int) -> int:
+        """The seed torch's generator gets before step ``step`` (1-based) samples its mini-batch."""
+        return self.config.seed * 1_000_003 + step
+
+    def forward_head(self) -> tuple[Tensor, Tensor]:
+        """The head on the cached features: flat objectness logits (N, 1) and deltas (N, 4), trace order."""
+        logits, deltas = self.head(self.features)
+        return concat_box_prediction_layers(logits, deltas)
+
+    def step(self) -> StepResult:
+        """One SGD/Adam step on the head; returns the losses it minimised and its sampled mini-batch."""
+        start = time.perf_counter()
+        step = self.steps_done + 1
+        objectness, deltas = self.forward_head()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.sampling_seed(step))
+            objectness_loss, box_loss = self._loss_rpn.compute_loss(
+                objectness, deltas, self.labels, self.regression_targets
+            )
+        positive_mask, negative_mask = self._sampler.last
+        total = objectness_loss + box_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        result = StepResult(
+            step=step,
+            objectness_loss=objectness_loss.item(),
+            box_loss=box_loss.item(),
+            total_loss=total.item(),
+            positive=torch.where(positive_mask[0])[0].cpu(),
+            negative=torch.where(negative_mask[0])[0].cpu(),
+            ms=(time.perf_counter() - start) * 1000.0,
+        )
+        self.history.append(result)
+        return result
+
+    def run(
+        self,
+        steps: int,
+        every: int = 0,
+        on_progress: Callable[["TrainingSession", StepResult], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[StepResult]:
+        """``steps`` more steps; ``on_progress`` after every ``every``-th step and the last; stops early
+        when ``should_stop()`` says so (checked before each step)."""
+        done: list[StepResult] = []
+        for i in range(steps):
+            if should_stop is not None and should_stop():
+                break
+            done.append(self.step())
+            last = i == steps - 1
+            if on_progress is not None and (last or (every > 0 and len(done) % every == 0)):
+                on_progress(self, done[-1])
+        return done
+
+    # --- what the page shows ----------------------------------------------------------------
+
+    def label_summary(self) -> LabelSummary:
+        """Counts of positive / negative / ignored anchors and each box's best anchor IoU."""
+        labels = self.labels[0]
+        matcher = self.rpn.proposal_matcher
+        max_iou = self.anchor_iou.max(dim=0).values
+        positive = labels == 1
+        by_iou = positive & (max_iou >= matcher.high_threshold)
+        return LabelSummary(
+            anchors=int(labels.numel()),
+            positive=int(positive.sum()),
+            positive_by_iou=int(by_iou.sum()),
+            positive_best_match=int((positive & ~by_iou).sum()),
+            negative=int((labels == 0).sum()),
+            ignored=int((labels == -1).sum()),
+            fg_iou=float(matcher.high_threshold),
+            bg_iou=float(matcher.low_threshold),
+            best_anchor_iou=tuple(self.anchor_iou.max(dim=1).values.tolist()),
+        )
+
+    @torch.no_grad()
+    def live(self, k: int = TOP_K) -> LiveView:
+        """The current head's heatmaps and proposals from the cached features (no backbone run).
+
+        Runs the same ops as ``rpn_viz.trace`` after the backbone, so ``result`` equals the trace
+        of :meth:`current_model` (tests check it); costs a head forward plus NMS.
+        """
+        logits, deltas = self.head(self.features)
+        flat_logits, flat_deltas = concat_box_prediction_layers(logits, deltas)
+        decoded = self.rpn.box_coder.decode(flat_deltas, [self.anchors]).view(-1, 4)
+        result = filter_stages(decoded, flat_logits.flatten(), self.num_anchors_per_level, self.input_hw, self.settings)
+        top = self.before.to_original(result.boxes[:k])
+        return LiveView(
+            step=self.steps_done,
+            objectness=[logit[0].cpu() for logit in logits],
+            result=result,
+            top_boxes=top,
+            top_scores=result.scores[:k],
+            best_iou=best_iou(top, self.boxes),
+        )
+
+    def weights_info(self) -> WeightsInfo:
+        """Honest label of the current head: the start's own label until a step has been taken."""
+        if self.steps_done == 0:
+            return self.start.weights
+        steps = self.steps_done
+        if self.start.spec.name == PAPER_SPEC.name:
+            start = f"the paper's fresh head, seed {self.start.weights.seed}, on ImageNet MobileNetV2"
+        else:
+            start = f"{self.start.spec.title}, {self.start.weights.label}"
+        return WeightsInfo(
+            "trained here",
+            f"your RPN: trained on 1 photo for {steps} step{'s' if steps != 1 else ''} (from {start})",
+            self.start.weights.path,
+            self.start.weights.sha256,
+            self.config.seed,
+        )
+
+    def current_model(self) -> LoadedModel:
+        """The live model (its head keeps changing while training goes on) — for a quick trace."""
+        return LoadedModel(self.start.spec, self.model, self.weights_info(), self.device, self.start.num_classes)
+
+    def trained_model(self) -> LoadedModel:
+        """A frozen snapshot of the current head as a model of its own: "your RPN" for the whole app.
+
+        Later steps do not change it; the shared backbone is not copied.
+        """
+        snapshot = copy_for_training(self.model)
+        for parameter in snapshot.rpn.parameters():
+            parameter.requires_grad_(False)
+        return LoadedModel(self.start.spec, snapshot, self.weights_info(), self.device, self.start.num_classes)
+
+    def trace(self, image: ImageInput | None = None) -> Trace:
+        """``rpn_viz.trace`` of the current head on the session's photo (or another one)."""
+        return trace(self.current_model(), self.source if image is None else image)
+
+    def recall_now(self, k: int = TOP_K) -> list[float]:
+        """Per box: best IoU among the current top-``k`` proposals (original-photo pixels)."""
+        return self.live(k).best_iou
+
+    def losses(self) -> dict[str, list[float]]:
+        """Loss curves so far: ``{"objectness": [...], "box": [...], "total": [...]}``, one value per step."""
+        return {
+            "objectness": [r.objectness_loss for r in self.history],
+            "box": [r.box_loss for r in self.history],
+            "total": [r.total_loss for r in self.history],
+        }
+
+
+# --- loading a starting point ---------------------------------------------------------------
+
+START_PAPER = "paper"
+
+
+def load_start(
+    start: str = START_PAPER,
+    *,
+    weights_dir: str | None = None,
+    checkpoint: str | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    allow_download: bool = True,
+) -> LoadedModel:
+    """The model whose head is trained: ``"paper"`` (fresh head on ImageNet MobileNetV2, seeded) or a
+    registry name (its COCO head — or ``checkpoint``'s — is fine-tuned)."""
+    if start == START_PAPER:
+        if checkpoint is not None:
+            raise ValueError("--checkpoint is for fine-tuning a Faster R-CNN; choose --start <model name>")
+        return load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download)
+    from .models import load_model
+
+    return load_model(start, weights_dir=weights_dir, checkpoint=checkpoint, device=device, allow_download=allow_download)
+
+
+# --- benchmark --------------------------------------------------------------------------------
+
+
+def benchmark(
+    image: ImageInput | None = None,
+    boxes: Sequence[Sequence[float]] = ((172, 18, 412, 305),),
+    steps: int = 20,
+    warmup: int = 3,
+    weights_dir: str | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, float]:
+    """Time training steps of the paper's fresh head on a default-size photo (coffee.jpg, 600×400 →
+    900×600 network input; the default box is the cup). Returns milliseconds: one-off setup (model
+    load excluded: backbone + labels), median and mean step, and a live redraw."""
+    model = load_start(START_PAPER, weights_dir=weights_dir, device=device)
+    session = TrainingSession(model, image if image is not None else ASSETS / "coffee.jpg", boxes)
+    session.run(warmup)
+    times = [session.step().ms for _ in range(steps)]
+    clock = time.perf_counter()
+    session.live()
+    live_ms = (time.perf_counter() - clock) * 1000.0
+    return {
+        "setup_ms": session.setup_ms,
+        "step_ms_median": statistics.median(times),
+        "step_ms_mean": statistics.fmean(times),
+        "step_ms_min": min(times),
+        "live_view_ms": live_ms,
+        "threads": float(torch.get_num_threads()),
+        "input_w": float(session.before.preprocess.input_size[0]),
+        "input_h": float(session.before.preprocess.input_size[1]),
+    }
+
+
+# --- command line -----------------------------------------------------------------------------
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x1,y1,x2,y2"`` → four floats (argparse type)."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"box {text!r} must be four numbers x1,y1,x2,y2") from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"box {text!r} must be four numbers x1,y1,x2,y2")
+    return values  # type: ignore[return-value]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (``prog: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"rpn_viz.learn: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models import MODELS
+
+    parser = _OneLineParser(
+        prog="python -m rpn_viz.learn",
+        description="Train an RPN head on your boxes in one photo; report the loss per step and how "
+        "well the top-10 proposals cover each box before and after.",
+    )
+    parser.add_argument("image", help="photo to train on")
+    parser.add_argument("--box", action="append", type=parse_box, required=True, metavar="x1,y1,x2,y2",
+                        help="a ground-truth box in photo pixels (repeat for more boxes)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--lr", type=float, help="learning rate (default: 0.01 for sgd, 0.001 for adam)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default sgd (the paper's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fresh head and of the sampling (default 0)")
+    parser.add_argument("--start", default=START_PAPER, choices=[START_PAPER, *sorted(MODELS)],
+                        help="'paper' (fresh head on ImageNet MobileNetV2, default) or a COCO model to fine-tune")
+    parser.add_argument("--checkpoint", metavar="FILE", help="with --start MODEL: fine-tune this checkpoint's head")
+    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
+    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
+    parser.add_argument("--json", metavar="OUT.json", required=True, help="where to write the result ('-' for stdout)")
+    return parser
+
+
+def result_json(session: TrainingSession, after: list[float], image: str) -> dict[str, object]:
+    """The ``--json`` document: a stable contract (keys documented in :func:`main`)."""
+    step_ms = [r.ms for r in session.history]
+    return {
+        "image": image,
+        "image_size": list(session.before.preprocess.original_size),
+        "input_size": list(session.before.preprocess.input_size),
+        "device": str(session.device),
+        "start": {"model": session.start.name, "weights": session.start.weights.as_json()},
+        "weights": session.weights_info().as_json(),
+        "config": session.config.as_json(),
+        "steps": session.steps_done,
+        "boxes": [[round(v, 3) for v in box] for box in session.boxes.tolist()],
+        "labels": session.label_summary().as_json(),
+        "loss": [r.as_json() for r in session.history],
+        "top_k": TOP_K,
+        "best_iou_top_k": {"before": session.recall_before, "after": after},
+        "timings_ms": {
+            "setup": round(session.setup_ms, 3),
+            "step_median": round(statistics.median(step_ms), 3) if step_ms else None,
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rpn_viz.learn IMAGE --box x1,y1,x2,y2 ... --json OUT.json``.
+
+    JSON keys: ``loss`` (per step: step, objectness, box, total, positives, negatives),
+    ``best_iou_top_k`` ({"before": [...], "after": [...]}, one IoU per box, original-photo pixels,
+    among the top ``top_k`` proposals), ``boxes`` (as used, clipped to the photo), ``labels`` (anchor
+    label counts), ``weights`` (the trained head's label), ``start``, ``config``, ``steps``,
+    ``image_size``, ``input_size``, ``device``, ``timings_ms``. Errors: one line on stderr, exit 2.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        if args.steps < 0:
+            raise ValueError("--steps must not be negative")
+        if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+            raise ValueError("--lr must be a positive number")
+        from .images import load_image
+
+        image = load_image(args.image)
+        check_boxes(args.box, image.original_size)  # fail fast, before any model is loaded
+        start = load_start(
+            args.start,
+            weights_dir=args.weights_dir,
+            checkpoint=args.checkpoint,
+            seed=args.seed,
+            device=args.device,
+            allow_download=not args.no_download,
+        )
+        config = TrainConfig(optimizer=args.optimizer, lr=args.lr, seed=args.seed)
+        session = TrainingSession(start, image, args.box, config)
+        session.run(args.steps)
+        after = session.recall_now()
+        doc = result_json(session, after, str(args.image))
+        text = json.dumps(doc, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    except KeyboardInterrupt:
+        print("rpn_viz.learn: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure is one line, never a traceback
+        from .images import describe_error
+
+        print(f"rpn_viz.learn: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json != "-":
+        first = doc["loss"][0]["total"] if doc["loss"] else float("nan")
+        last = doc["loss"][-1]["total"] if doc["loss"] else float("nan")
+        print(f"{session.weights_info().label} on {doc['device']}")
+        print(f"total loss {first:.4f} → {last:.4f} over {session.steps_done} steps")
+        for box, before, now in zip(doc["boxes"], session.recall_before, after):
+            print(f"  box {box}: best IoU among top-{TOP_K} proposals {before:.3f} → {now:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

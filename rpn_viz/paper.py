@@ -1,0 +1,239 @@
+"""The Faster R-CNN paper's Region Proposal Network on an ImageNet backbone, in torchvision's parts.
+
+Ren et al., "Faster R-CNN" (2015), section 3.1: a 3×3 conv with 512 filters + ReLU slides over the
+backbone's last shared feature map; two sibling 1×1 convs give, per cell, 2k object/background
+scores (a softmax per anchor) and 4k box deltas, for k = 9 anchors (128², 256², 512² × 1:2, 1:1, 2:1);
+photos are resized so their short side is 600. New layers start as N(0, 0.01²), biases 0.
+
+Here the backbone is torchvision's ``mobilenet_v2`` with its official ImageNet weights, cut where its
+feature map has stride 16 (``features[:14]``, 96 channels — the paper's VGG-16 conv5_3 has stride 16
+too). Everything else is torchvision's own: ``GeneralizedRCNNTransform`` (resize, ImageNet
+normalisation), ``AnchorGenerator``, ``RegionProposalNetwork`` (matching, sampling, loss, decoding,
+NMS). The only new module is :class:`PaperRPNHead`, which keeps the paper's 2k softmax scores and
+hands ``RegionProposalNetwork`` the k logits it expects: ``logit = object − background``, because
+``sigmoid(o − b) = eᵒ / (eᵒ + eᵇ)`` is exactly the softmax probability of "object". For the same
+reason torchvision's binary cross-entropy on that logit *is* the paper's 2-class log loss.
+
+The result is a :class:`~rpn_viz.models.LoadedModel` like the COCO ones, so ``rpn_viz.trace`` and
+``Trace.refilter`` work on it unchanged. With a fresh head it is labelled *untrained*: an ImageNet
+backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.learn` trains it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import torch
+from torch import Tensor, nn
+from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.rpn import RegionProposalNetwork
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from .models import LoadedModel, ModelSpec, WeightsInfo, resolve_device
+from .weights import OfficialFile, WeightsError, find_official, load_state_dict
+
+#: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.
+MOBILENET_V2_IMAGENET = OfficialFile(
+    MobileNet_V2_Weights.IMAGENET1K_V1.url,
+    "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+)
+
+# The paper's settings (section 3.1.1 anchors, 3.3 implementation details).
+ANCHOR_SIZES: tuple[int, ...] = (128, 256, 512)
+ASPECT_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)  # torchvision's height / width
+MIN_SIZE = 600  # short side of the network input
+MAX_SIZE = 1000  # long side cap
+HEAD_CHANNELS = 512  # the 3×3 conv's filters (ZF: 256, VGG-16: 512)
+INIT_STD = 0.01  # "zero-mean Gaussian distribution with standard deviation 0.01"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FG_IOU, BG_IOU = 0.7, 0.3  # positive / negative anchor IoU thresholds
+BATCH_PER_IMAGE, POSITIVE_FRACTION = 256, 0.5  # the mini-batch of sampled anchors
+PRE_NMS_TOP_N = {"training": 12000, "testing": 6000}  # section 3.3 / 4.1
+POST_NMS_TOP_N = {"training": 2000, "testing": 300}
+NMS_IOU = 0.7
+SCORE_THRESH = 0.0
+
+#: Index of the stride-16 cut: ``mobilenet_v2().features[:CUT]`` ends with the last 96-channel block.
+CUT = 14
+
+
+class PaperRPNHead(nn.Module):
+    """The paper's RPN head: 3×3 conv (512) + ReLU, 1×1 conv → 2k scores, 1×1 conv → 4k deltas.
+
+    Score channels follow the original Caffe layout (py-faster-rcnn): channels ``0..k-1`` are the k
+    anchors' *background* scores and ``k..2k-1`` their *object* scores; a softmax over each pair gives
+    the probabilities. ``forward`` returns what ``RegionProposalNetwork`` expects of ``RPNHead`` —
+    per level, k logits (object − background) and 4k deltas — so torchvision's loss, decoding and
+    NMS apply unchanged.
+    """
+
+    def __init__(self, in_channels: int, num_anchors: int, channels: int = HEAD_CHANNELS, seed: int = 0) -> None:
+        super().__init__()
+        self.num_anchors = num_anchors
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(inplace=False))
+        self.cls_scores = nn.Conv2d(channels, 2 * num_anchors, kernel_size=1)
+        self.bbox_pred = nn.Conv2d(channels, 4 * num_anchors, kernel_size=1)
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int) -> None:
+        """The paper's initialisation, N(0, 0.01²) weights and zero biases, from a private seeded generator.
+
+        A private generator makes the head a function of ``seed`` alone and leaves torch's global
+        random state untouched.
+        """
+        generator = torch.Generator().manual_seed(seed)
+        for layer in (self.conv[0], self.cls_scores, self.bbox_pred):
+            with torch.no_grad():
+                weight = torch.randn(layer.weight.shape, generator=generator) * INIT_STD
+                layer.weight.copy_(weight)
+                layer.bias.zero_()
+
+    def scores(self, conv: Tensor) -> tuple[Tensor, Tensor]:
+        """(background, object) scores, each N×k×H×W, from the 3×3 conv's activations."""
+        both = self.cls_scores(conv)
+        return both[:, : self.num_anchors], both[:, self.num_anchors :]
+
+    def object_probability(self, feature: Tensor) -> Tensor:
+        """The paper's softmax probability of "object" per anchor (N×k×H×W) — for checking the logits."""
+        background, obj = self.scores(self.conv(feature))
+        return torch.softmax(torch.stack([background, obj]), dim=0)[1]
+
+    def trace_parts(self, feature: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(3×3-conv activations, k logits, 4k deltas) of one level, as ``rpn_viz.tracing.head_parts`` wants."""
+        conv = self.conv(feature)
+        background, obj = self.scores(conv)
+        return conv, obj - background, self.bbox_pred(conv)
+
+    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Per level: k objectness logits and 4k deltas, exactly like torchvision's ``RPNHead``."""
+        logits, deltas = [], []
+        for feature in features:
+            _, logit, delta = self.trace_parts(feature)
+            logits.append(logit)
+            deltas.append(delta)
+        return logits, deltas
+
+
+class Stride16Backbone(nn.Module):
+    """MobileNetV2's layers up to its last stride-16 block; returns one level, like a torchvision backbone."""
+
+    def __init__(self, body: nn.Sequential, out_channels: int) -> None:
+        super().__init__()
+        self.body = body
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+        return OrderedDict([("0", self.body(x))])
+
+
+class PaperRPN(nn.Module):
+    """A Faster R-CNN's first stage only: ``transform``, ``backbone`` and ``rpn``, as rpn_viz reads them."""
+
+    def __init__(self, transform: GeneralizedRCNNTransform, backbone: Stride16Backbone, rpn: RegionProposalNetwork):
+        super().__init__()
+        self.transform = transform
+        self.backbone = backbone
+        self.rpn = rpn
+
+    def forward(self, images: list[Tensor]) -> list[Tensor]:
+        """Proposals per image, in network-input pixels (``model.rpn``'s own output)."""
+        batch, _ = self.transform(images)
+        features = self.backbone(batch.tensors)
+        boxes, _ = self.rpn(batch, features)
+        return boxes
+
+
+def build_paper_rpn(seed: int = 0) -> PaperRPN:
+    """The paper's RPN with an *unloaded* MobileNetV2 backbone and a fresh head initialised from ``seed``.
+
+    The backbone uses ``FrozenBatchNorm2d``, as torchvision's detection builders do for pretrained
+    backbones, so nothing (not even ``.train()``) can change its statistics.
+    """
+    classifier = mobilenet_v2(weights=None, norm_layer=FrozenBatchNorm2d)
+    backbone = Stride16Backbone(classifier.features[:CUT], out_channels=classifier.features[CUT - 1].out_channels)
+    anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ASPECT_RATIOS,))
+    head = PaperRPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0], seed=seed)
+    rpn = RegionProposalNetwork(
+        anchors,
+        head,
+        fg_iou_thresh=FG_IOU,
+        bg_iou_thresh=BG_IOU,
+        batch_size_per_image=BATCH_PER_IMAGE,
+        positive_fraction=POSITIVE_FRACTION,
+        pre_nms_top_n=dict(PRE_NMS_TOP_N),
+        post_nms_top_n=dict(POST_NMS_TOP_N),
+        nms_thresh=NMS_IOU,
+        score_thresh=SCORE_THRESH,
+    )
+    transform = GeneralizedRCNNTransform(MIN_SIZE, MAX_SIZE, list(IMAGENET_MEAN), list(IMAGENET_STD))
+    return PaperRPN(transform, backbone, rpn)
+
+
+#: How rpn_viz names and labels this model. Not in ``models.MODELS``: ``load_model`` builds whole
+#: detectors; this one is loaded by :func:`load_paper_model`.
+PAPER_SPEC = ModelSpec(
+    name="paper_rpn_mobilenet_v2",
+    title="The paper's RPN on MobileNetV2 (ImageNet backbone)",
+    builder=build_paper_rpn,
+    official=MOBILENET_V2_IMAGENET,
+    frozen_batchnorm=True,
+)
+
+
+def load_imagenet_backbone(model: PaperRPN, state_dict: dict[str, Tensor]) -> None:
+    """Load a full ``mobilenet_v2`` ImageNet state dict (strictly) and keep its stride-16 part in ``model``.
+
+    Loading into a whole ``mobilenet_v2`` first checks every key of the file, classifier included,
+    so a wrong file fails loudly instead of half-loading.
+    """
+    classifier = mobilenet_v2(weights=None, norm_layer=FrozenBatchNorm2d)
+    try:
+        classifier.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsError(f"Not a torchvision mobilenet_v2 state dict: {first[:240]}") from None
+    model.backbone.body.load_state_dict(classifier.features[:CUT].state_dict(), strict=True)
+
+
+def load_paper_model(
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    allow_download: bool = True,
+) -> LoadedModel:
+    """The paper's RPN: official ImageNet MobileNetV2 backbone, fresh head from ``seed``, eval mode.
+
+    The weights file is found (and its sha256 checked) by :func:`rpn_viz.weights.find_official`, so
+    ``weights_dir`` / ``$RPN_VIZ_WEIGHTS_DIR`` / torchvision's cache all work; a missing file raises
+    :class:`~rpn_viz.weights.WeightsError` — there is no random-backbone fallback. All parameters are
+    frozen (``requires_grad=False``); :mod:`rpn_viz.learn` trains a copy of the head.
+    """
+    target = resolve_device(device)
+    path = find_official(MOBILENET_V2_IMAGENET, weights_dir, allow_download=allow_download)
+    model = build_paper_rpn(seed=seed)
+    load_imagenet_backbone(model, load_state_dict(path))
+    model.eval().to(target)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    info = WeightsInfo(
+        "untrained",
+        f"the paper's RPN: ImageNet MobileNetV2 backbone ({path.name}), untrained head (seed {seed})",
+        str(path),
+        MOBILENET_V2_IMAGENET.sha256,
+        seed,
+    )
+    return LoadedModel(PAPER_SPEC, model, info, target, num_classes=2)
+
+
+def feature_stride(model: PaperRPN, size: tuple[int, int] = (608, 928)) -> tuple[int, int]:
+    """(sy, sx): input pixels per feature cell, measured by running the backbone on a zero image."""
+    parameter = next(model.backbone.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    with torch.inference_mode():
+        feature = model.backbone(torch.zeros(1, 3, *size, device=device))["0"]
+    return size[0] // feature.shape[-2], size[1] // feature.shape[-1]
