@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 EXIT_BAD_INPUT = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage block before an error; the CLI contract is one line on stderr."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(EXIT_BAD_INPUT, f"rpn_viz: error: {' '.join(message.split())} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .models import DEFAULT_MODEL, MODELS
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m rpn_viz",
         description="Run a trained Region Proposal Network (Faster R-CNN's first stage) on a photo.",
     )
@@ -51,6 +59,10 @@ def _check_settings(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.min_size is not None and args.min_size < 0:
         raise ValueError("--min-size must not be negative")
+    if args.top < 0:
+        raise ValueError("--top must not be negative")
+    if args.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", args.device):
+        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, not {args.device!r}")
 
 
 def summary(doc: dict, top: int) -> str:
@@ -114,8 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure is one line, never a traceback
         from .images import describe_error
+        from .weights import WeightsError
 
-        print(f"rpn_viz: error: {describe_error(exc)}", file=sys.stderr)
+        # A weights message names the file, its URL and the folder to put it in: describe_error's
+        # length cap would cut the folder off (offline download failures are the longest).
+        message = " ".join(str(exc).split()) if isinstance(exc, WeightsError) else describe_error(exc)
+        print(f"rpn_viz: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
         text = json.dumps(doc, indent=1)
