@@ -45,6 +45,12 @@ def weights_help() -> None:
                 st.error(str(exc))
 
 
+def reset_settings(defaults: FilterSettings) -> None:
+    """Put the post-processing sliders back to the model's own values (runs before the widgets)."""
+    st.session_state.update(nms_iou=defaults.nms_iou, pre_nms=defaults.pre_nms_top_n,
+                            post_nms=defaults.post_nms_top_n, score=defaults.score_thresh)
+
+
 def settings_widgets(defaults: FilterSettings, model_key: str) -> FilterSettings:
     """Post-processing sliders (bound to the URL); switching models resets them to the new model's own values."""
     if st.session_state.get("_settings_for") not in (None, model_key):
@@ -58,11 +64,7 @@ def settings_widgets(defaults: FilterSettings, model_key: str) -> FilterSettings
     post = st.select_slider("Post-NMS top-N", sorted({*POST_NMS_CHOICES, defaults.post_nms_top_n}),
                             defaults.post_nms_top_n, key="post_nms", bind="query-params")
     score = st.slider("Score threshold", 0.0, 1.0, defaults.score_thresh, 0.01, key="score", bind="query-params")
-    if st.button("Reset to the model's defaults"):
-        for key in SETTING_KEYS:
-            st.session_state[key] = getattr(defaults, {"nms_iou": "nms_iou", "pre_nms": "pre_nms_top_n",
-                                                       "post_nms": "post_nms_top_n", "score": "score_thresh"}[key])
-        st.rerun()
+    st.button("Reset to the model's defaults", on_click=reset_settings, args=(defaults,))
     return defaults.with_changes(nms_iou=float(nms), pre_nms_top_n=int(pre), post_nms_top_n=int(post),
                                  score_thresh=float(score))
 

@@ -8,6 +8,7 @@ photo's sha256 and the model, so moving a slider only re-filters.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +17,11 @@ import streamlit as st
 import rpn_viz
 from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel, available_models
 from rpn_viz.tracing import Trace
+
+# A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
+# architecture is RPN_VIZ_CHECKPOINT_MODEL (default: the default model).
+CHECKPOINT_ENV = "RPN_VIZ_CHECKPOINT"
+CHECKPOINT_MODEL_ENV = "RPN_VIZ_CHECKPOINT_MODEL"
 
 # st.session_state key under which a page may store a model trained in this session (LoadedModel);
 # the model picker then offers it as "your RPN" for every step.
@@ -26,7 +32,7 @@ YOUR_RPN_KEY = "your_rpn"
 class ModelChoice:
     """One entry of the model picker."""
 
-    key: str  # "official:<name>", "untrained:<name>" or "session"
+    key: str  # "official:<name>", "custom:<name>", "untrained:<name>" or "session"
     label: str
 
     @property
@@ -41,6 +47,9 @@ class ModelChoice:
 def model_choices() -> list[ModelChoice]:
     """Official models whose weights are here, the untrained default architecture, and 'your RPN'."""
     choices = [ModelChoice(f"official:{spec.name}", spec.title) for spec in available_models()]
+    if os.environ.get(CHECKPOINT_ENV):
+        name = os.environ.get(CHECKPOINT_MODEL_ENV) or DEFAULT_MODEL
+        choices.insert(0, ModelChoice(f"custom:{name}", f"Custom checkpoint {os.path.basename(os.environ[CHECKPOINT_ENV])}"))
     choices.append(
         ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0) — for comparison")
     )
@@ -52,9 +61,10 @@ def model_choices() -> list[ModelChoice]:
 
 @st.cache_resource(show_spinner="Loading the model once for this server (a few seconds)…")
 def shared_model(key: str) -> tuple[LoadedModel, threading.Lock]:
-    """Load an official or untrained model (cached for all sessions)."""
+    """Load an official, custom or untrained model (cached for all sessions)."""
     kind, name = key.split(":", 1)
-    loaded = rpn_viz.load_model(name, untrained=(kind == "untrained"), allow_download=False)
+    checkpoint = os.environ.get(CHECKPOINT_ENV) if kind == "custom" else None
+    loaded = rpn_viz.load_model(name, untrained=(kind == "untrained"), checkpoint=checkpoint, allow_download=False)
     return loaded, threading.Lock()
 
 
