@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, clip_boxes_to_image
 
-from .filtering import FilterResult
+from .filtering import FilterResult, FilterSettings
 from .lab import PAPER_SPEC, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
 from .tracing import Trace
@@ -227,12 +227,18 @@ class SideBySide:
     notes: list[str]
 
 
-def trace_view(trace: Trace, top_n: int = 20) -> TraceView:
-    """Heatmaps, the top proposals and a few numbers that tell learned from random output apart."""
+def trace_view(trace: Trace, top_n: int = 20, result: FilterResult | None = None) -> TraceView:
+    """Heatmaps, the top proposals and a few numbers that tell learned from random output apart.
+
+    ``result`` is the post-processing to show (default ``trace.result``). "IoU with their anchors"
+    compares the decoded boxes *before* clipping, so a box that did not move scores exactly 1.
+    """
+    result = result or trace.result
     prob = torch.sigmoid(trace.logits)
-    top_anchors = trace.anchors[trace.result.anchor_index[trace.result.final_pos[:top_n]]]
-    boxes = trace.result.boxes[:top_n]
-    moved = box_iou(boxes, top_anchors).diagonal() if boxes.numel() else torch.zeros(0)
+    picked = result.final_pos[:top_n]
+    top_anchors = trace.anchors[result.anchor_index[picked]]
+    boxes = result.box[picked]
+    moved = box_iou(result.box_unclipped[picked], top_anchors).diagonal() if picked.numel() else torch.zeros(0)
     stats = {
         "max objectness": float(prob.max()),
         "mean objectness": float(prob.mean()),
@@ -242,7 +248,7 @@ def trace_view(trace: Trace, top_n: int = 20) -> TraceView:
         f"IoU of top-{top_n} proposals with their anchors": float(moved.mean()) if moved.numel() else float("nan"),
     }
     return TraceView(trace.model.weights.label, trace.model.is_trained, objectness_heatmaps(trace), boxes,
-                     trace.result.scores[:top_n], stats)
+                     result.prob[picked], stats)
 
 
 def untrained_note(trace: Trace) -> str:
@@ -264,8 +270,10 @@ def untrained_note(trace: Trace) -> str:
     return text
 
 
-def side_by_side(first: Trace, second: Trace, top_n: int = 20) -> SideBySide:
+def side_by_side(first: Trace, second: Trace, top_n: int = 20, settings: FilterSettings | None = None) -> SideBySide:
     """The data for "trained vs untrained": heatmaps per level and top proposals of two traces.
+
+    ``settings`` re-filters both traces the same way (default: each trace's own post-processing).
 
     Both must come from the same architecture on the same photo (same input size and grids);
     otherwise the heatmaps would not line up and a ``ValueError`` says so.
@@ -284,4 +292,5 @@ def side_by_side(first: Trace, second: Trace, top_n: int = 20) -> SideBySide:
     for trace in (first, second):
         if not trace.model.is_trained:
             notes.append(untrained_note(trace))
-    return SideBySide(trace_view(first, top_n), trace_view(second, top_n), notes)
+    results = [None, None] if settings is None else [first.refilter(settings), second.refilter(settings)]
+    return SideBySide(trace_view(first, top_n, results[0]), trace_view(second, top_n, results[1]), notes)

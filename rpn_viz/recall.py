@@ -77,10 +77,11 @@ class RecallCurves:
         return torch.where(self.best_iou < iou_threshold)[0].tolist()
 
     def table(self) -> list[dict[str, float | int]]:
-        """One row per gt box: best IoU, rank of the best proposal, proposals needed at IoU 0.5 / 0.7."""
+        """One row per gt box: best IoU, rank of the best proposal (0 = first), proposals needed at IoU 0.5 / 0.7."""
         rows = []
         for m in range(self.num_gt):
-            row: dict[str, float | int] = {"gt": m, "best IoU": float(self.best_iou[m]), "best rank": int(self.best_rank[m])}
+            row: dict[str, float | int] = {"gt": m, "best IoU": float(self.best_iou[m]),
+                                           "best proposal #": int(self.best_rank[m])}
             for t, ranks in self.first_rank_at.items():
                 row[f"proposals needed @{t:g}"] = ranks[m]
             rows.append(row)

@@ -426,6 +426,11 @@ def test_side_by_side(handset_trace, untrained_trace, untrained) -> None:
     assert all((m.best_anchor == 14).all() for m in left.heatmaps)
     assert left.stats["max objectness"] == pytest.approx(torch.sigmoid(torch.tensor(7.0)).item(), abs=1e-4)
     assert any("untrained" in note for note in pair.notes)
+    # the same post-processing for both, when asked
+    fewer = baselines.side_by_side(handset_trace, untrained_trace, top_n=50,
+                                   settings=handset_trace.default_settings.with_changes(post_nms_top_n=7))
+    assert fewer.left.boxes.shape == (7, 4) and fewer.right.boxes.shape == (7, 4)
+    assert torch.equal(fewer.left.boxes, handset_trace.refilter(post_nms_top_n=7).boxes)
     other = rpn_viz.trace(untrained, ASSETS / "astronaut.jpg")
     with pytest.raises(ValueError):
         baselines.side_by_side(handset_trace, other)

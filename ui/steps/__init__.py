@@ -9,7 +9,22 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..context import StepContext
-from . import anchors, before_nms, features, head, input_step, nms_step, proposals, regression
+from . import (
+    anchors,
+    before_nms,
+    features,
+    head,
+    input_step,
+    lab_anchors,
+    lab_before,
+    lab_custom,
+    lab_recall,
+    lab_receptive,
+    lab_untrained,
+    nms_step,
+    proposals,
+    regression,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,18 @@ STEPS: list[Step] = [
     Step("before_nms", "6 · Before NMS", "The pipeline", before_nms.render, "Top-N boxes, clipped and thresholded"),
     Step("nms", "7 · NMS", "The pipeline", nms_step.render, "Greedy non-maximum suppression, step by step"),
     Step("proposals", "8 · Proposals", "The pipeline", proposals.render, "What the second stage receives"),
+    Step("lab_anchors", "L1 · Anchor lab", "Anchor lab & comparisons", lab_anchors.render,
+         "Your own anchors: tiling, border, training labels and the 256-anchor mini-batch"),
+    Step("lab_custom", "L2 · Custom anchors vs the trained head", "Anchor lab & comparisons", lab_custom.render,
+         "The head's deltas decoded against anchors it was not trained for"),
+    Step("lab_recall", "L3 · Recall", "Anchor lab & comparisons", lab_recall.render,
+         "How many of your boxes the proposals find, by number and by IoU"),
+    Step("lab_before", "L4 · Before the RPN", "Anchor lab & comparisons", lab_before.render,
+         "Sliding windows and Selective Search next to the RPN"),
+    Step("lab_untrained", "L5 · Trained vs untrained", "Anchor lab & comparisons", lab_untrained.render,
+         "The same photo and architecture, with and without learning"),
+    Step("lab_receptive", "L6 · Receptive field", "Anchor lab & comparisons", lab_receptive.render,
+         "Which input pixels one cell really looks at"),
 ]
 
 

@@ -63,7 +63,7 @@ def _inside_figure(ctx: StepContext, tiling: lab.Tiling) -> None:
     inside = np.array(tiling.inside_per_shape())
     total = tiling.num_positions
     labels = [f"{s.size:g} px, {s.ratio:g} ({s.width:.0f}×{s.height:.0f})" for s in shapes]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shapes) + 1.8))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shapes) + 1.8))  # height: one bar per shape
     y = np.arange(len(shapes))
     ax.barh(y, inside, color=theme.KEPT, label="inside the image")
     ax.barh(y, total - inside, left=inside, color=theme.OKABE_ITO["orange"], label="crossing the border")
@@ -71,7 +71,8 @@ def _inside_figure(ctx: StepContext, tiling: lab.Tiling) -> None:
     ax.invert_yaxis()
     ax.set_xlabel(f"anchors of this shape (one per position: {total:,})")
     ax.set_title("Big anchors rarely fit inside the image")
-    legend(ax, loc="lower right")
+    height = 0.45 * len(shapes) + 1.8
+    legend(ax, loc="upper center", bbox_to_anchor=(0.5, -1.0 / (0.75 * height)), ncol=2)
     show_figure(fig, ctx.slug(f"lab-inside-s{tiling.spec.stride}-k{tiling.k}"))
 
 
@@ -129,7 +130,7 @@ how many anchors there are, how many cross the image border, and which ones woul
     pascal = lab.tile_anchors((800, 600), lab.PAPER_SPEC)
     st.markdown(
         f"""
-A {tiling.image_size[0]}×{tiling.image_size[1]} image at stride {stride} has {rows}×{cols} = **{tiling.num_positions:,}
+The {tiling.image_size[0]}×{tiling.image_size[1]} image at stride {stride} has {rows}×{cols} = **{tiling.num_positions:,}
 positions**; with k = {tiling.k} that is **{tiling.num_anchors:,} anchors**, of which **{tiling.num_inside:,}**
 ({share:.0%}) lie entirely inside the image. The paper ignores the other {tiling.num_cross_boundary:,} when
 training ("they introduce large, difficult to correct error terms") but keeps them, clipped, at test time.
@@ -166,7 +167,8 @@ oddly shaped box may reach 0.7 with no anchor at all, each box's best anchor (ti
 too. Here: **{counts['positive']:,} positive** ({counts['  of which best anchor of a box']} only by the
 best-anchor rule), **{counts['negative']:,} negative**, **{counts['ignored']:,} ignored**.
 Each training step looks at a random **mini-batch of {batch.batch_size}** of them, at most half positive
-(there are few positives, so negatives fill the rest): here {batch.positive.numel()} + {batch.negative.numel()}.
+(when there are fewer positives, negatives fill the rest): here {batch.positive.numel()} positive +
+{batch.negative.numel()} negative.
 """
     )
     st.dataframe([{"label": k.strip(), "anchors": v} for k, v in counts.items()], hide_index=True)

@@ -64,7 +64,7 @@ def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor) -> 
             draw_boxes(ax, trace.to_working(gt).tolist(), theme.GROUND_TRUTH, linewidth=3, label="your boxes")
         ax.set_title(s.name)
         ax.set_axis_off()
-        legend(ax, loc="lower center", bbox_to_anchor=(0.5, -0.22), fontsize=11)
+        legend(ax, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=11)
     fig.tight_layout()
     show_figure(fig, ctx.slug("lab-before-boxes"))
 

@@ -106,5 +106,5 @@ IoU ≥ {threshold:g}. Recall with all of them: **{r05[-1] if r05 else 0:.0%}** 
         row["gt"] = f"GT {row['gt'] + 1}"
         row["best IoU"] = round(row["best IoU"], 3)
     st.dataframe(table, hide_index=True)
-    st.caption("'proposals needed': how many of the best-ranked proposals it takes to find the box "
-               "(-1: none of them does). Boxes and IoU in network-input pixels.")
+    st.caption("'best proposal #': rank of the best-overlapping proposal (#0 is the top one); 'proposals needed': "
+               "how many of the best-ranked proposals it takes to find the box (-1: none of them does).")

@@ -1,0 +1,118 @@
+"""AppTest checks of the "Anchor lab & comparisons" pages: each renders without an exception and shows
+the real numbers from rpn_viz (checked against the library here, not against copied constants).
+
+The app runs with the models this machine has (here: the untrained MobileNetV3 FPN); ground-truth
+boxes are put in ``st.session_state["gt_boxes"]`` the way ``ui.boxes`` stores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from rpn_viz import lab
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+FIRST_SAMPLE = json.loads((ROOT / "assets" / "samples.json").read_text())[0]["file"]
+SHA = hashlib.sha256((ROOT / "assets" / FIRST_SAMPLE).read_bytes()).hexdigest()
+GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
+
+
+def run_step(step: str, gt: list[list[float]] | None = None, **state: object) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.session_state["step"] = step
+    if gt is not None:
+        at.session_state["gt_boxes"] = {SHA: [list(b) for b in gt]}
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+
+
+def images_of(at: AppTest) -> int:
+    """Figures shown; each must come with its own download button (``ui.figures.show_figure``)."""
+    figures = len(at.get("image"))
+    assert len(at.get("download_button")) >= figures
+    return figures
+
+
+def test_anchor_lab_counts_and_labels() -> None:
+    at = run_step("lab_anchors", gt=GT)
+    text = text_of(at)
+    paper = lab.tile_anchors((1000, 600), lab.PAPER_SPEC)
+    assert f"**{paper.num_anchors:,}**" in text and f"**{paper.num_inside:,}**" in text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["anchors per position k"] == "9"
+    assert "positive" in text and "mini-batch of 256" in text
+    assert images_of(at) >= 3  # tiling, inside/crossing bars, mini-batch
+    # the paper's example, with other sliders: k follows the choices
+    at.radio(key="lab_image").set_value("paper")
+    at.multiselect(key="lab_ratios").set_value([1.0])
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["anchors per position k"] == "3"
+    assert metrics["anchors"] == f"{lab.tile_anchors((1000, 600), lab.AnchorSpec((128, 256, 512), (1.0,), 16)).num_anchors:,}"
+
+
+def test_custom_anchors_page() -> None:
+    at = run_step("lab_custom", gt=GT, lab_custom_scale=2.0)
+    text = text_of(at)
+    assert "Anchor position a of every cell now gets your a-th anchor" in text
+    assert "untrained" in text
+    assert images_of(at) >= 2
+    at.text_input(key="lab_custom_ratios").set_value("0.5, 1, 2, 3")
+    at.run()
+    assert not at.exception
+    assert any("20 anchors per cell" in w.value for w in at.warning)  # 5 sizes × 4 ratios, head has 15
+
+
+def test_recall_page() -> None:
+    at = run_step("lab_recall")
+    assert any("at least one ground-truth box" in i.value for i in at.info)
+    at = run_step("lab_recall", gt=GT)
+    assert "of your 2 boxes" in text_of(at)
+    assert images_of(at) >= 3  # two curves and the coverage picture
+    assert len(at.dataframe) >= 1
+
+
+def test_before_the_rpn_page() -> None:
+    at = run_step("lab_before", gt=GT, lab_before_side=200, lab_before_mode="single")
+    assert any("Press the button" in i.value for i in at.info)
+    at.button(key="lab_before_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    text = text_of(at)
+    assert "Selective Search boxes" in text and "Recall at IoU 0.5" in text
+    rows = at.dataframe[0].value
+    assert list(rows["method"]) == ["sliding windows", "Selective Search", "RPN"]
+    assert images_of(at) >= 2
+
+
+def test_trained_vs_untrained_page() -> None:
+    at = run_step("lab_untrained")
+    # no trained weights here: the page says so and shows the untrained side, measured
+    assert any("not on this machine" in i.value for i in at.info)
+    assert any("every objectness is 0.500" in w.value for w in at.warning)
+    assert images_of(at) >= 2
+
+
+def test_receptive_field_page() -> None:
+    at = run_step("lab_receptive", lab_receptive_level="pool")
+    assert any("press the button" in i.value for i in at.info)
+    at.button(key="lab_receptive_run").click()
+    at.run()
+    assert not at.exception and not at.error
+    text = text_of(at)
+    assert "of the gradient" in text and "anchors are" in text
+    assert images_of(at) >= 1

@@ -1,0 +1,103 @@
+"""L6 · Receptive field — which input pixels one cell really looks at, next to the anchors it predicts for."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+
+from rpn_viz import receptive
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..resources import get_model
+from ..widgets import level_picker, untrained_note
+
+TARGETS = {"features": "the cell's feature vector", "objectness": "the cell's objectness logits"}
+
+
+def _cache() -> dict:
+    return st.session_state.setdefault("lab_receptive_maps", {})
+
+
+def _figure(ctx: StepContext, erf: receptive.ReceptiveField, box: tuple, held: float, level_name: str) -> None:
+    iw, ih = ctx.input_size
+    fig, ax = new_figure((iw, ih), max_width=10)
+    show_photo(ax, ctx.input_view, f"Effective receptive field of cell ({erf.row}, {erf.col}), level '{level_name}'")
+    heat = erf.as_image().numpy()
+    ph, pw = heat.shape
+    shown = np.sqrt(heat)  # square root: the tails stay visible next to the peak
+    cmap = plt.get_cmap(theme.HEATMAP)
+    rgba = cmap(shown)
+    rgba[..., 3] = np.clip(1.5 * shown, 0.0, 0.85)  # transparent where there is no gradient: the photo shows
+    ax.imshow(rgba, extent=(0, pw, ph, 0), interpolation="bilinear")
+    fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, fraction=0.035, pad=0.02, label="√(|gradient| / max)")
+    draw_boxes(ax, erf.cell_anchors.tolist(), theme.ANCHOR, linewidth=1.8, linestyle=":", alpha=0.95,
+               label=f"the cell's {erf.cell_anchors.shape[0]} anchors")
+    draw_boxes(ax, [box], theme.OKABE_ITO["vermillion"], linewidth=3, linestyle="--",
+               label=f"box holding {held:.0%} of the gradient")
+    ax.plot(*erf.cell_centre, marker="+", color="white", ms=16, mew=3, label="cell centre (anchor centre)")
+    ax.set_xlim(0, iw)
+    ax.set_ylim(ih, 0)
+    legend(ax, loc="upper right", fontsize=11)
+    show_figure(fig, ctx.slug(f"lab-erf-{level_name}-r{erf.row}c{erf.col}-{erf.target}"))
+
+
+def render(ctx: StepContext) -> None:
+    trace = ctx.trace
+    st.markdown(
+        """
+A cell of a feature map summarises a patch of the photo. In theory a deep network's cell can be influenced by
+almost the whole image (its *theoretical* receptive field); in practice the influence is concentrated in a
+much smaller, roughly Gaussian blob — the **effective receptive field**. We measure it directly: the gradient
+of the cell's output with respect to every input pixel (autograd through the model's own preprocessing and
+backbone), |gradient| summed over the colour channels. The anchors of that cell should be boxes the cell can
+actually *see*: compare them with the dashed box that holds most of the gradient.
+"""
+    )
+    untrained_note(trace)
+    level = level_picker(trace, "lab_receptive_level")
+    rows, cols = level.grid
+    for key, limit, default in (("lab_receptive_row", rows, rows // 2), ("lab_receptive_col", cols, cols // 2)):
+        st.session_state[key] = min(int(st.session_state.get(key, default)), limit - 1)
+    c = st.columns([1, 1, 2, 2])
+    row = int(c[0].number_input("Cell row", 0, rows - 1, key="lab_receptive_row"))
+    col = int(c[1].number_input("Cell column", 0, cols - 1, key="lab_receptive_col"))
+    target = c[2].radio("Gradient of", list(TARGETS), format_func=TARGETS.get, key="lab_receptive_target")
+    mass = c[3].slider("Mass the box must hold", 0.50, 0.99, 0.95, 0.01, key="lab_receptive_mass")
+    key = (ctx.choice.key, ctx.loaded.weights.label, ctx.photo.sha256, level.index, row, col, target)
+    if st.button("Compute the receptive field (one backward pass)", key="lab_receptive_run"):
+        _, lock = get_model(ctx.choice)
+        with st.spinner("Backpropagating from the cell to the input…"), lock:
+            try:
+                _cache()[key] = receptive.receptive_field(trace, level.index, row, col, target, mass)
+            except ValueError as exc:
+                st.error(str(exc))
+    erf = _cache().get(key)
+    if erf is None:
+        st.info("Choose a cell and press the button (a forward and a backward pass through the backbone: "
+                "a few seconds on a CPU).")
+        return
+    box, held = receptive.mass_box(erf.weights, float(mass))
+    _figure(ctx, erf, box, held, level.name)
+    x1, y1, x2, y2 = box
+    sx1, sy1, sx2, sy2 = erf.support_box
+    widths = erf.cell_anchors[:, 2] - erf.cell_anchors[:, 0]
+    heights = erf.cell_anchors[:, 3] - erf.cell_anchors[:, 1]
+    bigger = int(((widths > x2 - x1) & (heights > y2 - y1)).sum())
+    sizes = sorted({s.size for s in level.anchor_shapes})
+    px, py = erf.peak
+    st.markdown(
+        f"""
+**{held:.0%} of the gradient** of {TARGETS[target]} lies in a **{x2 - x1:.0f}×{y2 - y1:.0f} px** box
+(x {x1:.0f}–{x2:.0f}, y {y1:.0f}–{y2:.0f}); the strongest pixel is at ({px}, {py}), the cell's anchors are
+centred at ({erf.cell_centre[0]:.0f}, {erf.cell_centre[1]:.0f}). Non-zero gradient reaches a
+{sx2 - sx1:.0f}×{sy2 - sy1:.0f} px region (the theoretical field, cut by the image). This cell's anchors are
+{', '.join(f'{s:g}' for s in sizes)} px; **{bigger} of its {erf.cell_anchors.shape[0]}** are larger than the box
+on both sides — for those the cell must predict an object from a view of only part of it (it can still work:
+the box is where most of the influence is, not all of it).
+"""
+    )

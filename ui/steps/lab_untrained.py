@@ -1,0 +1,129 @@
+"""L5 · Trained vs untrained — the same photo through the same architecture, with and without learning."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import streamlit as st
+
+import rpn_viz
+from rpn_viz import baselines
+from rpn_viz.models import MODELS, available_models
+from rpn_viz.tracing import Trace
+from rpn_viz.weights import WeightsError
+
+from .. import theme
+from ..context import StepContext
+from ..figures import draw_boxes, legend, overlay_heatmap, show_figure
+from ..resources import ModelChoice, get_trace
+
+TOP = [5, 10, 20, 50, 100]
+
+
+@st.cache_resource(show_spinner="Loading the paper's RPN with an untrained head…")
+def _paper_untrained() -> rpn_viz.LoadedModel:
+    from rpn_viz import paper
+
+    return paper.load_paper_model(allow_download=False)
+
+
+def _counterpart(ctx: StepContext) -> Trace | str:
+    """The same photo through the same architecture with the other kind of weights, or why there is none."""
+    loaded, photo = ctx.loaded, ctx.photo
+    name = loaded.name
+    if ctx.choice.kind == "official":
+        return get_trace(ModelChoice(f"untrained:{name}", "untrained"), photo.sha256, photo.image)
+    if ctx.choice.kind == "untrained":
+        if name in {spec.name for spec in available_models()}:
+            return get_trace(ModelChoice(f"official:{name}", "official"), photo.sha256, photo.image)
+        return (f"The trained (COCO) weights of this architecture are not on this machine, so only the untrained "
+                f"side can be shown. Add them in the sidebar, or train your own RPN in the Learning pages and pick "
+                f"it as the model: this page then compares it with its untrained start.")
+    # the session's own model: compare with its architecture's untrained start
+    if name in MODELS:
+        return get_trace(ModelChoice(f"untrained:{name}", "untrained"), photo.sha256, photo.image)
+    try:
+        start = _paper_untrained()
+    except WeightsError as exc:
+        return f"Could not load the untrained version of your RPN: {exc}"
+    if start.name != name:
+        return f"No untrained counterpart is known for the architecture '{name}'."
+    cache = st.session_state.setdefault("lab_untrained_traces", {})
+    if photo.sha256 not in cache:
+        cache.clear()
+        cache[photo.sha256] = rpn_viz.trace(start, photo.image)
+    return cache[photo.sha256]
+
+
+def _heatmaps(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], level: int) -> None:
+    fig, axes = plt.subplots(1, len(views), figsize=(7.5 * len(views), 6.5), squeeze=False)
+    iw, ih = ctx.input_size
+    for ax, view, trace in zip(axes[0], views, traces):
+        heat = view.heatmaps[level]
+        rows, cols = heat.prob.shape
+        ax.imshow(ctx.input_view)
+        overlay_heatmap(ax, heat.prob.numpy(), (cols * heat.stride[1], rows * heat.stride[0]), vmin=0.0, vmax=1.0,
+                        alpha=0.65, label="max objectness over the anchors")
+        ax.set_xlim(0, iw)
+        ax.set_ylim(ih, 0)
+        kind = "trained" if view.trained else "untrained"
+        ax.set_title(f"{kind}: level '{heat.name}', max {float(heat.prob.max()):.2f}")
+        ax.set_axis_off()
+    fig.tight_layout()
+    show_figure(fig, ctx.slug(f"lab-untrained-heatmaps-{views[0].heatmaps[level].name}"))
+
+
+def _proposals(ctx: StepContext, views: list[baselines.TraceView], shown: int) -> None:
+    trace = ctx.trace
+    image = trace.image
+    fig, axes = plt.subplots(1, len(views), figsize=(7.5 * len(views), 7.5 * image.height / image.width + 1),
+                             squeeze=False)
+    for ax, view in zip(axes[0], views):
+        ax.imshow(image)
+        draw_boxes(ax, trace.to_working(view.boxes[:shown]).tolist(), theme.KEPT, linewidth=2,
+                   label=f"top {min(shown, view.boxes.shape[0])} proposals")
+        kind = "trained" if view.trained else "untrained"
+        ax.set_title(f"{kind}: best score {float(view.scores[0]) if view.scores.numel() else float('nan'):.2f}")
+        ax.set_axis_off()
+        legend(ax, loc="lower center", bbox_to_anchor=(0.5, -0.12), fontsize=11)
+    fig.tight_layout()
+    show_figure(fig, ctx.slug(f"lab-untrained-top{shown}"))
+
+
+def render(ctx: StepContext) -> None:
+    st.markdown(
+        """
+Everything an RPN knows is in its weights. Here is the same photo through the **same architecture** twice:
+once with trained weights and once with random ones. Same anchors, same post-processing — only learning
+differs. On the left of each figure the trained network, on the right the untrained one.
+"""
+    )
+    other = _counterpart(ctx)
+    shown = st.select_slider("Proposals drawn", TOP, value=20, key="lab_untrained_top")
+    if isinstance(other, str):
+        st.info(other)
+        traces = [ctx.trace]
+        views = [baselines.trace_view(ctx.trace, max(TOP), ctx.result)]
+        notes = [baselines.untrained_note(ctx.trace)] if not ctx.loaded.is_trained else []
+    else:
+        traces = [ctx.trace, other] if ctx.loaded.is_trained else [other, ctx.trace]
+        try:
+            pair = baselines.side_by_side(traces[0], traces[1], top_n=max(TOP), settings=ctx.settings)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        views, notes = [pair.left, pair.right], pair.notes
+    for note in notes:
+        st.warning(note)
+    names = [level.name for level in ctx.trace.levels]
+    level = st.radio("Feature level", range(len(names)), format_func=lambda i: f"level '{names[i]}'",
+                     horizontal=True, key="lab_untrained_level")
+    _heatmaps(ctx, views, traces, int(level))
+    _proposals(ctx, views, int(shown))
+    keys = list(views[0].stats)
+    st.dataframe(
+        [{"measure": k, **{("trained" if v.trained else "untrained"): round(v.stats[k], 4) for v in views}}
+         for k in keys],
+        hide_index=True,
+    )
+    st.caption("Objectness = sigmoid of the head's logit. 'IoU with their anchors' near 1 means the regression "
+               "did not move the boxes.")
