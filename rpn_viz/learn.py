@@ -47,8 +47,8 @@ from torchvision.ops import box_iou
 
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .models import LoadedModel, WeightsInfo
-from .paper import PAPER_SPEC, load_paper_model
-from .tracing import ImageInput, Trace, as_loaded_image, trace
+from .paper import PAPER_SPEC, PaperRPNHead, load_paper_model
+from .tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
 
 OptimizerName = Literal["sgd", "adam"]
 
@@ -136,6 +136,26 @@ class LiveView:
     top_boxes: Tensor  # (≤TOP_K, 4) best proposals, original-photo pixels
     top_scores: Tensor  # their objectness probabilities
     best_iou: list[float]  # per user box: best IoU among ``top_boxes``
+
+
+@dataclass(frozen=True)
+class AnchorExplanation:
+    """One anchor's whole story, for the page's plain-language explanation (network-input pixels)."""
+
+    index: int  # row in the flat anchor list
+    level: str
+    cell: tuple[int, int]  # (row, col)
+    shape: str  # e.g. "256px · 1:1"
+    box: tuple[float, float, float, float]
+    label: int  # 1 positive, 0 negative, -1 ignored
+    iou: float  # best IoU with a user box
+    box_index: int  # which user box that is
+    target: tuple[float, float, float, float]  # BoxCoder.encode: deltas that move it onto that box
+    predicted: tuple[float, float, float, float]  # what the head outputs now
+    logit: float  # objectness logit now
+    probability: float  # sigmoid(logit)
+    scores: tuple[float, float] | None  # the paper head's (background, object) scores; None for RPNHead
+    softmax: float | None  # softmax of those scores, "object" — equals ``probability``
 
 
 class _RecordingSampler:
@@ -423,6 +443,63 @@ class TrainingSession:
     def recall_now(self, k: int = TOP_K) -> list[float]:
         """Per box: best IoU among the current top-``k`` proposals (original-photo pixels)."""
         return self.live(k).best_iou
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate for the following steps (the optimizer's state is kept)."""
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError("the learning rate must be a positive number")
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(lr)
+        self.config = TrainConfig(self.config.optimizer, float(lr), self.config.momentum,
+                                  self.config.weight_decay, self.config.seed)
+
+    def minibatch_boxes(self, result: StepResult | None = None) -> tuple[Tensor, Tensor]:
+        """(positive, negative) anchor boxes of a step's mini-batch (the last step's by default), input pixels."""
+        result = result or (self.history[-1] if self.history else None)
+        if result is None:
+            empty = torch.zeros(0, 4)
+            return empty, empty
+        anchors = self.anchors.cpu()
+        return anchors[result.positive], anchors[result.negative]
+
+    def best_anchor(self, box_index: int = 0) -> int:
+        """The anchor with the highest IoU with user box ``box_index`` (always labelled positive)."""
+        return int(self.anchor_iou[box_index].argmax())
+
+    @torch.no_grad()
+    def explain_anchor(self, index: int) -> AnchorExplanation:
+        """Label, IoU, regression target, current deltas and objectness of one anchor (flat row ``index``).
+
+        For the paper's head it also gives the two softmax scores, whose "object" probability equals
+        the sigmoid of the logit that torchvision's loss sees.
+        """
+        level, row, col, a = self.before.locate(index)
+        feature = self.features[level.index]
+        _, logits, deltas = head_parts(self.head, feature)
+        logit = float(logits[0, a, row, col])
+        scores = softmax = None
+        if isinstance(self.head, PaperRPNHead):
+            background, obj = self.head.scores(self.head.conv(feature))
+            scores = (float(background[0, a, row, col]), float(obj[0, a, row, col]))
+            softmax = float(torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)[1])
+        ious = self.anchor_iou[:, index]
+        box_index = int(ious.argmax())
+        return AnchorExplanation(
+            index=index,
+            level=level.name,
+            cell=(row, col),
+            shape=level.anchor_shapes[a].label,
+            box=tuple(self.anchors[index].tolist()),
+            label=int(self.labels[0][index]),
+            iou=float(ious[box_index]),
+            box_index=box_index,
+            target=tuple(self.regression_targets[0][index].tolist()),
+            predicted=tuple(deltas[0].view(-1, 4, *deltas.shape[-2:])[a, :, row, col].tolist()),
+            logit=logit,
+            probability=float(torch.sigmoid(torch.tensor(logit, dtype=torch.float64))),
+            scores=scores,
+            softmax=softmax,
+        )
 
     def losses(self) -> dict[str, list[float]]:
         """Loss curves so far: ``{"objectness": [...], "box": [...], "total": [...]}``, one value per step."""

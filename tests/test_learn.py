@@ -183,6 +183,24 @@ def test_training_100_steps_learns_the_box(trained):
     assert info.kind == "trained here" and "trained on 1 photo for 100 steps" in info.label
 
 
+def test_explain_anchor_matches_the_flat_outputs(trained):
+    session, _ = trained
+    index = session.best_anchor(0)
+    story = session.explain_anchor(index)
+    with torch.no_grad():
+        logits, deltas = session.forward_head()
+    assert story.label == 1 and story.box_index == 0  # a box's best anchor is always positive
+    assert story.iou == pytest.approx(session.label_summary().best_anchor_iou[0])
+    assert story.target == tuple(session.regression_targets[0][index].tolist())
+    assert story.predicted == tuple(deltas[index].tolist())
+    assert story.logit == logits[index, 0].item()
+    assert story.softmax == pytest.approx(story.probability, abs=1e-6)
+    assert story.scores[1] - story.scores[0] == pytest.approx(story.logit, abs=1e-4)
+    positives, negatives = session.minibatch_boxes()
+    assert torch.equal(positives, session.anchors[session.history[-1].positive])
+    assert negatives.shape == (256 - positives.shape[0], 4)
+
+
 def test_trace_of_trained_model_equals_its_own_rpn(trained):
     session, _ = trained
     model = session.trained_model()

@@ -21,6 +21,7 @@ from . import (
     lab_recall,
     lab_receptive,
     lab_untrained,
+    learn_step,
     nms_step,
     proposals,
     regression,
@@ -57,6 +58,8 @@ STEPS: list[Step] = [
          "The same photo and architecture, with and without learning"),
     Step("lab_receptive", "L6 · Receptive field", "Anchor lab & comparisons", lab_receptive.render,
          "Which input pixels one cell really looks at"),
+    Step("learn", "T1 · Watch an RPN learn", "Learning", learn_step.render,
+         "Train a head on your own boxes, live; then view every step with \"your RPN\""),
 ]
 
 

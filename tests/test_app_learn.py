@@ -1,0 +1,77 @@
+"""AppTest check of "T1 · Watch an RPN learn": train the paper's head on a box, see the curves and the
+numbers, then view the pipeline with "your RPN".
+
+Needs the ImageNet MobileNetV2 file (tests/conftest.py points $RPN_VIZ_WEIGHTS_DIR at ../shared/weights);
+skips, saying why, without it. Boxes go into ``st.session_state["gt_boxes"]`` as ``ui.boxes`` keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rpn_viz.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.weights import is_available
+from ui.resources import YOUR_RPN_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+CAT_SHA = hashlib.sha256((ROOT / "assets" / "cat.jpg").read_bytes()).hexdigest()
+CAT_BOX = [0.0, 0.0, 400.0, 300.0]  # the cat's face fills the photo up to the grey background
+
+pytestmark = pytest.mark.skipif(
+    not is_available(MOBILENET_V2_IMAGENET),
+    reason=f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in $RPN_VIZ_WEIGHTS_DIR or torch's cache",
+)
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+
+
+def check(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_train_then_view_the_pipeline_with_your_rpn() -> None:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["step"] = "learn"
+    at.session_state["sample"] = "Chelsea the cat"
+    at.session_state["gt_boxes"] = {CAT_SHA: [list(CAT_BOX)]}
+    at.session_state["learn_steps"] = 20
+    at.session_state["learn_every"] = 10
+    at.run()
+    check(at)
+    assert any("Press **Train**" in i.value for i in at.info)
+    assert YOUR_RPN_KEY not in at.session_state
+
+    at.button(key="learn_train").click().run()
+    check(at)
+    label = at.session_state[YOUR_RPN_KEY].weights.label
+    assert at.session_state[YOUR_RPN_KEY].weights.kind == "trained here"
+    assert "trained on 1 photo for 20 steps" in label
+    assert any(label in s.value for s in at.success)
+    text = text_of(at)
+    assert "positive" in text and "256" in text and "sigmoid(o − b)" in text
+    session = at.session_state["learn_run"].session
+    summary = session.label_summary()
+    assert f"**{summary.positive} positive**" in text  # the real numbers, from rpn_viz
+    recall = at.dataframe[0].value
+    assert list(recall["before training"]) == [round(v, 3) for v in session.recall_before]
+    figures = len(at.get("image"))
+    assert figures >= 4 and len(at.get("download_button")) >= figures  # every figure downloadable
+    assert f"Your RPN — {label}" in at.sidebar.selectbox(key="model").options
+
+    at.button(key="learn_stop").click().run()  # Stop after the fact: says where it stands, keeps the model
+    check(at)
+    assert any("Stopped at step 20" in i.value for i in at.info)
+
+    at.sidebar.selectbox(key="model").set_value("session")
+    at.sidebar.radio(key="step").set_value("proposals")
+    at.run()
+    check(at)
+    assert label in at.markdown[1].value  # the header names "your RPN" and its training

@@ -1,0 +1,432 @@
+"""T1 · Watch an RPN learn — train a head on your own boxes, live, then step through it as "your RPN".
+
+Layout and drawing only: the training, the labels, the losses and every number come from
+``rpn_viz.learn`` (which calls torchvision's own matcher, sampler, box coder and loss).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+from matplotlib.figure import Figure
+
+from rpn_viz.images import describe_error
+from rpn_viz.learn import (
+    DEFAULT_LR,
+    DEFAULT_STEPS,
+    TOP_K,
+    LiveView,
+    TrainConfig,
+    TrainingSession,
+    best_iou_top_k,
+)
+from rpn_viz.models import LoadedModel
+from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
+from rpn_viz.tracing import Trace, trace
+from rpn_viz.weights import WeightsError
+
+from .. import theme
+from ..boxes import box_editor, get_boxes, parse_boxes
+from ..context import StepContext
+from ..figures import draw_boxes, figure_png, legend, new_figure, overlay_heatmap, show_figure, show_photo
+from ..photo import ASSETS, Photo, decode, samples
+from ..resources import YOUR_RPN_KEY, get_model, model_choices
+
+PAPER = "paper"
+LR_CHOICES = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
+RUN_KEY = "learn_run"
+
+
+@dataclass
+class Run:
+    """This session's training run and what it was started on (kept in ``st.session_state``)."""
+
+    session: TrainingSession
+    photo_sha: str
+    boxes: tuple[tuple[float, ...], ...]  # working-photo pixels, as the box editor keeps them
+    start_key: str
+    seed: int
+    registered_steps: int = 0
+    input_view: np.ndarray | None = None
+    second: dict = field(default_factory=dict)  # (photo sha, steps, start?) -> Trace
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading ImageNet MobileNetV2 once for this server…")
+def _paper_model(seed: int) -> tuple[LoadedModel, threading.Lock]:
+    """The paper's RPN with a fresh head from ``seed`` (shared by all sessions, never modified)."""
+    return load_paper_model(seed=seed, allow_download=False), threading.Lock()
+
+
+def _start_options() -> dict[str, str]:
+    """Starting points: the paper's fresh head, or the head of a trained model this server has."""
+    options = {PAPER: "The paper's RPN: a fresh head on ImageNet MobileNetV2 (works offline)"}
+    for choice in model_choices():
+        if choice.kind in ("official", "custom"):
+            options[choice.key] = f"Fine-tune the head of {choice.label}"
+    return options
+
+
+def _start_model(start_key: str, seed: int) -> tuple[LoadedModel, threading.Lock]:
+    if start_key == PAPER:
+        return _paper_model(seed)
+    choice = next(c for c in model_choices() if c.key == start_key)
+    return get_model(choice)
+
+
+def _to_original(photo: Photo, boxes: list[list[float]]) -> list[list[float]]:
+    """Working-photo pixels (what the box editor keeps) to the original photo's pixels."""
+    return [[v / photo.image.downscale for v in box] for box in boxes]
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def _loss_figure(session: TrainingSession) -> Figure:
+    losses = session.losses()
+    steps = np.arange(1, session.steps_done + 1)
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    for name, colour, style in (("total", theme.OKABE_ITO["black"], "-"), ("objectness", theme.KEPT, "-"),
+                                ("box", theme.CURRENT, "--")):
+        ax.plot(steps, losses[name], color=colour, lw=2.2, linestyle=style, label=f"{name} loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss on the step's 256 anchors")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(0, max(10, session.steps_done))
+    ax.set_title(f"Loss, {session.steps_done} steps")
+    ax.grid(alpha=0.3)
+    legend(ax, loc="upper right")
+    return fig
+
+
+def _heatmap_figure(session: TrainingSession, live: LiveView, view: np.ndarray) -> Figure:
+    """Objectness (max over the k anchors, finest level) with the current top proposals and the boxes."""
+    level = session.before.levels[0]
+    h, w = level.grid
+    sy, sx = level.stride
+    iw, ih = session.before.preprocess.input_size
+    fig, ax = new_figure((iw, ih), max_width=7)
+    where = f", level '{level.name}'" if len(session.before.levels) > 1 else ""
+    show_photo(ax, view, f"Objectness{where} and top-{TOP_K} proposals, step {live.step}")
+    probs = torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy()
+    overlay_heatmap(ax, probs, (w * sx, h * sy), alpha=0.55)
+    top = live.result.boxes[:TOP_K].tolist()
+    if top:
+        # a black halo under white dashes stays visible on every colour of the heatmap
+        draw_boxes(ax, top, theme.OKABE_ITO["black"], linewidth=3.2)
+        draw_boxes(ax, top, "white", linewidth=1.6, linestyle="--", label=f"top-{TOP_K} proposals")
+    draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
+    ax.set_xlim(0, iw)
+    ax.set_ylim(ih, 0)
+    legend(ax, loc="lower right", fontsize=10)
+    return fig
+
+
+def _minibatch_figure(session: TrainingSession, view: np.ndarray) -> Figure:
+    """The last step's sampled anchors: positives and negatives in two colour-blind-safe colours."""
+    positives, negatives = session.minibatch_boxes()
+    iw, ih = session.before.preprocess.input_size
+    fig, ax = new_figure((iw, ih), max_width=7)
+    show_photo(ax, view, f"Mini-batch of step {session.steps_done}: {len(positives)} + / {len(negatives)} −")
+    if len(negatives):
+        draw_boxes(ax, negatives.tolist(), theme.NEGATIVE, linewidth=0.8, alpha=0.55, label="negative anchors")
+    if len(positives):
+        draw_boxes(ax, positives.tolist(), theme.POSITIVE, linewidth=1.6, alpha=0.85, label="positive anchors")
+    draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
+    pad = 0.25 * max(iw, ih)
+    ax.set_xlim(-pad, iw + pad)
+    ax.set_ylim(ih + pad, -pad)
+    ax.add_patch(plt.Rectangle((0, 0), iw, ih, fill=False, edgecolor="black", lw=1.5, linestyle=":"))
+    legend(ax, loc="lower right", fontsize=10)
+    return fig
+
+
+def _proposals_figure(traced: Trace, title: str, boxes: list[list[float]]) -> Figure:
+    """A photo with a trace's top proposals (and optional boxes), in the photo's pixels."""
+    fig, ax = new_figure(traced.image.size, max_width=8)
+    show_photo(ax, traced.image, title)
+    top = traced.to_working(traced.result.boxes[:TOP_K]).tolist()
+    if top:
+        draw_boxes(ax, top, theme.KEPT, linewidth=2.2, label=f"top-{TOP_K} proposals",
+                   labels=[f"{p:.2f}" for p in traced.result.scores[:TOP_K].tolist()])
+    if boxes:
+        draw_boxes(ax, boxes, theme.GROUND_TRUTH, linewidth=3.5, linestyle="--", label="your boxes")
+    legend(ax, loc="lower right", fontsize=10)
+    return fig
+
+
+# --- page parts -----------------------------------------------------------------------------
+
+
+def _intro() -> None:
+    st.markdown(
+        """
+Every number the other steps show comes from a head that was **trained**: a few small convolutions that
+learned, from labelled boxes, which anchors hold an object and how to move them. Here you train one yourself,
+on your own boxes, in seconds. The backbone runs **once**; its feature maps are kept and only the head learns.
+Everything that decides *what* it learns is torchvision's own code: the anchor labels, the 256-anchor
+mini-batch, the regression targets and the loss.
+"""
+    )
+
+
+def _boxes_section(ctx: StepContext) -> list[list[float]]:
+    boxes = get_boxes(ctx.photo)
+    title = f"Ground-truth boxes ({len(boxes)} on this photo — shared with the anchor lab and recall)"
+    with st.expander(title, expanded=not boxes):
+        box_editor(ctx.photo, key="learn_gt")
+    return get_boxes(ctx.photo)
+
+
+def _register(run: Run) -> bool:
+    """Offer the current head as "your RPN" in the model picker (a frozen snapshot); True if it is new."""
+    if run.session.steps_done == 0 or run.registered_steps == run.session.steps_done:
+        return False
+    st.session_state[YOUR_RPN_KEY] = run.session.trained_model()
+    run.registered_steps = run.session.steps_done
+    return True
+
+
+def _train(run: Run, steps: int, every: int) -> None:
+    """Run ``steps`` steps, redrawing every ``every`` steps; Stop (a rerun) interrupts between steps."""
+    session = run.session
+    counter = st.empty()
+    progress = st.progress(0.0)
+    columns = st.columns(3)
+    slots = [column.empty() for column in columns]
+    target = session.steps_done + steps
+
+    def redraw() -> None:
+        live = session.live()
+        figures = (_loss_figure(session), _heatmap_figure(session, live, run.input_view),
+                   _minibatch_figure(session, run.input_view))
+        for slot, fig in zip(slots, figures):
+            slot.image(figure_png(fig, dpi=70), width="stretch")
+        last = session.history[-1]
+        counter.markdown(f"**Step {session.steps_done} of {target}** · total loss **{last.total_loss:.3f}** "
+                         f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
+                         f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
+
+    for i in range(steps):
+        session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
+        progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
+                                                f"({session.history[-1].ms:.0f} ms)")
+        if (i + 1) % every == 0 or i == steps - 1:
+            redraw()
+
+
+def _explanations(session: TrainingSession) -> None:
+    summary = session.label_summary()
+    first, last = session.history[0], session.history[-1]
+    level = session.before.levels[0]
+    grids = " + ".join(f"{lv.grid[0]}×{lv.grid[1]}" for lv in session.before.levels)
+    iw, ih = session.before.preprocess.input_size
+    k = len(level.anchor_shapes)
+    best = ", ".join(f"{v:.2f}" for v in summary.best_anchor_iou)
+    ties = ""
+    if summary.positive_best_match > len(summary.best_anchor_iou):
+        ties = (" — several anchors can tie for a box's best IoU (a large anchor that contains the whole box has "
+                "the same IoU wherever it sits), and all of them count")
+    st.subheader("What happened, with this photo's numbers")
+    st.markdown(
+        f"""
+**How anchors get labels.** The network input is {iw}×{ih}; the head sees {grids} cells with k = {k} anchors
+each: **{summary.anchors:,} anchors**. For your {len(summary.best_anchor_iou)} box(es), torchvision's `Matcher`
+made **{summary.positive} positive** — {summary.positive_by_iou} because their IoU with a box is
+≥ {summary.fg_iou:g}, {summary.positive_best_match} only because they are a box's best match (best IoU per box:
+{best}{ties}); **{summary.negative:,} negative** (IoU < {summary.bg_iou:g} with every box); and
+**{summary.ignored:,} ignored** (in between): they never enter the loss.
+
+**The mini-batch.** Each step draws 256 labelled anchors at random, at most half positive. With
+{summary.positive} positives available, step 1 used **{first.positive.numel()} positives and
+{first.negative.numel()} negatives**; step {last.step} used {last.positive.numel()} and {last.negative.numel()}
+(blue and orange in the picture). Everything else is not looked at in that step.
+
+**The losses.** Objectness: binary cross-entropy of the 256 anchors' logits against their labels
+({first.objectness_loss:.3f} at step 1 → {last.objectness_loss:.3f} at step {last.step}). Box: smooth-L1
+(β = 1/9) between the *positives'* predicted deltas and their targets, divided by 256
+({first.box_loss:.3f} → {last.box_loss:.3f}). A negative anchor has no box to move towards, so it gets no
+box loss — only positives learn to regress.
+"""
+    )
+    story = session.explain_anchor(session.best_anchor(0))
+    target = ", ".join(f"{v:+.3f}" for v in story.target)
+    predicted = ", ".join(f"{v:+.3f}" for v in story.predicted)
+    x1, y1, x2, y2 = story.box
+    st.markdown(
+        f"""
+**Regression targets are encoded deltas.** Box 1's best anchor ({story.shape}, level '{story.level}',
+cell {story.cell}, {x2 - x1:.0f}×{y2 - y1:.0f} px, IoU {story.iou:.2f}) would land exactly on your box if
+the head output (dx, dy, dw, dh) = **({target})** — `BoxCoder.encode`: the centre shift in anchor widths and
+heights, and the log of the size ratio. The head now outputs **({predicted})**.
+"""
+    )
+    if story.scores is not None:
+        background, obj = story.scores
+        st.markdown(
+            f"""
+**Why 2k softmax scores are k sigmoid logits.** The paper's head gives this anchor two scores:
+background b = {background:.3f}, object o = {obj:.3f}. Softmax: P(object) = eᵒ / (eᵒ + eᵇ) =
+**{story.softmax:.4f}**. torchvision's RPN wants one logit per anchor, so this head hands it
+o − b = {story.logit:.3f}, and sigmoid(o − b) = **{story.probability:.4f}** — the same number, because
+eᵒ / (eᵒ + eᵇ) = 1 / (1 + e^−(o−b)). So torchvision's binary cross-entropy on that logit *is* the paper's
+two-class log loss.
+"""
+        )
+    else:
+        st.markdown(
+            f"""
+**Why k sigmoid logits are the paper's 2k softmax scores.** torchvision's head outputs one logit per anchor;
+here {story.logit:.3f}, so P(object) = sigmoid = **{story.probability:.4f}**. The paper's head outputs two
+scores (background b, object o) and takes a softmax — and eᵒ / (eᵒ + eᵇ) = sigmoid(o − b): any pair with
+o − b = {story.logit:.3f} gives the same probability, so k logits carry exactly the same information.
+"""
+        )
+
+
+def _recall_table(session: TrainingSession, live: LiveView) -> None:
+    st.subheader(f"Your boxes: best IoU among the top {TOP_K} proposals")
+    rows = [{"box": f"GT {i + 1}", "before training": round(before, 3), f"after {session.steps_done} steps": round(after, 3)}
+            for i, (before, after) in enumerate(zip(session.recall_before, live.best_iou))]
+    st.dataframe(rows, hide_index=True)
+    found = sum(v >= 0.7 for v in live.best_iou)
+    st.caption(f"{found} of {len(rows)} box(es) now have a top-{TOP_K} proposal with IoU ≥ 0.7 "
+               f"(before: {sum(v >= 0.7 for v in session.recall_before)}). Original-photo pixels.")
+
+
+def _second_photo(ctx: StepContext, run: Run, start: LoadedModel, lock: threading.Lock) -> None:
+    session = run.session
+    st.subheader("Did it learn objects, or your photo?")
+    entries = [e for e in samples() if e["file"] != ctx.photo.name] or samples()
+    titles = [e["title"] for e in entries]
+    title = st.selectbox("A photo it never saw", titles, key="learn_second")
+    entry = entries[titles.index(title)] if title in titles else entries[0]
+    other = decode(entry["file"], (ASSETS / entry["file"]).read_bytes(), entry.get("credit"))
+    typed = st.text_area("Boxes on that photo (optional, x1, y1, x2, y2 per line, photo pixels) — to measure it",
+                         value="\n".join(", ".join(f"{v:g}" for v in b) for b in get_boxes(other)),
+                         key=f"learn_second_boxes_{other.sha256[:8]}")
+    try:
+        boxes = parse_boxes(typed, other.image.image.size) if typed.strip() else []
+    except ValueError as exc:
+        st.error(f"Could not read the boxes: {exc}")
+        boxes = []
+    start_entry, key = (other.sha256, "start"), (other.sha256, session.steps_done)
+    if start_entry not in run.second or key not in run.second:
+        with st.spinner("Running the starting model and your RPN on that photo…"), lock:  # shared backbone
+            if start_entry not in run.second:
+                run.second[start_entry] = trace(start, other.image)
+            if key not in run.second:
+                traced = session.trace(other.image)
+                run.second = {k: v for k, v in run.second.items() if k[1] == "start"}
+                run.second[key] = traced
+    traced, before = run.second[key], run.second[start_entry]
+    fig = _proposals_figure(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes)
+    show_figure(fig, ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
+    top_here = float(traced.result.scores[0]) if traced.result.scores.numel() else 0.0
+    trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
+    if boxes:
+        original = _to_original(other, boxes)
+        was, now = best_iou_top_k(before, original), best_iou_top_k(traced, original)
+        rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
+                for i, (a, b) in enumerate(zip(was, now))]
+        st.dataframe(rows, hide_index=True)
+        gained = sum(b - a for a, b in zip(was, now)) / len(now)
+        if min(now) >= 0.7:
+            verdict = (f"Every box there has a top-{TOP_K} proposal with IoU ≥ 0.7 — some of what the head learned "
+                       "carries over (large, object-like regions), but one photo is far too little to rely on.")
+        elif gained > 0.05:
+            verdict = (f"It improved a little on a photo it never saw (mean best IoU +{gained:.2f}), but most boxes "
+                       "are still not found: it mostly learned *your* photo.")
+        else:
+            verdict = ("It did not get better on a photo it never saw: with one photo it memorised where *your* "
+                       "box was, not what objects look like. The paper trained on thousands of images for tens "
+                       "of thousands of steps.")
+        st.markdown(f"**Honestly:** {verdict}")
+    else:
+        st.markdown(
+            f"**Honestly:** its best proposal there scores {top_here:.2f} (on your photo: {trained_top:.2f}). "
+            f"Trained on one photo for {session.steps_done} steps, a head learns where *your* box was, not what "
+            "objects look like in general — expect it to have memorised. Type boxes for this photo above to "
+            "measure it instead of guessing."
+        )
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def render(ctx: StepContext) -> None:
+    _intro()
+    boxes = _boxes_section(ctx)
+    if not boxes:
+        st.info("Draw or type at least one box around an object above: the head learns from your boxes.")
+        return
+
+    options = _start_options()
+    start_key = st.radio("Start from", list(options), format_func=options.get, key="learn_start")
+    left, middle, right, far = st.columns(4)
+    steps = left.slider("Steps", 10, 300, DEFAULT_STEPS, 10, key="learn_steps")
+    lr = middle.select_slider("Learning rate (SGD, momentum 0.9)", LR_CHOICES, DEFAULT_LR["sgd"], key="learn_lr")
+    every = right.slider("Redraw every … steps", 1, 25, 10, key="learn_every")
+    seed = int(far.number_input("Seed (head and sampling)", 0, 9999, 0, key="learn_seed"))
+    buttons = st.columns(3)
+    train = buttons[0].button("Train", type="primary", key="learn_train", width="stretch")
+    stop = buttons[1].button("Stop", key="learn_stop", width="stretch")
+    reset = buttons[2].button("Start over", key="learn_reset", width="stretch")
+
+    try:
+        start, lock = _start_model(start_key, seed)
+    except WeightsError as exc:
+        st.error(str(exc) if start_key != PAPER else f"{exc} (needs {MOBILENET_V2_IMAGENET.filename})")
+        return
+    run: Run | None = st.session_state.get(RUN_KEY)
+    wanted = (ctx.photo.sha256, tuple(tuple(b) for b in boxes), start_key, seed)
+    if reset or (run is not None and (run.photo_sha, run.boxes, run.start_key, run.seed) != wanted):
+        run = None
+        st.session_state.pop(RUN_KEY, None)
+
+    if train:
+        try:
+            if run is None:
+                with st.spinner("Running the backbone once and labelling the anchors…"), lock:
+                    session = TrainingSession(start, ctx.photo.image, _to_original(ctx.photo, boxes),
+                                              TrainConfig(lr=lr, seed=seed))
+                run = Run(session, *wanted)
+                run.input_view = session.before.input_view()
+                st.session_state[RUN_KEY] = run
+            run.session.set_lr(lr)
+            _train(run, steps, every)
+        except Exception as exc:  # one line, never a traceback
+            st.error(f"Training failed: {describe_error(exc)}")
+            return
+        if _register(run):
+            st.rerun()  # the sidebar's model picker now offers "your RPN"
+    if run is None:
+        st.info(f"Press **Train** to run {steps} steps. Each step: the head on the cached features, the loss "
+                "on 256 sampled anchors, one SGD update.")
+        return
+    if stop:
+        st.info(f"Stopped at step {run.session.steps_done}. Press Train to continue from there.")
+    if _register(run):
+        st.rerun()
+
+    session = run.session
+    live = session.live()
+    st.success(f"**{session.weights_info().label}.** It is now **your RPN** in the sidebar's Model picker: "
+               "every step of the pipeline can show it.")
+    columns = st.columns(3)
+    with columns[0]:
+        show_figure(_loss_figure(session), ctx.slug("learn-loss"))
+    with columns[1]:
+        show_figure(_heatmap_figure(session, live, run.input_view), ctx.slug("learn-objectness"))
+    with columns[2]:
+        show_figure(_minibatch_figure(session, run.input_view), ctx.slug("learn-minibatch"))
+    st.caption("Left: the loss of each step's mini-batch. Middle: objectness probability (max over the anchors of "
+               "each cell) with the current top proposals. Right: the anchors the last step sampled — blue "
+               "positive, orange negative; dotted: the image border (anchors may cross it). Network-input pixels.")
+    _recall_table(session, live)
+    _explanations(session)
+    _second_photo(ctx, run, start, lock)
