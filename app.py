@@ -69,6 +69,13 @@ def settings_widgets(defaults: FilterSettings, model_key: str) -> FilterSettings
                                  score_thresh=float(score))
 
 
+def from_url(key: str, options: list[str], default: str) -> None:
+    """Start a widget at the URL's ?key= value (first run of a session only)."""
+    if key not in st.session_state:
+        value = st.query_params.get(key)
+        st.session_state[key] = value if value in options else default
+
+
 def go(offset: int) -> None:
     """Next/Back: move the step radio."""
     keys = [step.key for step in STEPS]
@@ -82,13 +89,17 @@ with st.sidebar:
     photo = photo_picker()
     choices = model_choices()
     by_key = {choice.key: choice for choice in choices}
-    model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model",
-                             bind="query-params")
+    from_url("model", list(by_key), choices[0].key)
+    if st.session_state["model"] not in by_key:  # e.g. "your RPN" of an earlier run
+        st.session_state["model"] = choices[0].key
+    model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model")
     choice = by_key.get(model_key, choices[0])
     if not any(c.kind == "official" for c in choices):
         weights_help()
+    from_url("step", [step.key for step in STEPS], STEPS[0].key)
     step_key = st.radio("Step", [step.key for step in STEPS], format_func=lambda k: step_by_key(k).title,
-                        key="step", bind="query-params")
+                        key="step")
+    st.query_params.update(step=step_key, model=model_key)  # a link to this page opens this step and model
     step = step_by_key(step_key)
     try:
         loaded, _ = get_model(choice)

@@ -1,0 +1,173 @@
+"""The app in a real browser, as a user uses it: Debian's Chromium driven by Playwright.
+
+Starts ``streamlit run app.py`` on a free loopback port, then: walks every step from the sidebar,
+checks that pictures render and no exception appears, uploads a photo, moves a slider, and uploads a
+broken file (a clear one-line error, and the app keeps working). Screenshots land in
+``$RPN_VIZ_SCREENSHOTS`` when that is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI installs it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, scrambled_checkpoint):
+    port = free_port()
+    env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        log.seek(0)
+        pytest.fail(f"streamlit did not start:\n{log.read()[-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(120_000)
+        yield page
+        browser.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current run."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]') &&"
+        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(300)
+
+
+def assert_healthy(page, what: str) -> None:
+    assert page.locator("[data-testid=stException]").count() == 0, f"exception shown on {what}"
+    try:  # pictures may load lazily: wait (bounded) for at least one decoded image or component frame
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid=stMain] img, [data-testid=stMain] iframe')]
+                     .filter(e => e.tagName === 'IFRAME' || (e.complete && e.naturalWidth > 0)).length >= 1""",
+            timeout=60_000,
+        )
+    except sync_api.TimeoutError:
+        pytest.fail(f"no picture rendered on {what}")
+
+
+def screenshot(page, name: str) -> None:
+    folder = os.environ.get("RPN_VIZ_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        page.set_viewport_size({"width": size["width"], "height": 2600})  # the app scrolls inside itself
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+        page.set_viewport_size(size)
+
+
+def sidebar_step(page, title: str) -> None:
+    page.locator("[data-testid=stSidebar]").get_by_text(title, exact=True).click()
+    settle(page)
+
+
+def test_walk_every_step_of_the_pipeline(page, server):
+    from ui.steps import STEPS
+
+    page.goto(server)
+    page.get_by_text("RPN explorer").first.wait_for()
+    settle(page)
+    for step in STEPS:
+        sidebar_step(page, step.title)
+        heading = step.title.split("·", 1)[1].strip()
+        page.get_by_role("heading", name=heading).first.wait_for()
+        assert_healthy(page, step.title)
+        screenshot(page, f"step-{step.key}")
+        assert f"step={step.key}" in page.url or step.key == STEPS[0].key  # the URL names the step
+
+
+def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
+    page.goto(f"{server}/?step=input")
+    settle(page)
+    page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).click()
+    settle(page)
+    photo = tmp_path / "my photo.png"
+    from PIL import Image
+
+    Image.open(ROOT / "assets" / "cat.jpg").save(photo)
+    page.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(photo))
+    settle(page)
+    page.get_by_text("451×300").first.wait_for()  # the uploaded photo's size in the Input step
+    assert_healthy(page, "uploaded photo")
+    sidebar_step(page, "6 · Before NMS")
+    before = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    thumb = page.locator("[data-testid=stSidebar] [role=slider]").last  # score threshold
+    thumb.focus()
+    for _ in range(30):
+        thumb.press("ArrowRight")
+    settle(page)
+    after = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    assert before != after, "the score-threshold slider changed nothing"
+    assert "score=" in page.url, "slider settings live in the URL"
+    assert_healthy(page, "slider moved")
+    screenshot(page, "slider-moved")
+
+
+def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, server, tmp_path):
+    page.goto(f"{server}/?step=input")
+    settle(page)
+    page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).click()
+    settle(page)
+    broken = tmp_path / "holiday.jpg"
+    broken.write_text("<html><body>not a photo</body></html>")
+    page.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(broken))
+    settle(page)
+    alert = page.locator("[data-testid=stAlert]").filter(has_text="holiday.jpg")
+    alert.first.wait_for()
+    text = alert.first.inner_text()
+    assert "not an image" in text and "\n" not in text.strip() and "Traceback" not in page.content()
+    screenshot(page, "broken-upload")
+    page.locator("[data-testid=stSidebar]").get_by_text("Sample", exact=True).click()
+    settle(page)
+    assert_healthy(page, "sample after a broken upload")
