@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from rpn_viz import lab
@@ -97,6 +98,32 @@ def test_before_the_rpn_page() -> None:
     rows = at.dataframe[0].value
     assert list(rows["method"]) == ["sliding windows", "Selective Search", "RPN"]
     assert images_of(at) >= 2
+
+
+@pytest.fixture
+def custom_app(monkeypatch, scrambled_checkpoint):
+    """The app offers (and picks first) a custom checkpoint the tests make: varied scores and deltas."""
+    monkeypatch.setenv("RPN_VIZ_CHECKPOINT", str(scrambled_checkpoint))
+
+
+def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
+    at = run_step("lab_untrained")
+    assert not at.info  # both sides are there
+    assert any("every objectness is 0.500" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["measure", "custom weights", "untrained"]
+    spread = dict(zip(table["measure"], table["custom weights"]))["spread of objectness (std)"]
+    assert spread > 0.01  # the checkpoint's scores vary; the untrained ones do not
+    assert images_of(at) >= 2
+
+
+def test_custom_anchors_move_a_real_heads_boxes(custom_app) -> None:
+    at = run_step("lab_custom", gt=GT, lab_custom_scale=2.0)
+    table = at.dataframe[0].value
+    values = dict(zip(table["measure"], table["value"]))
+    assert values["area ratio (median)"] == pytest.approx(4.0, rel=0.05)
+    assert values["same anchor IoU (mean)"] < 0.5
+    assert "untrained" not in text_of(at)
 
 
 def test_trained_vs_untrained_page() -> None:

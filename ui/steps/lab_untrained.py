@@ -17,6 +17,12 @@ from ..figures import draw_boxes, legend, overlay_heatmap, show_figure
 from ..resources import ModelChoice, get_trace
 
 TOP = [5, 10, 20, 50, 100]
+KIND_NAMES = {"official": "trained (COCO)", "custom": "custom weights", "untrained": "untrained"}
+
+
+def _name(trace: Trace) -> str:
+    """Short name of a side: what its weights are."""
+    return KIND_NAMES.get(trace.model.weights.kind, trace.model.weights.kind)
 
 
 @st.cache_resource(show_spinner="Loading the paper's RPN with an untrained head…")
@@ -30,7 +36,7 @@ def _counterpart(ctx: StepContext) -> Trace | str:
     """The same photo through the same architecture with the other kind of weights, or why there is none."""
     loaded, photo = ctx.loaded, ctx.photo
     name = loaded.name
-    if ctx.choice.kind == "official":
+    if ctx.choice.kind in ("official", "custom"):
         return get_trace(ModelChoice(f"untrained:{name}", "untrained"), photo.sha256, photo.image)
     if ctx.choice.kind == "untrained":
         if name in {spec.name for spec in available_models()}:
@@ -65,24 +71,22 @@ def _heatmaps(ctx: StepContext, views: list[baselines.TraceView], traces: list[T
                         alpha=0.65, label="max objectness over the anchors")
         ax.set_xlim(0, iw)
         ax.set_ylim(ih, 0)
-        kind = "trained" if view.trained else "untrained"
-        ax.set_title(f"{kind}: level '{heat.name}', max {float(heat.prob.max()):.2f}")
+        ax.set_title(f"{_name(trace)}: level '{heat.name}', max {float(heat.prob.max()):.2f}")
         ax.set_axis_off()
     fig.tight_layout()
     show_figure(fig, ctx.slug(f"lab-untrained-heatmaps-{views[0].heatmaps[level].name}"))
 
 
-def _proposals(ctx: StepContext, views: list[baselines.TraceView], shown: int) -> None:
+def _proposals(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], shown: int) -> None:
     trace = ctx.trace
     image = trace.image
     fig, axes = plt.subplots(1, len(views), figsize=(7.5 * len(views), 7.5 * image.height / image.width + 1),
                              squeeze=False)
-    for ax, view in zip(axes[0], views):
+    for ax, view, source in zip(axes[0], views, traces):
         ax.imshow(image)
         draw_boxes(ax, trace.to_working(view.boxes[:shown]).tolist(), theme.KEPT, linewidth=2,
                    label=f"top {min(shown, view.boxes.shape[0])} proposals")
-        kind = "trained" if view.trained else "untrained"
-        ax.set_title(f"{kind}: best score {float(view.scores[0]) if view.scores.numel() else float('nan'):.2f}")
+        ax.set_title(f"{_name(source)}: best score {float(view.scores[0]) if view.scores.numel() else float('nan'):.2f}")
         ax.set_axis_off()
         legend(ax, loc="lower center", bbox_to_anchor=(0.5, -0.12), fontsize=11)
     fig.tight_layout()
@@ -118,11 +122,10 @@ differs. On the left of each figure the trained network, on the right the untrai
     level = st.radio("Feature level", range(len(names)), format_func=lambda i: f"level '{names[i]}'",
                      horizontal=True, key="lab_untrained_level")
     _heatmaps(ctx, views, traces, int(level))
-    _proposals(ctx, views, int(shown))
+    _proposals(ctx, views, traces, int(shown))
     keys = list(views[0].stats)
     st.dataframe(
-        [{"measure": k, **{("trained" if v.trained else "untrained"): round(v.stats[k], 4) for v in views}}
-         for k in keys],
+        [{"measure": k, **{_name(t): round(v.stats[k], 4) for v, t in zip(views, traces)}} for k in keys],
         hide_index=True,
     )
     st.caption("Objectness = sigmoid of the head's logit. 'IoU with their anchors' near 1 means the regression "
