@@ -34,6 +34,7 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ MOMENTUM = 0.9  # the paper's SGD momentum
 WEIGHT_DECAY = 5e-4  # the paper's weight decay
 TOP_K = 10  # "recall": best IoU of each box among this many top proposals
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+_RNG_LOCK = threading.Lock()  # guards the seeded draw of a step's mini-batch (torch's global generator)
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,8 @@ class TrainingSession:
         step = self.steps_done + 1
         objectness, deltas = self.forward_head()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        # The lock keeps another thread's session (an app serves many) from reseeding mid-sample.
+        with _RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.sampling_seed(step))
             objectness_loss, box_loss = self._loss_rpn.compute_loss(
                 objectness, deltas, self.labels, self.regression_targets
