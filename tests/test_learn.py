@@ -70,6 +70,12 @@ def rpn_inputs(loaded, path: Path):
 
 
 @pytest.fixture(scope="module")
+def cat_inputs(paper):
+    """(images, features, scale) of the cat, from the paper model's own transform and backbone."""
+    return rpn_inputs(paper, CAT)
+
+
+@pytest.fixture(scope="module")
 def trained(paper):
     """100 default steps on the cat, with the shared model's state taken before."""
     before = state_copy(paper.model)
@@ -101,9 +107,9 @@ def test_paper_model_layout(paper):
     assert not torch.equal(PaperRPNHead(96, 9, seed=1).conv[0].weight, head.conv[0].weight)
 
 
-def test_softmax_scores_equal_sigmoid_of_logit_difference(paper):
+def test_softmax_scores_equal_sigmoid_of_logit_difference(paper, cat_inputs):
     head = paper.model.rpn.head
-    _, features, _ = rpn_inputs(paper, CAT)
+    _, features, _ = cat_inputs
     feature = features["0"]
     with torch.no_grad():
         prob_softmax = head.object_probability(feature)
@@ -120,9 +126,9 @@ def test_softmax_scores_equal_sigmoid_of_logit_difference(paper):
         torch.testing.assert_close(bce, log_loss, rtol=1e-12, atol=1e-12)
 
 
-def test_labels_and_targets_equal_torchvision(paper):
-    session = TrainingSession(paper, CAT, [CAT_BOX])
-    images, features, scale = rpn_inputs(paper, CAT)
+def test_labels_and_targets_equal_torchvision(paper, cat_inputs, trained):
+    session, _ = trained  # labels and targets are fixed at the start: anchors and boxes never change
+    images, features, scale = cat_inputs
     rpn = paper.model.rpn
     anchors = rpn.anchor_generator(images, list(features.values()))
     gt = torch.tensor([CAT_BOX]) * scale
@@ -140,9 +146,9 @@ def test_labels_and_targets_equal_torchvision(paper):
     assert summary.positive_by_iou + summary.positive_best_match == summary.positive
 
 
-def test_one_step_equals_compute_loss_on_the_same_minibatch(paper):
-    session = TrainingSession(paper, CAT, [CAT_BOX], TrainConfig(seed=3))
-    images, features, scale = rpn_inputs(paper, CAT)
+def test_one_step_equals_compute_loss_on_the_same_minibatch(paper, cat_inputs, trained):
+    session = TrainingSession(paper, CAT, [CAT_BOX], TrainConfig(seed=3), before=trained[0].before)
+    images, features, scale = cat_inputs
     rpn = paper.model.rpn  # the shared model: its head is the session's head before step 1
     feats = list(features.values())
     objectness, deltas = rpn.head(feats)
@@ -201,12 +207,12 @@ def test_explain_anchor_matches_the_flat_outputs(trained):
     assert negatives.shape == (256 - positives.shape[0], 4)
 
 
-def test_trace_of_trained_model_equals_its_own_rpn(trained):
+def test_trace_of_trained_model_equals_its_own_rpn(trained, cat_inputs):
     session, _ = trained
     model = session.trained_model()
     assert model.weights.kind == "trained here" and model.is_trained
     traced = trace(model, CAT)
-    images, features, _ = rpn_inputs(model, CAT)
+    images, features, _ = cat_inputs  # the trained model shares the paper model's transform and backbone
     with torch.inference_mode():
         boxes, _ = model.model.rpn(images, features)
     assert torch.equal(traced.result.boxes, boxes[0].cpu())
