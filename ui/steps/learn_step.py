@@ -9,11 +9,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
 
 from rpn_viz.images import describe_error
 from rpn_viz.learn import (
@@ -33,7 +36,7 @@ from rpn_viz.weights import WeightsError
 from .. import theme
 from ..boxes import box_editor, get_boxes, parse_boxes
 from ..context import StepContext
-from ..figures import draw_boxes, figure_png, legend, new_figure, overlay_heatmap, show_figure, show_photo
+from ..figures import draw_boxes, legend, new_figure, overlay_heatmap, show_figure, show_photo
 from ..photo import ASSETS, Photo, decode, samples
 from ..resources import YOUR_RPN_KEY, get_model, model_choices
 
@@ -103,6 +106,17 @@ def _loss_figure(session: TrainingSession) -> Figure:
     return fig
 
 
+def _rects(ax, boxes: torch.Tensor | list, colour: str, linewidth: float, alpha: float = 1.0,
+           linestyle: str = "-", label: str | None = None) -> None:
+    """Many unfilled rectangles as one ``LineCollection`` (hundreds of anchors draw in milliseconds)."""
+    rows = boxes.tolist() if isinstance(boxes, torch.Tensor) else list(boxes)
+    if not rows:
+        return
+    outlines = [[(x1, y1), (x2, y1), (x2, y2), (x1, y2), (x1, y1)] for x1, y1, x2, y2 in rows]
+    ax.add_collection(LineCollection(outlines, colors=colour, linewidths=linewidth, alpha=alpha,
+                                     linestyles=linestyle, label=label))
+
+
 def _heatmap_figure(session: TrainingSession, live: LiveView, view: np.ndarray) -> Figure:
     """Objectness (max over the k anchors, finest level) with the current top proposals and the boxes."""
     level = session.before.levels[0]
@@ -114,11 +128,11 @@ def _heatmap_figure(session: TrainingSession, live: LiveView, view: np.ndarray) 
     show_photo(ax, view, f"Objectness{where} and top-{TOP_K} proposals, step {live.step}")
     probs = torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy()
     overlay_heatmap(ax, probs, (w * sx, h * sy), alpha=0.55)
-    top = live.result.boxes[:TOP_K].tolist()
-    if top:
-        # a black halo under white dashes stays visible on every colour of the heatmap
-        draw_boxes(ax, top, theme.OKABE_ITO["black"], linewidth=3.2)
-        draw_boxes(ax, top, "white", linewidth=1.6, linestyle="--", label=f"top-{TOP_K} proposals")
+    top = live.result.boxes[:TOP_K]
+    # a black halo under white dashes stays visible on every colour of the heatmap
+    _rects(ax, top, theme.OKABE_ITO["black"], 3.2)
+    _rects(ax, top, "white", 1.6, linestyle="--", label=f"top-{TOP_K} proposals")
+    _rects(ax, session.boxes_input, theme.OKABE_ITO["black"], 6.0)
     draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
     ax.set_xlim(0, iw)
     ax.set_ylim(ih, 0)
@@ -132,10 +146,8 @@ def _minibatch_figure(session: TrainingSession, view: np.ndarray) -> Figure:
     iw, ih = session.before.preprocess.input_size
     fig, ax = new_figure((iw, ih), max_width=7)
     show_photo(ax, view, f"Mini-batch of step {session.steps_done}: {len(positives)} + / {len(negatives)} −")
-    if len(negatives):
-        draw_boxes(ax, negatives.tolist(), theme.NEGATIVE, linewidth=0.8, alpha=0.55, label="negative anchors")
-    if len(positives):
-        draw_boxes(ax, positives.tolist(), theme.POSITIVE, linewidth=1.6, alpha=0.85, label="positive anchors")
+    _rects(ax, negatives, theme.NEGATIVE, 0.8, alpha=0.55, label="negative anchors")
+    _rects(ax, positives, theme.POSITIVE, 1.6, alpha=0.85, label="positive anchors")
     draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
     pad = 0.25 * max(iw, ih)
     ax.set_xlim(-pad, iw + pad)
@@ -143,6 +155,56 @@ def _minibatch_figure(session: TrainingSession, view: np.ndarray) -> Figure:
     ax.add_patch(plt.Rectangle((0, 0), iw, ih, fill=False, edgecolor="black", lw=1.5, linestyle=":"))
     legend(ax, loc="lower right", fontsize=10)
     return fig
+
+
+# Live frames: drawn with PIL in a few milliseconds, so redraws do not slow training down; the
+# matplotlib figures above (legends, colour bar, download) are drawn once training stops.
+LIVE_WIDTH = 480  # pixels of a live frame
+
+
+def _pil_rects(draw: ImageDraw.ImageDraw, boxes: torch.Tensor | list, colour: str, width: int, scale: float,
+               offset: float = 0.0) -> None:
+    rows = boxes.tolist() if isinstance(boxes, torch.Tensor) else list(boxes)
+    for x1, y1, x2, y2 in rows:
+        draw.rectangle([x1 * scale + offset, y1 * scale + offset, x2 * scale + offset, y2 * scale + offset],
+                       outline=colour, width=width)
+
+
+def _live_heatmap(session: TrainingSession, live: LiveView, view: np.ndarray) -> Image.Image:
+    """Objectness over the input (as in :func:`_heatmap_figure`), top proposals and your boxes."""
+    level = session.before.levels[0]
+    h, w = level.grid
+    sy, sx = level.stride
+    ih, iw = view.shape[:2]
+    scale = LIVE_WIDTH / iw
+    size = (LIVE_WIDTH, max(1, round(ih * scale)))
+    photo = Image.fromarray(view).resize(size, Image.BILINEAR)
+    probs = torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy()
+    colours = (matplotlib.colormaps[theme.HEATMAP](probs)[..., :3] * 255).astype(np.uint8)
+    cells = Image.fromarray(colours).resize((round(w * sx * scale), round(h * sy * scale)), Image.NEAREST)
+    frame = Image.blend(photo, cells.crop((0, 0, *size)), 0.55)
+    draw = ImageDraw.Draw(frame)
+    _pil_rects(draw, live.result.boxes[:TOP_K], theme.OKABE_ITO["black"], 3, scale)
+    _pil_rects(draw, live.result.boxes[:TOP_K], "white", 1, scale)
+    _pil_rects(draw, session.boxes_input, theme.OKABE_ITO["black"], 5, scale)
+    _pil_rects(draw, session.boxes_input, theme.GROUND_TRUTH, 3, scale)
+    return frame
+
+
+def _live_minibatch(session: TrainingSession, view: np.ndarray) -> Image.Image:
+    """The last step's mini-batch over the input, with a margin: anchors may cross the border."""
+    positives, negatives = session.minibatch_boxes()
+    ih, iw = view.shape[:2]
+    pad = 0.25 * max(iw, ih)
+    scale = LIVE_WIDTH / (iw + 2 * pad)
+    frame = Image.new("RGB", (LIVE_WIDTH, round((ih + 2 * pad) * scale)), (235, 235, 235))
+    frame.paste(Image.fromarray(view).resize((round(iw * scale), round(ih * scale)), Image.BILINEAR),
+                (round(pad * scale), round(pad * scale)))
+    draw = ImageDraw.Draw(frame)
+    _pil_rects(draw, negatives, theme.NEGATIVE, 1, scale, pad * scale)
+    _pil_rects(draw, positives, theme.POSITIVE, 2, scale, pad * scale)
+    _pil_rects(draw, session.boxes_input, theme.GROUND_TRUTH, 3, scale, pad * scale)
+    return frame
 
 
 def _proposals_figure(traced: Trace, title: str, boxes: list[list[float]]) -> Figure:
@@ -202,10 +264,16 @@ def _train(run: Run, steps: int, every: int) -> None:
 
     def redraw() -> None:
         live = session.live()
-        figures = (_loss_figure(session), _heatmap_figure(session, live, run.input_view),
-                   _minibatch_figure(session, run.input_view))
-        for slot, fig in zip(slots, figures):
-            slot.image(figure_png(fig, dpi=70), width="stretch")
+        losses = session.losses()
+        slots[0].line_chart({"step": list(range(1, session.steps_done + 1)), **losses}, x="step",
+                            y=["total", "objectness", "box"], x_label="step", y_label="loss (256 anchors)",
+                            color=[theme.OKABE_ITO["black"], theme.KEPT, theme.CURRENT])
+        slots[1].image(_live_heatmap(session, live, run.input_view), width="stretch",
+                       caption=f"objectness (viridis: dark 0 → yellow 1); white: top-{TOP_K} proposals; "
+                               "green: your boxes")
+        slots[2].image(_live_minibatch(session, run.input_view), width="stretch",
+                       caption=f"step {session.steps_done}'s mini-batch: blue {len(session.history[-1].positive)} "
+                               f"positive, orange {len(session.history[-1].negative)} negative anchors")
         last = session.history[-1]
         counter.markdown(f"**Step {session.steps_done} of {target}** · total loss **{last.total_loss:.3f}** "
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
@@ -315,22 +383,22 @@ def _second_photo(ctx: StepContext, run: Run, start: LoadedModel, lock: threadin
         st.error(f"Could not read the boxes: {exc}")
         boxes = []
     start_entry, key = (other.sha256, "start"), (other.sha256, session.steps_done)
-    if start_entry not in run.second or key not in run.second:
-        with st.spinner("Running the starting model and your RPN on that photo…"), lock:  # shared backbone
-            if start_entry not in run.second:
-                run.second[start_entry] = trace(start, other.image)
-            if key not in run.second:
-                traced = session.trace(other.image)
-                run.second = {k: v for k, v in run.second.items() if k[1] == "start"}
-                run.second[key] = traced
-    traced, before = run.second[key], run.second[start_entry]
+    if key not in run.second:
+        with st.spinner("Running your RPN on that photo…"), lock:  # the backbone is the shared model's
+            traced = session.trace(other.image)
+        run.second = {k: v for k, v in run.second.items() if k[1] == "start"}
+        run.second[key] = traced
+    if boxes and start_entry not in run.second:  # "before" is only needed to compare on the user's boxes
+        with st.spinner("Running the starting model on that photo…"), lock:
+            run.second[start_entry] = trace(start, other.image)
+    traced = run.second[key]
     fig = _proposals_figure(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes)
     show_figure(fig, ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
     top_here = float(traced.result.scores[0]) if traced.result.scores.numel() else 0.0
     trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
     if boxes:
         original = _to_original(other, boxes)
-        was, now = best_iou_top_k(before, original), best_iou_top_k(traced, original)
+        was, now = best_iou_top_k(run.second[start_entry], original), best_iou_top_k(traced, original)
         rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
                 for i, (a, b) in enumerate(zip(was, now))]
         st.dataframe(rows, hide_index=True)
