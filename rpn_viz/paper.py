@@ -41,18 +41,20 @@ MOBILENET_V2_IMAGENET = OfficialFile(
     "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
 )
 
-# The paper's settings (section 3.1.1 anchors, 3.3 implementation details).
+# The paper's settings (section 3.1.1 anchors, 3.1.3 and 3.3 implementation details).
 ANCHOR_SIZES: tuple[int, ...] = (128, 256, 512)
 ASPECT_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)  # torchvision's height / width
 MIN_SIZE = 600  # short side of the network input
-MAX_SIZE = 1000  # long side cap
+MAX_SIZE = 1000  # long side cap (py-faster-rcnn's)
 HEAD_CHANNELS = 512  # the 3×3 conv's filters (ZF: 256, VGG-16: 512)
 INIT_STD = 0.01  # "zero-mean Gaussian distribution with standard deviation 0.01"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FG_IOU, BG_IOU = 0.7, 0.3  # positive / negative anchor IoU thresholds
 BATCH_PER_IMAGE, POSITIVE_FRACTION = 256, 0.5  # the mini-batch of sampled anchors
-PRE_NMS_TOP_N = {"training": 12000, "testing": 6000}  # section 3.3 / 4.1
+# The paper keeps ~2000 proposals per image after NMS 0.7 for training and the top 300 at test time
+# (sections 3.3, 4.1); the pre-NMS numbers are those of its reference code (py-faster-rcnn's config).
+PRE_NMS_TOP_N = {"training": 12000, "testing": 6000}
 POST_NMS_TOP_N = {"training": 2000, "testing": 300}
 NMS_IOU = 0.7
 SCORE_THRESH = 0.0
