@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import statistics
@@ -236,6 +237,17 @@ def optimizer_for(params: list[nn.Parameter], config: TrainConfig) -> torch.opti
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
 
 
+def _locked(method: Callable) -> Callable:
+    """Run a :class:`TrainingSession` method under the session's lock (see the class docstring)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "TrainingSession", *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class TrainingSession:
     """Train one model's RPN head on one photo's boxes, step by step.
 
@@ -245,6 +257,10 @@ class TrainingSession:
     show anywhere in the app.
 
     ``start`` is never modified: the session trains a deep copy of its ``rpn``.
+
+    Thread-safe: a step, and every read of the head (``live``, ``trained_model``, ``trace``, …), holds
+    the session's lock. Streamlit starts a new script thread on a click while the old one finishes
+    its current step; the lock keeps a step's parameters, loss and recorded mini-batch together.
     """
 
     def __init__(
@@ -300,13 +316,16 @@ class TrainingSession:
 
         self.optimizer = optimizer_for([p for p in self.head.parameters() if p.requires_grad], self.config)
         self.history: list[StepResult] = []
+        self._lock = threading.RLock()
         self.recall_before = best_iou_top_k(self.before, self.boxes)
         self.setup_ms = (time.perf_counter() - clock) * 1000.0
 
     # --- training ---------------------------------------------------------------------------
 
     @property
+    @_locked
     def steps_done(self) -> int:
+        """Steps taken so far (waits for a step in progress in another thread)."""
         return len(self.history)
 
     def sampling_seed(self, step: int) -> int:
@@ -318,6 +337,7 @@ class TrainingSession:
         logits, deltas = self.head(self.features)
         return concat_box_prediction_layers(logits, deltas)
 
+    @_locked
     def step(self) -> StepResult:
         """One SGD/Adam step on the head; returns the losses it minimised and its sampled mini-batch."""
         start = time.perf_counter()
@@ -387,6 +407,7 @@ class TrainingSession:
             best_anchor_iou=tuple(self.anchor_iou.max(dim=1).values.tolist()),
         )
 
+    @_locked
     @torch.no_grad()
     def live(self, k: int = TOP_K) -> LiveView:
         """The current head's heatmaps and proposals from the cached features (no backbone run).
@@ -408,6 +429,7 @@ class TrainingSession:
             best_iou=best_iou(top, self.boxes),
         )
 
+    @_locked
     def weights_info(self) -> WeightsInfo:
         """Honest label of the current head: the start's own label until a step has been taken."""
         if self.steps_done == 0:
@@ -429,6 +451,7 @@ class TrainingSession:
         """The live model (its head keeps changing while training goes on) — for a quick trace."""
         return LoadedModel(self.start.spec, self.model, self.weights_info(), self.device, self.start.num_classes)
 
+    @_locked
     def trained_model(self) -> LoadedModel:
         """A frozen snapshot of the current head as a model of its own: "your RPN" for the whole app.
 
@@ -439,6 +462,7 @@ class TrainingSession:
             parameter.requires_grad_(False)
         return LoadedModel(self.start.spec, snapshot, self.weights_info(), self.device, self.start.num_classes)
 
+    @_locked
     def trace(self, image: ImageInput | None = None) -> Trace:
         """``rpn_viz.trace`` of the current head on the session's photo (or another one)."""
         return trace(self.current_model(), self.source if image is None else image)
@@ -447,6 +471,7 @@ class TrainingSession:
         """Per box: best IoU among the current top-``k`` proposals (original-photo pixels)."""
         return self.live(k).best_iou
 
+    @_locked
     def set_lr(self, lr: float) -> None:
         """Change the learning rate for the following steps (the optimizer's state is kept)."""
         if not (math.isfinite(lr) and lr > 0):
@@ -456,6 +481,7 @@ class TrainingSession:
         self.config = TrainConfig(self.config.optimizer, float(lr), self.config.momentum,
                                   self.config.weight_decay, self.config.seed)
 
+    @_locked
     def minibatch_boxes(self, result: StepResult | None = None) -> tuple[Tensor, Tensor]:
         """(positive, negative) anchor boxes of a step's mini-batch (the last step's by default), input pixels."""
         result = result or (self.history[-1] if self.history else None)
@@ -469,6 +495,7 @@ class TrainingSession:
         """The anchor with the highest IoU with user box ``box_index`` (always labelled positive)."""
         return int(self.anchor_iou[box_index].argmax())
 
+    @_locked
     @torch.no_grad()
     def explain_anchor(self, index: int) -> AnchorExplanation:
         """Label, IoU, regression target, current deltas and objectness of one anchor (flat row ``index``).
@@ -504,6 +531,7 @@ class TrainingSession:
             softmax=softmax,
         )
 
+    @_locked
     def losses(self) -> dict[str, list[float]]:
         """Loss curves so far: ``{"objectness": [...], "box": [...], "total": [...]}``, one value per step."""
         return {

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,23 @@ def test_shared_models_stay_bit_identical(paper, trained, untrained):
     assert not torch.equal(fine.head.conv[0][0].weight, coco.model.rpn.head.conv[0][0].weight)
     label = fine.weights_info().label
     assert "untrained" in label and "2 steps" in label  # never presented as trained weights
+
+
+def test_steps_from_two_threads_keep_each_minibatch_with_its_step(paper, trained):
+    """An app may step one session from two script threads at once; each step stays whole."""
+    session = TrainingSession(paper, CAT, [CAT_BOX], TrainConfig(seed=5), before=trained[0].before)
+    workers = [threading.Thread(target=session.run, args=(6,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [r.step for r in session.history] == list(range(1, 13))
+    sampler = det_utils.BalancedPositiveNegativeSampler(256, 0.5)
+    for result in session.history:  # the recorded mini-batch is the one drawn for that step's seed
+        torch.manual_seed(session.sampling_seed(result.step))
+        positive, negative = sampler(session.labels)
+        assert torch.equal(result.positive, torch.where(positive[0])[0])
+        assert torch.equal(result.negative, torch.where(negative[0])[0])
 
 
 def test_copy_for_training_shares_all_but_the_rpn(paper):

@@ -434,7 +434,9 @@ def render(ctx: StepContext) -> None:
         return
 
     options = _start_options()
-    start_key = st.radio("Start from", list(options), format_func=options.get, key="learn_start")
+    start_key = st.radio("Start from", list(options), format_func=options.get, key="learn_start",
+                         help="This page trains its own copy of the starting model's head; the sidebar's model "
+                              "is not used here and is never changed.")
     left, middle, right, far = st.columns(4)
     steps = left.slider("Steps", 10, 300, DEFAULT_STEPS, 10, key="learn_steps")
     lr = middle.select_slider("Learning rate (SGD, momentum 0.9)", LR_CHOICES, DEFAULT_LR["sgd"], key="learn_lr")
@@ -455,8 +457,10 @@ def render(ctx: StepContext) -> None:
     if reset or (run is not None and (run.photo_sha, run.boxes, run.start_key, run.seed) != wanted):
         run = None
         st.session_state.pop(RUN_KEY, None)
+        st.session_state.pop("learn_stopped", None)
 
     if train:
+        st.session_state.pop("learn_stopped", None)
         try:
             if run is None:
                 with st.spinner("Running the backbone once and labelling the anchors…"), lock:
@@ -476,7 +480,9 @@ def render(ctx: StepContext) -> None:
         st.info(f"Press **Train** to run {steps} steps. Each step: the head on the cached features, the loss "
                 "on 256 sampled anchors, one SGD update.")
         return
-    if stop:
+    if stop:  # kept in the session so that the message survives the rerun that updates the model picker
+        st.session_state["learn_stopped"] = True
+    if st.session_state.get("learn_stopped"):
         st.info(f"Stopped at step {run.session.steps_done}. Press Train to continue from there.")
     if _register(run):
         st.rerun()
