@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -44,6 +45,12 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
 MODEL_KEY = "custom:mobilenet_v3_large_fpn"
+PICTURE_URL = re.compile(r".*/media/[^/?]+\.(png|jpe?g|webp|gif)(\?.*)?$")
+SHOW_PICTURES = False  # --show-pictures
+
+
+def snapshot() -> tuple[float, float, float, float]:  # set in main(): server, machine, time, browsers
+    return (0.0, 0.0, time.perf_counter(), 0.0)
 MAX_SESSIONS = 40
 
 
@@ -106,6 +113,38 @@ def make_photos(folder: Path, n: int) -> list[Path]:
 # --------------------------------------------------------------------------------------------------
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of this machine have spent busy (not idle or waiting for I/O)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants_cpu_seconds(root: int, exclude: int) -> float:
+    """CPU seconds used so far by the live descendants of ``root`` (here: the Playwright driver and
+    its Chromium processes), leaving out the subtree of ``exclude`` (the server)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in times.items():
+        ancestor = pid
+        while ancestor in parents and ancestor not in (root, exclude, 0, 1):
+            ancestor = parents[ancestor]
+        if ancestor == root and pid != root:
+            total += seconds
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,6 +202,11 @@ class Server:
         self.log.flush()
         return Path(self.log.name).read_text()[-n:]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> dict[str, float | None]:
         """Peak memory figures, then terminate."""
         peak = {"vmhwm_mb": self.status_mb("VmHWM"), "sampled_peak_mb": max((m for _, m in self.samples), default=None),
@@ -190,17 +234,28 @@ SETTLED = (
 
 async def settle(page, timeout_ms: float) -> None:
     await page.wait_for_timeout(400)
-    await page.wait_for_function(SETTLED, timeout=timeout_ms)
+    # polled 4× a second, not every animation frame: twenty pages polling at 60 Hz cost real CPU
+    await page.wait_for_function(SETTLED, timeout=timeout_ms, polling=250)
     await page.wait_for_timeout(200)
 
 
-async def download_json(page, timeout_ms: float) -> dict:
-    button = page.get_by_role("button", name="Proposals as JSON")
-    await button.wait_for(timeout=timeout_ms)
-    async with page.expect_download(timeout=timeout_ms) as info:
-        await button.click()
-    download = await info.value
-    return json.loads(Path(await download.path()).read_text())
+async def download_json(page, timeout_ms: float, attempts: int = 3) -> dict:
+    """Click "Proposals as JSON" and read the file. A click that lands while the page reruns asks
+    for the previous run's file, which Streamlit has already dropped (the download is canceled):
+    settle and click again."""
+    for attempt in range(attempts):
+        button = page.get_by_role("button", name="Proposals as JSON")
+        await button.wait_for(timeout=timeout_ms)
+        try:
+            async with page.expect_download(timeout=timeout_ms) as info:
+                await button.click()
+            download = await info.value
+            return json.loads(Path(await download.path()).read_text())
+        except Exception:  # noqa: BLE001 - canceled download: retried, then reported
+            if attempt == attempts - 1:
+                raise
+            await settle(page, timeout_ms)
+    raise AssertionError("unreachable")
 
 
 async def page_errors(page) -> list[str]:
@@ -217,6 +272,10 @@ async def page_errors(page) -> list[str]:
 async def run_session(browser, url: str, session: Session, photo: Path, barrier: asyncio.Barrier,
                       timeout_ms: float, results: dict) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    if not SHOW_PICTURES:
+        # The server still draws every picture; the browsers just do not fetch and decode them. On a
+        # 2-core machine twenty Chromium pages would otherwise take most of the CPU from the server.
+        await context.route(PICTURE_URL, lambda route: route.abort())
     page = await context.new_page()
     console: list[str] = []
     page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
@@ -227,7 +286,8 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
         await upload.wait_for(state="attached", timeout=timeout_ms)
         await settle(page, timeout_ms)
         stage = "waiting for the others"
-        await barrier.wait()  # the whole class uploads at the same moment
+        if await barrier.wait() == 0:  # the whole class uploads at the same moment
+            results["uploads_start"] = snapshot()  # noqa: F821 - set in main()
 
         stage = "upload → first result"
         start = time.perf_counter()
@@ -244,7 +304,8 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
         await slider.focus()
         start = time.perf_counter()
         await slider.press("ArrowLeft")
-        await page.wait_for_function("() => window.location.search.includes('nms_iou=0.65')", timeout=timeout_ms)
+        await page.wait_for_function("() => window.location.search.includes('nms_iou=0.65')", timeout=timeout_ms,
+                                     polling=250)
         deadline = start + timeout_ms / 1000
         while True:  # the rerun may not have started yet: poll until the JSON shows the new setting
             await settle(page, timeout_ms)
@@ -261,7 +322,7 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
         session.errors.append(f"{stage}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
         session.errors += console
-        await context.close()
+        results["context"] = context  # closed by run_classroom, after the CPU figures are read
 
 
 async def run_classroom(url: str, photos: list[Path], sessions: list[Session], timeout_s: float) -> list[dict]:
@@ -275,7 +336,12 @@ async def run_classroom(url: str, photos: list[Path], sessions: list[Session], t
             tasks = [run_session(browser, url, s, photos[s.index], barrier, timeout_s * 1000, results[s.index])
                      for s in sessions]
             await asyncio.gather(*tasks)
+            if any("uploads_start" in r for r in results):
+                results[0]["uploads_end"] = snapshot()
         finally:
+            for r in results:
+                if "context" in r:
+                    await r.pop("context").close()
             await browser.close()
     return results
 
@@ -371,11 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit-mb", type=float, default=2048, help="server peak memory goal (default 2048)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the server, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
+    parser.add_argument("--show-pictures", action="store_true",
+                        help="let the browsers fetch and decode the pictures (costs the machine's CPU)")
     parser.add_argument("--source", choices=["worktree", "head"], default="worktree",
                         help="serve the working tree (default) or a clean copy of the last commit (git archive "
                         "HEAD), which edits in progress cannot break mid-run")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write every figure as JSON")
     args = parser.parse_args(argv)
+    global SHOW_PICTURES
+    SHOW_PICTURES = args.show_pictures
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be between 1 and {MAX_SESSIONS}")
     if not Path(CHROMIUM).exists():
@@ -408,12 +478,27 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(checkpoint, folder / "streamlit.log", extra_env, app_root)
         results: list[dict] = []
         peak: dict = {}
+        cpu: dict[str, float] = {}
         warm_s = float("nan")
         try:
             server.wait_healthy()
             warm_s = asyncio.run(asyncio.wait_for(warm_up(server.url, args.timeout), args.timeout))
-            results = asyncio.run(asyncio.wait_for(run_classroom(server.url, photos, sessions, args.timeout),
-                                                   args.max_seconds))
+            global snapshot
+            me, server_pid = os.getpid(), server.process.pid
+            snapshot = lambda: (server.cpu_seconds(), machine_busy_seconds(), time.perf_counter(),  # noqa: E731
+                                descendants_cpu_seconds(me, server_pid))
+            try:
+                results = asyncio.run(asyncio.wait_for(run_classroom(server.url, photos, sessions, args.timeout),
+                                                       args.max_seconds))
+            finally:
+                starts = [r["uploads_start"] for r in results if "uploads_start" in r] if results else []
+                if starts and "uploads_end" in results[0]:  # from the uploads to the last result
+                    cpu0, busy0, wall0, browsers0 = starts[0]
+                    cpu1, busy1, wall1, browsers1 = results[0].pop("uploads_end")
+                    cpu["class_wall_s"] = wall1 - wall0
+                    cpu["server_cpu_s"] = cpu1 - cpu0
+                    cpu["browsers_cpu_s"] = browsers1 - browsers0
+                    cpu["machine_busy_cpu_s"] = busy1 - busy0
         except (asyncio.TimeoutError, TimeoutError):
             for s in sessions:
                 if s.slider_result_s is None:
@@ -430,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
             check(sessions, results, photos, checkpoint)
 
     rows = summary_rows(sessions, peak, args.memory_limit_mb, warm_s)
+    if cpu:
+        cores = os.cpu_count() or 1
+        rows.append(("CPU from the uploads on: server / browsers / whole machine",
+                     f"{cpu['server_cpu_s']:.0f} s / {cpu['browsers_cpu_s']:.0f} s / {cpu['machine_busy_cpu_s']:.0f} s of "
+                     f"{cpu['class_wall_s'] * cores:.0f} core-seconds ({cpu['class_wall_s']:.0f} s × {cores} cores)", ""))
     elapsed = time.perf_counter() - started
     print(f"rpn_viz load test — {args.sessions} simultaneous Chromium sessions on 127.0.0.1, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; total {elapsed:.0f} s"
@@ -444,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"session {s.index} ({s.photo}): " + "; ".join(s.errors), file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({
-            "sessions": [asdict(s) for s in sessions], "server_memory": peak, "warm_up_s": warm_s,
+            "sessions": [asdict(s) for s in sessions], "server_memory": peak, "warm_up_s": warm_s, "cpu": cpu,
             "memory_samples_mb": server.samples[::4], "elapsed_s": elapsed, "cpu_count": os.cpu_count(),
         }, indent=1))
         print(f"\nwrote {args.json}")
