@@ -353,9 +353,7 @@ def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) ->
     The inverse of ``Trace.to_working``; unlike ``Trace.to_input`` (original-photo pixels) it stays
     right when a huge photo was downscaled before the network saw it.
     """
-    sx = trace.preprocess.input_size[0] / trace.preprocess.working_size[0]
-    sy = trace.preprocess.input_size[1] / trace.preprocess.working_size[1]
-    return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4) * torch.tensor([sx, sy, sx, sy])
+    return trace.from_working(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -165,11 +165,19 @@ class Trace:
         sx, sy = self.preprocess.scale
         return boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
 
-    def to_working(self, boxes: Tensor) -> Tensor:
-        """Boxes from network-input pixels to pixels of ``trace.image`` (the photo the app draws on)."""
+    def _working_scale(self, dtype: torch.dtype) -> Tensor:
+        """Network-input pixels per ``trace.image`` pixel, as (sx, sy, sx, sy)."""
         sx = self.preprocess.input_size[0] / self.preprocess.working_size[0]
         sy = self.preprocess.input_size[1] / self.preprocess.working_size[1]
-        return boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
+        return torch.tensor([sx, sy, sx, sy], dtype=dtype)
+
+    def to_working(self, boxes: Tensor) -> Tensor:
+        """Boxes from network-input pixels to pixels of ``trace.image`` (the photo the app draws on)."""
+        return boxes / self._working_scale(boxes.dtype)
+
+    def from_working(self, boxes: Tensor) -> Tensor:
+        """Boxes from ``trace.image`` pixels to network-input pixels (the inverse of :meth:`to_working`)."""
+        return boxes * self._working_scale(boxes.dtype)
 
     def input_view(self) -> "numpy.ndarray":
         """The network input as an H×W×3 uint8 picture: normalisation undone, padding cropped."""

@@ -116,3 +116,23 @@ def test_step_through_nms_on_the_trace(scrambled, photos):
     for step in steps[:50]:
         for victim in step.suppressed:
             assert int(result.suppressed_by[pos[victim]]) == int(pos[step.kept])
+
+
+def test_second_stage_equals_the_full_detector(scrambled, photos):
+    """Detections from the trace's proposals equal torchvision's transform → backbone → rpn → roi_heads."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from rpn_viz.detect import has_second_stage, second_stage
+
+    trace = rpn_viz.trace(scrambled, photos[0])
+    assert has_second_stage(trace)
+    ours = second_stage(trace)
+    model = scrambled.model
+    with torch.inference_mode():
+        images, _ = model.transform([pil_to_tensor(trace.image).float().div(255)])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        expected, _ = model.roi_heads(features, proposals, images.image_sizes)
+    assert torch.equal(ours.boxes, expected[0]["boxes"])
+    assert torch.equal(ours.scores, expected[0]["scores"])
+    assert len(ours.names) == ours.labels.numel()

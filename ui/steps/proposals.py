@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from rpn_viz.detect import has_second_stage, second_stage
 from rpn_viz.export import proposals_csv, trace_json
 
 from .. import theme
@@ -56,3 +57,35 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
     cols[1].download_button("Proposals as CSV", proposals_csv(trace, result), file_name=f"{ctx.slug('proposals')}.csv",
                             mime="text/csv", key="dl-csv")
     st.caption("Boxes in the files are in your photo's pixels (x1, y1, x2, y2), ranked, with objectness probability.")
+    second_stage_section(ctx)
+
+
+def second_stage_section(ctx: StepContext) -> None:
+    """Optionally, what the detector makes of these proposals."""
+    trace = ctx.trace
+    st.subheader("And then: the second stage (optional)")
+    if not has_second_stage(trace):
+        st.info("This model is a Region Proposal Network on its own: there is no second stage to run.")
+        return
+    if not trace.model.is_trained:
+        st.info("The second stage of an untrained network would only produce noise; choose a trained model.")
+        return
+    key = (id(trace), ctx.settings)
+    cache = st.session_state.setdefault("_detections", {})
+    if key not in cache and st.button("Run the second stage on these proposals", key="prop_detect"):
+        cache.clear()
+        with st.spinner("Classifying every proposal…"):
+            cache[key] = second_stage(trace, ctx.result)
+    if key not in cache:
+        st.caption("RoIAlign crops each proposal from the feature maps; the box head names it and refines its box.")
+        return
+    found = cache[key]
+    threshold = st.slider("Show detections with score at least", 0.05, 1.0, 0.5, 0.05, key="prop_det_thresh")
+    keep = found.scores >= threshold
+    image = trace.image
+    fig, ax = new_figure(image.size, max_width=10)
+    show_photo(ax, image, f"{int(keep.sum())} detections (score ≥ {threshold:g}) from {ctx.result.final_pos.numel()} proposals")
+    names = [f"{n} {s:.2f}" for n, s, k in zip(found.names, found.scores.tolist(), keep.tolist()) if k]
+    draw_boxes(ax, trace.to_working(found.boxes[keep]).tolist(),
+               [theme.CYCLE[i % 7] for i in range(int(keep.sum()))], linewidth=3, labels=names)
+    show_figure(fig, ctx.slug("detections"))
