@@ -183,12 +183,18 @@ def num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
 
 
 def _load_into(model: FasterRCNN, state_dict: dict[str, torch.Tensor], what: str) -> None:
-    """``load_state_dict(strict=True)`` with the mismatch summarised in one line."""
+    """Load strictly, summarising any mismatch in one line that names the offending keys."""
     try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{what} does not fit this architecture: {first[:240]}") from None
+        result = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # shape mismatches: the first detail line names the key
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise WeightsError(f"{what} does not fit this architecture: {(details or [str(exc)])[0][:240]}") from None
+    problems = []
+    for label, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)):
+        if keys:
+            problems.append(f"{len(keys)} {label} key(s), e.g. {', '.join(keys[:3])}")
+    if problems:
+        raise WeightsError(f"{what} does not fit this architecture: {'; '.join(problems)}.")
 
 
 def load_model(

@@ -478,11 +478,6 @@ def test_error_matrix_one_line_no_traceback(case, files, capfd, isolated_weights
         assert isolated_weights == []  # nothing tried to download
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rpn_viz/models.py _load_into keeps only the first line of load_state_dict's error "
-    "('Error(s) in loading state_dict for FasterRCNN:'), which drops the missing/unexpected key names",
-)
 def test_layout_mismatch_names_the_key(files, capfd) -> None:
     code, out, err, caught = run_main([str(files["scene"]), "--checkpoint", str(files["partial_ckpt"])], capfd)
     assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1

@@ -447,11 +447,6 @@ def test_download_is_hash_checked_and_bad_bytes_are_deleted(isolated, tiny, monk
     assert target.read_bytes() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rpn_viz/weights.py find_official(downloader=download) binds download() as a default "
-    "argument when the module is imported, so replacing rpn_viz.weights.download changes nothing",
-)
 def test_patching_the_module_level_download_function(isolated, tiny, monkeypatch) -> None:
     """``rpn_viz.weights.download`` replaced: load_model and find_official use the replacement."""
     official, _ = tiny
