@@ -55,7 +55,8 @@ def model_choices() -> list[ModelChoice]:
     )
     session_model: LoadedModel | None = st.session_state.get(YOUR_RPN_KEY)
     if session_model is not None:
-        choices.insert(0, ModelChoice("session", f"Your RPN — {session_model.weights.label}"))
+        label = session_model.weights.label
+        choices.insert(0, ModelChoice("session", label[:1].upper() + label[1:]))
     return choices
 
 
