@@ -150,8 +150,12 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"Cannot read {path.name} as a PyTorch checkpoint: {first_line[:200]}") from None
+        text = str(exc).strip()
+        if "Weights only load failed" in text:  # torch's advice (weights_only=False) would be unsafe
+            reason = "not a file of plain tensors (weights_only loading refused it)"
+        else:
+            reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+        raise WeightsError(f"Cannot read {path.name} as a PyTorch checkpoint: {reason}") from None
     for key in ("model", "state_dict"):
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
             loaded = loaded[key]

@@ -145,15 +145,19 @@ def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
     assert_healthy(page, "uploaded photo")
     sidebar_step(page, "6 · Before NMS")
     before = page.locator("[data-testid=stMetricValue]").all_inner_texts()
-    thumb = page.locator("[data-testid=stSidebar] [role=slider]").last  # score threshold
-    thumb.focus()
-    for _ in range(30):
-        thumb.press("ArrowRight")
+    thumb = page.locator("[data-testid=stSidebar]").get_by_role("slider").last  # score threshold
+    thumb.scroll_into_view_if_needed()
+    box = thumb.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 160, box["y"] + box["height"] / 2, steps=12)  # drag right, as a user would
+    page.mouse.up()
     settle(page)
     after = page.locator("[data-testid=stMetricValue]").all_inner_texts()
     assert before != after, "the score-threshold slider changed nothing"
     assert "score=" in page.url, "slider settings live in the URL"
-    assert_healthy(page, "slider moved")
+    # a high threshold may leave no box (the page then says so instead of drawing): no exception either way
+    assert page.locator("[data-testid=stException]").count() == 0
     screenshot(page, "slider-moved")
 
 
