@@ -181,6 +181,12 @@ def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, ser
 
 
 def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
+    from rpn_viz.paper import MOBILENET_V2_IMAGENET
+    from rpn_viz.weights import is_available
+
+    if not is_available(MOBILENET_V2_IMAGENET):
+        pytest.skip(f"ImageNet backbone {MOBILENET_V2_IMAGENET.filename} not on this machine "
+                    "(set RPN_VIZ_WEIGHTS_DIR); the paper RPN cannot be trained without it")
     page.goto(f"{server}/?step=learn")
     settle(page)
     boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
