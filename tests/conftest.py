@@ -16,7 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import math
+
 import torch
+from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 
 import rpn_viz
 from rpn_viz.models import DEFAULT_MODEL, MODELS, build
@@ -59,6 +62,31 @@ def scrambled_state_dict(seed: int = 0, name: str = DEFAULT_MODEL) -> dict[str, 
         spread = torch.cat([o.flatten() for o in outputs]).std().clamp_min(1e-12)
         conv.weight.mul_(targets.get(id(conv), 1.0) / spread)
     return model.state_dict()
+
+
+def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -> dict[str, torch.Tensor]:
+    """torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` (weights=None) with every float tensor
+    re-drawn from a seeded normal: convolutions He-normal × ``gain``, norms near 1, biases small.
+
+    With gain 0.9 the signal neither dies out nor explodes through the backbone, so objectness
+    depends on the photo and almost every proposal has its own score (gain 1 saturates to 1.0).
+    """
+    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            noise = torch.randn(value.shape, generator=generator)
+            if value.dim() >= 2:
+                value = noise * gain * math.sqrt(2.0 / value[0].numel())
+            elif key.endswith("running_var"):
+                value = 1.0 + 0.1 * noise.abs()
+            elif key.endswith("weight"):
+                value = 1.0 + 0.1 * noise
+            else:  # biases, running means
+                value = 0.1 * noise
+        state[key] = value
+    return state
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,6 @@ import copy
 import hashlib
 import io
 import json
-import math
 import os
 import signal
 import struct
@@ -42,9 +41,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
-from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 from torchvision.transforms.functional import pil_to_tensor
 
+from conftest import varied_state_dict
 import rpn_viz
 from rpn_viz import cli
 from rpn_viz.export import trace_json
@@ -61,31 +60,6 @@ PROCESS_TIMEOUT_S = 240
 # --------------------------------------------------------------------------------------------------
 # inputs the tests make
 # --------------------------------------------------------------------------------------------------
-
-
-def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -> dict[str, torch.Tensor]:
-    """torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` (weights=None) with every float tensor
-    re-drawn from a seeded normal: convolutions He-normal × ``gain``, norms near 1, biases small.
-
-    With gain 0.9 the signal neither dies out nor explodes through the backbone, so objectness
-    depends on the photo and almost every proposal has its own score (gain 1 saturates to 1.0).
-    """
-    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in model.state_dict().items():
-        if value.is_floating_point():
-            noise = torch.randn(value.shape, generator=generator)
-            if value.dim() >= 2:
-                value = noise * gain * math.sqrt(2.0 / value[0].numel())
-            elif key.endswith("running_var"):
-                value = 1.0 + 0.1 * noise.abs()
-            elif key.endswith("weight"):
-                value = 1.0 + 0.1 * noise
-            else:  # biases, running means
-                value = 0.1 * noise
-        state[key] = value
-    return state
 
 
 def gradient_rgb(width: int, height: int, seed: int = 0) -> np.ndarray:

@@ -11,7 +11,6 @@ is on this machine and says so when it is skipped.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import pathlib
 from dataclasses import replace
@@ -25,6 +24,7 @@ from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.functional import pil_to_tensor
 
+from conftest import varied_state_dict
 import rpn_viz
 from rpn_viz import weights as wmod
 from rpn_viz.models import DEFAULT_MODEL, MODELS, available_models, load_model
@@ -51,27 +51,6 @@ OFFICIAL_NAME = SPEC.official.filename  # fasterrcnn_mobilenet_v3_large_fpn-fb6a
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -> dict[str, torch.Tensor]:
-    """torchvision's model (weights=None) with every float tensor re-drawn from a seeded normal
-    (He-normal × gain for convolutions, near 1 for norms, small biases): scores vary per photo."""
-    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in model.state_dict().items():
-        if value.is_floating_point():
-            noise = torch.randn(value.shape, generator=generator)
-            if value.dim() >= 2:
-                value = noise * gain * math.sqrt(2.0 / value[0].numel())
-            elif key.endswith("running_var"):
-                value = 1.0 + 0.1 * noise.abs()
-            elif key.endswith("weight"):
-                value = 1.0 + 0.1 * noise
-            else:
-                value = 0.1 * noise
-        state[key] = value
-    return state
 
 
 @pytest.fixture(scope="module")
