@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
 EXIT_BAD_INPUT = 2
 
@@ -19,12 +19,38 @@ EXIT_BAD_INPUT = 2
 class _OneLineParser(argparse.ArgumentParser):
     """argparse prints the whole usage block before an error; the CLI contract is one line on stderr."""
 
+    name = "rpn_viz"
+
     def error(self, message: str) -> "NoReturn":
-        self.exit(EXIT_BAD_INPUT, f"rpn_viz: error: {' '.join(message.split())} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.name}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def one_line_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argparse parser whose errors are one line, ``<module>: error: …``, exit status 2."""
+    parser = _OneLineParser(prog=prog, description=description)
+    parser.name = prog.split()[-1]
+    return parser
+
+
+def run_reporting_errors(name: str, work: Callable[[], None]) -> int:
+    """Run ``work``; any failure becomes one line on stderr (``<name>: error: …``) and exit status 2."""
+    try:
+        work()
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure is one line, never a traceback
+        from .images import describe_error
+        from .weights import WeightsError
+
+        message = " ".join(str(exc).split()) if isinstance(exc, WeightsError) else describe_error(exc)
+        print(f"{name}: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_MODEL, MODELS
+    from .models import DEFAULT_MODEL, model_names
 
     parser = _OneLineParser(
         prog="python -m rpn_viz",
@@ -32,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("image", help="photo to run on (JPEG, PNG, WebP, BMP, GIF, TIFF)")
     parser.add_argument("--json", metavar="OUT.json", help="write the full result as JSON ('-' for stdout)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), help="architecture")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(model_names()),
+                        help="architecture; paper_rpn: the paper's RPN with the head trained here "
+                        "(--checkpoint: a head saved by python -m rpn_viz.train_set --save)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
     parser.add_argument("--checkpoint", metavar="FILE", help="your own fine-tuned Faster R-CNN state dict")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -45,11 +46,13 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
+from PIL import ImageOps
 from torchvision.ops import box_iou
 
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .models import LoadedModel, WeightsInfo
 from .paper import PAPER_SPEC, PaperRPNHead, load_paper_model
+from .images import LoadedImage
 from .tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
 
 OptimizerName = Literal["sgd", "adam"]
@@ -99,6 +102,7 @@ class StepResult:
     positive: Tensor  # (P,) flat anchor rows (trace order) sampled as positives, CPU int64
     negative: Tensor  # (256 - P,) flat anchor rows sampled as negatives
     ms: float  # wall time of the step
+    example: int = 0  # which of the session's examples the step trained on (0: the session's own photo)
 
     def as_json(self) -> dict[str, float | int]:
         return {
@@ -226,6 +230,90 @@ def best_iou_top_k(
     return best_iou(top, torch.as_tensor(boxes, dtype=torch.float32))
 
 
+@dataclass
+class Example:
+    """One photo's training material, computed once: the backbone's features, the anchors, and
+    torchvision's labels and regression targets for its boxes. Only the head changes while training."""
+
+    name: str
+    features: list[Tensor]  # per level (1, C, H, W), on the model's device; the frozen backbone's output
+    anchors: Tensor  # (N, 4) network-input pixels, trace order
+    boxes_input: Tensor  # (M, 4) the ground-truth boxes, network-input pixels
+    labels: Tensor  # (N,) 1 positive, 0 negative, -1 ignored (``assign_targets_to_anchors``)
+    targets: Tensor  # (N, 4) ``BoxCoder.encode``: the deltas that move each anchor onto its matched box
+    mirrored: bool = False  # the photo flipped left–right (the paper's augmentation)
+
+
+def anchor_targets(rpn: RegionProposalNetwork, anchors: Tensor, boxes_input: Tensor) -> tuple[Tensor, Tensor]:
+    """(labels, regression targets) of every anchor for these boxes — torchvision's own matcher and coder."""
+    with torch.no_grad():
+        labels, matched = rpn.assign_targets_to_anchors([anchors], [{"boxes": boxes_input}])
+        targets = rpn.box_coder.encode(matched, [anchors])[0]
+    return labels[0], targets
+
+
+def example_from_trace(
+    rpn: RegionProposalNetwork, traced: Trace, boxes: Tensor, name: str, mirrored: bool = False
+) -> Example:
+    """An :class:`Example` from a trace of the frozen model and the boxes in original-photo pixels."""
+    device = traced.anchors.device
+    # clone() outside inference mode: trace's tensors are inference tensors, which autograd refuses
+    # to save for backward.
+    features = [level.features[None].to(device).clone() for level in traced.levels]
+    anchors = traced.anchors.clone()
+    boxes_input = traced.to_input(boxes.to(torch.float32)).to(device)
+    labels, targets = anchor_targets(rpn, anchors, boxes_input)
+    return Example(name, features, anchors, boxes_input, labels, targets, mirrored)
+
+
+def mirrored(image: ImageInput, boxes: Tensor) -> tuple[LoadedImage, Tensor]:
+    """The photo flipped left–right and its boxes (original-photo pixels) flipped with it.
+
+    The paper's only data augmentation ("horizontal flips", section 3.3 / py-faster-rcnn's
+    ``TRAIN.USE_FLIPPED``).
+    """
+    source = as_loaded_image(image)
+    width = source.original_size[0]
+    flipped = boxes.clone()
+    flipped[:, 0], flipped[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
+    return dataclasses.replace(source, image=ImageOps.mirror(source.image)), flipped
+
+
+def examples_for(
+    start: LoadedModel,
+    photos: Sequence[tuple[str, ImageInput, Sequence[Sequence[float]] | Tensor]],
+    flips: bool = True,
+) -> list[Example]:
+    """Examples of ``(name, photo, boxes in original-photo pixels)``, each also mirrored if ``flips``.
+
+    The backbone runs once per photo and orientation (through :func:`rpn_viz.trace`); the traces are
+    dropped, only what training needs is kept (features, anchors, labels, targets).
+    """
+    examples = []
+    for name, image, boxes in photos:
+        source = as_loaded_image(image)
+        checked = check_boxes(boxes, source.original_size)
+        variants = [(False, source, checked)]
+        if flips:
+            variants.append((True, *mirrored(source, checked)))
+        for flipped, picture, pixel_boxes in variants:
+            examples.append(example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped))
+    return examples
+
+
+def example_order(count: int, step: int, seed: int) -> int:
+    """Which of ``count`` examples step ``step`` (1-based) trains on: each epoch is a seeded shuffle.
+
+    One photo per step, every photo once per epoch — the paper's "each mini-batch arises from a
+    single image".
+    """
+    if count == 1:
+        return 0
+    epoch, position = divmod(step - 1, count)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return int(torch.randperm(count, generator=generator)[position])
+
+
 def optimizer_for(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """SGD with the paper's momentum and weight decay, or Adam."""
     if config.optimizer == "sgd":
@@ -271,9 +359,12 @@ class TrainingSession:
         config: TrainConfig | None = None,
         *,
         before: Trace | None = None,
+        extra: Sequence[Example] = (),
     ) -> None:
         """``boxes`` are in the original photo's pixels. ``before`` may pass a trace of ``start`` on
         ``image`` that the caller already has (an app's cached one): the backbone then does not run again.
+        ``extra`` are more photos (see :func:`examples_for`, made with the same ``start``): the steps
+        then go through this photo and the extras, one photo per step (:func:`example_order`).
         """
         self.start = start
         self.config = config or TrainConfig()
@@ -287,13 +378,15 @@ class TrainingSession:
         self.before: Trace = before if before is not None else trace(start, self.source)
         self.image = self.before.image
         self.boxes = check_boxes(boxes, self.before.preprocess.original_size)  # original pixels
-        self.boxes_input = self.before.to_input(self.boxes)  # network-input pixels
-        # clone() outside inference mode: trace's tensors are inference tensors, which autograd
-        # refuses to save for backward.
-        self.features = [level.features[None].to(self.device).clone() for level in self.before.levels]
-        self.anchors = self.before.anchors.to(self.device).clone()
+        own = example_from_trace(start.model.rpn, self.before, self.boxes, "this photo")
+        self.examples: list[Example] = [own, *extra]
+        self.features, self.anchors, self.boxes_input = own.features, own.anchors, own.boxes_input
+        self.labels: list[Tensor] = [own.labels]
+        self.regression_targets: list[Tensor] = [own.targets]
         self.num_anchors_per_level = self.before.num_anchors_per_level
         self.input_hw = (self.before.preprocess.input_size[1], self.before.preprocess.input_size[0])
+        with torch.no_grad():
+            self.anchor_iou = box_iou(own.boxes_input, own.anchors)  # (boxes, anchors), for the explanations
 
         self.model = copy_for_training(start.model)
         self.rpn: RegionProposalNetwork = self.model.rpn
@@ -301,14 +394,6 @@ class TrainingSession:
         for parameter in self.head.parameters():
             parameter.requires_grad_(True)
         self.settings = FilterSettings.from_rpn(self.rpn)
-
-        with torch.no_grad():
-            gt = self.boxes_input.to(self.device)
-            labels, matched = self.rpn.assign_targets_to_anchors([self.anchors], [{"boxes": gt}])
-            self.labels: list[Tensor] = labels
-            self.matched_gt_boxes: list[Tensor] = matched
-            self.regression_targets: list[Tensor] = list(self.rpn.box_coder.encode(matched, [self.anchors]))
-            self.anchor_iou = box_iou(gt, self.anchors)  # (boxes, anchors), for the explanations
 
         self._sampler = _RecordingSampler(self.rpn.fg_bg_sampler)
         self._loss_rpn = copy.copy(self.rpn)  # shares every module; only its sampler is the recorder
@@ -332,9 +417,9 @@ class TrainingSession:
         """The seed torch's generator gets before step ``step`` (1-based) samples its mini-batch."""
         return self.config.seed * 1_000_003 + step
 
-    def forward_head(self) -> tuple[Tensor, Tensor]:
-        """The head on the cached features: flat objectness logits (N, 1) and deltas (N, 4), trace order."""
-        logits, deltas = self.head(self.features)
+    def forward_head(self, example: int = 0) -> tuple[Tensor, Tensor]:
+        """The head on an example's cached features: flat objectness logits (N, 1) and deltas (N, 4), trace order."""
+        logits, deltas = self.head(self.examples[example].features)
         return concat_box_prediction_layers(logits, deltas)
 
     @_locked
@@ -342,13 +427,15 @@ class TrainingSession:
         """One SGD/Adam step on the head; returns the losses it minimised and its sampled mini-batch."""
         start = time.perf_counter()
         step = self.steps_done + 1
-        objectness, deltas = self.forward_head()
+        index = example_order(len(self.examples), step, self.config.seed)
+        example = self.examples[index]
+        objectness, deltas = self.forward_head(index)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         # The lock keeps another thread's session (an app serves many) from reseeding mid-sample.
         with _RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.sampling_seed(step))
             objectness_loss, box_loss = self._loss_rpn.compute_loss(
-                objectness, deltas, self.labels, self.regression_targets
+                objectness, deltas, [example.labels], [example.targets]
             )
         positive_mask, negative_mask = self._sampler.last
         total = objectness_loss + box_loss
@@ -363,6 +450,7 @@ class TrainingSession:
             positive=torch.where(positive_mask[0])[0].cpu(),
             negative=torch.where(negative_mask[0])[0].cpu(),
             ms=(time.perf_counter() - start) * 1000.0,
+            example=index,
         )
         self.history.append(result)
         return result
@@ -429,19 +517,27 @@ class TrainingSession:
             best_iou=best_iou(top, self.boxes),
         )
 
+    @property
+    def photo_count(self) -> int:
+        """How many different photos the steps go through (a mirrored copy is the same photo)."""
+        return len({example.name for example in self.examples})
+
     @_locked
     def weights_info(self) -> WeightsInfo:
         """Honest label of the current head: the start's own label until a step has been taken."""
         if self.steps_done == 0:
             return self.start.weights
-        steps = self.steps_done
-        if self.start.spec.name == PAPER_SPEC.name:
+        steps, photos = self.steps_done, self.photo_count
+        if self.start.spec.name == PAPER_SPEC.name and self.start.weights.kind == "untrained":
             start = f"the paper's fresh head, seed {self.start.weights.seed}, on ImageNet MobileNetV2"
+        elif self.start.spec.name == PAPER_SPEC.name:
+            start = self.start.weights.label
         else:
             start = f"{self.start.spec.title}, {self.start.weights.label}"
         return WeightsInfo(
             "trained here",
-            f"your RPN: trained on 1 photo for {steps} step{'s' if steps != 1 else ''} (from {start})",
+            f"your RPN: trained on {photos} photo{'s' if photos != 1 else ''} for {steps} "
+            f"step{'s' if steps != 1 else ''} (from {start})",
             self.start.weights.path,
             self.start.weights.sha256,
             self.config.seed,
@@ -483,12 +579,13 @@ class TrainingSession:
 
     @_locked
     def minibatch_boxes(self, result: StepResult | None = None) -> tuple[Tensor, Tensor]:
-        """(positive, negative) anchor boxes of a step's mini-batch (the last step's by default), input pixels."""
+        """(positive, negative) anchor boxes of a step's mini-batch (the last step's by default), input pixels
+        of the photo that step trained on (``result.example``)."""
         result = result or (self.history[-1] if self.history else None)
         if result is None:
             empty = torch.zeros(0, 4)
             return empty, empty
-        anchors = self.anchors.cpu()
+        anchors = self.examples[result.example].anchors.cpu()
         return anchors[result.positive], anchors[result.negative]
 
     def best_anchor(self, box_index: int = 0) -> int:

@@ -21,6 +21,9 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from .weights import OfficialFile, WeightsError, find_official, is_available, load_state_dict, sha256_of
 
 DEFAULT_MODEL = "mobilenet_v3_large_fpn"
+#: The Faster R-CNN paper's RPN on ImageNet MobileNetV2 with the head trained here (rpn_viz.paper);
+#: ``--checkpoint`` is then a head file saved by ``python -m rpn_viz.train_set --save``.
+PAPER_RPN = "paper_rpn"
 
 
 @dataclass(frozen=True)
@@ -121,12 +124,17 @@ class LoadedModel:
         return self.weights.kind != "untrained"
 
 
+def model_names() -> list[str]:
+    """Every name :func:`load_model` accepts: the torchvision detectors and ``paper_rpn``."""
+    return [*MODELS, PAPER_RPN]
+
+
 def get_spec(name: str) -> ModelSpec:
     """The registry entry for ``name``, or a one-line error listing the names there are."""
     try:
         return MODELS[name]
     except KeyError:
-        raise WeightsError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}.") from None
+        raise WeightsError(f"Unknown model {name!r}; choose one of: {', '.join(model_names())}.") from None
 
 
 def available_models(weights_dir: str | os.PathLike | None = None) -> list[ModelSpec]:
@@ -209,13 +217,23 @@ def load_model(
 ) -> LoadedModel:
     """Build a Faster R-CNN and load its weights: official (default), ``checkpoint``, or ``untrained``.
 
+    ``name="paper_rpn"`` is the paper's RPN (:mod:`rpn_viz.paper`): the head trained here, or your
+    head file as ``checkpoint``, or a fresh head with ``untrained``.
+
     Raises :class:`~rpn_viz.weights.WeightsError` with a one-line, actionable message whenever the
     weights cannot be had; it never falls back to random weights.
     """
-    spec = get_spec(name)
-    target = resolve_device(device)
     if untrained and checkpoint is not None:
         raise WeightsError("Choose either --untrained or --checkpoint, not both.")
+    if name == PAPER_RPN:
+        from . import paper
+
+        if untrained:
+            return paper.load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download)
+        return paper.load_trained_paper_model(weights_dir, head=checkpoint, device=device,
+                                              allow_download=allow_download)
+    spec = get_spec(name)
+    target = resolve_device(device)
     if untrained:
         torch.manual_seed(seed)
         model = build(spec, trained_layout=False)

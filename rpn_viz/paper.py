@@ -21,8 +21,10 @@ backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.l
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +35,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from .models import LoadedModel, ModelSpec, WeightsInfo, resolve_device
-from .weights import OfficialFile, WeightsError, find_official, load_state_dict
+from .weights import OfficialFile, WeightsError, find_official, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.
 MOBILENET_V2_IMAGENET = OfficialFile(
@@ -239,3 +241,79 @@ def feature_stride(model: PaperRPN, size: tuple[int, int] = (608, 928)) -> tuple
     with torch.inference_mode():
         feature = model.backbone(torch.zeros(1, 3, *size, device=device))["0"]
     return size[0] // feature.shape[-2], size[1] // feature.shape[-1]
+
+
+# --- the head trained here, shipped with the project ------------------------------------------
+
+#: The paper's head trained on the bundled photos by ``python -m rpn_viz.train_set`` (see its README).
+SHIPPED_HEAD = Path(__file__).resolve().parent / "trained" / "paper_rpn_head.pt"
+#: What ``SHIPPED_HEAD`` was trained on and how; written by the same command.
+SHIPPED_FACTS = SHIPPED_HEAD.with_suffix(".json")
+#: sha256 of ``SHIPPED_HEAD``'s bytes: the file is refused unless it matches.
+SHIPPED_HEAD_SHA256 = "0" * 64
+
+
+def load_head(model: PaperRPN, path: str | os.PathLike) -> str:
+    """Load a saved head (a ``PaperRPNHead`` state dict, ``weights_only``) into ``model``; its sha256.
+
+    A file that is not such a state dict raises :class:`~rpn_viz.weights.WeightsError` in one line
+    naming the first missing or unexpected key (never a half-loaded head).
+    """
+    path = Path(path)
+    state = load_state_dict(path)
+    try:
+        model.rpn.head.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise WeightsError(f"{path.name} is not a head of the paper's RPN: {(details or [str(exc)])[0][:200]}") from None
+    return sha256_of(path)
+
+
+def shipped_facts() -> dict[str, object]:
+    """What the shipped head was trained on (photos, boxes, steps, seed, command), from its JSON."""
+    try:
+        return json.loads(SHIPPED_FACTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def shipped_label(facts: dict[str, object]) -> str:
+    """e.g. "the paper's RPN (ImageNet MobileNetV2 + head trained on 40 bundled photos, 2,000 steps)"."""
+    photos, steps = facts.get("photos"), facts.get("steps")
+    trained = f"head trained on {photos} bundled photos, {steps:,} steps" if photos and steps else "head trained here"
+    return f"the paper's RPN (ImageNet MobileNetV2 + {trained})"
+
+
+def load_trained_paper_model(
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    head: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    allow_download: bool = True,
+) -> LoadedModel:
+    """The paper's RPN with a trained head: the shipped one (hash-checked) or ``head``, a file you saved.
+
+    The backbone file is found like any official file (folder, cache, download); the head is loaded
+    with ``weights_only=True``. The shipped head must hash to :data:`SHIPPED_HEAD_SHA256`.
+    """
+    model = load_paper_model(weights_dir, device=device, allow_download=allow_download)
+    path = Path(head) if head is not None else SHIPPED_HEAD
+    if head is None:
+        if not path.is_file():
+            raise WeightsError(f"The shipped head {path} is missing; re-create it with python -m rpn_viz.train_set.")
+        actual = sha256_of(path)
+        if actual != SHIPPED_HEAD_SHA256:
+            raise WeightsError(
+                f"{path.name} is not the shipped head (sha256 {actual[:16]}…, expected {SHIPPED_HEAD_SHA256[:16]}…); "
+                "restore it with git checkout."
+            )
+    digest = load_head(model.model, path)
+    model.model.to(model.device)
+    for parameter in model.model.parameters():
+        parameter.requires_grad_(False)
+    if head is None:
+        label = shipped_label(shipped_facts())
+    else:
+        label = f"the paper's RPN (ImageNet MobileNetV2 + your head {path.name}, sha256 {digest[:12]}…)"
+    info = WeightsInfo("trained here", label, str(path), digest)
+    return LoadedModel(PAPER_SPEC, model.model, info, model.device, num_classes=2)

@@ -1,0 +1,215 @@
+"""Train the paper's RPN head on a whole box file — the recipe that made the shipped head.
+
+The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
+:class:`rpn_viz.learn.TrainingSession`:
+
+* one photo per step, in a seeded shuffle per epoch (:func:`rpn_viz.learn.example_order`), each photo
+  also mirrored left–right (the paper's only augmentation);
+* 256 anchors sampled per step, at most half positive (torchvision's
+  ``BalancedPositiveNegativeSampler``), labels from ``Matcher(0.7, 0.3)``, loss from
+  ``RegionProposalNetwork.compute_loss``;
+* SGD with momentum 0.9 and weight decay 5e-4; the learning rate drops tenfold for the last quarter
+  of the steps (the paper: 0.001 then 0.0001; a fresh head on frozen features takes a larger rate);
+* the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per photo and
+  orientation, before the first step: only the head trains.
+
+``python -m rpn_viz.train_set --dataset assets/dataset --steps N --seed S --save HEAD.pt`` runs it and
+prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
+facts beside it. The shipped ``rpn_viz/trained/paper_rpn_head.pt`` is such a file (its README
+gives the exact command).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
+from .learn import StepResult, TrainConfig, TrainingSession, examples_for
+from .models import LoadedModel
+
+DEFAULT_STEPS = 1200
+DEFAULT_SEED = 0
+DEFAULT_LR = 0.01
+DECAY_AT = 0.75  # fraction of the steps after which the learning rate is divided by 10
+
+
+@dataclass
+class SetRun:
+    """A finished (or stopped) training run on a set of photos."""
+
+    session: TrainingSession
+    photos: list[AnnotatedPhoto]
+    prepare_seconds: float  # backbone features, labels and targets of every photo and its mirror
+    train_seconds: float  # the optimisation steps alone
+
+    @property
+    def steps(self) -> int:
+        return self.session.steps_done
+
+    def loss_means(self, window: int = 50) -> tuple[float, float]:
+        """Mean total loss over the first and the last ``window`` steps."""
+        losses = [r.total_loss for r in self.session.history]
+        if not losses:
+            return float("nan"), float("nan")
+        return statistics.fmean(losses[:window]), statistics.fmean(losses[-window:])
+
+
+def start_session(
+    start: LoadedModel,
+    photos: Sequence[AnnotatedPhoto],
+    seed: int = DEFAULT_SEED,
+    lr: float = DEFAULT_LR,
+    flips: bool = True,
+    extra_own: Sequence[tuple[str, object, Sequence[Sequence[float]]]] = (),
+) -> tuple[TrainingSession, float]:
+    """A :class:`TrainingSession` whose steps go through every photo (and mirror); its setup seconds.
+
+    The first photo is the session's "own" photo (what a page would draw); the others, the mirrors and
+    ``extra_own`` (more ``(name, image, boxes)``) are its extra examples.
+    """
+    if not photos:
+        raise ValueError("no photos to train on")
+    clock = time.perf_counter()
+    loaded = load_photos(photos)  # every photo decoded and checked before any work
+    (first, first_image), rest = loaded[0], loaded[1:]
+    items = [(e.name, image, e.box_tensor()) for e, image in rest] + list(extra_own)
+    extra = examples_for(start, [(first.name, first_image, first.box_tensor())], flips)[1:]
+    extra += examples_for(start, items, flips)
+    config = TrainConfig("sgd", lr, seed=seed)
+    session = TrainingSession(start, first_image, first.box_tensor(), config, extra=extra)
+    return session, time.perf_counter() - clock
+
+
+def train(
+    session: TrainingSession,
+    steps: int,
+    lr: float = DEFAULT_LR,
+    on_progress: Callable[[TrainingSession, StepResult], None] | None = None,
+    every: int = 100,
+) -> float:
+    """``steps`` steps with the tenfold drop after :data:`DECAY_AT` of them; returns the seconds taken."""
+    clock = time.perf_counter()
+    decay_step = int(steps * DECAY_AT)
+    session.set_lr(lr)
+    session.run(decay_step, every, on_progress)
+    session.set_lr(lr / 10)
+    session.run(steps - decay_step, every, on_progress)
+    return time.perf_counter() - clock
+
+
+def train_on_set(
+    start: LoadedModel,
+    photos: Sequence[AnnotatedPhoto],
+    steps: int = DEFAULT_STEPS,
+    seed: int = DEFAULT_SEED,
+    lr: float = DEFAULT_LR,
+    flips: bool = True,
+    on_progress: Callable[[TrainingSession, StepResult], None] | None = None,
+) -> SetRun:
+    """Train ``start``'s head (a copy) on ``photos``; deterministic for a given seed on one machine."""
+    session, prepare = start_session(start, photos, seed, lr, flips)
+    seconds = train(session, steps, lr, on_progress)
+    return SetRun(session, list(photos), prepare, seconds)
+
+
+def head_state(session: TrainingSession) -> dict[str, torch.Tensor]:
+    """The trained head's state dict, on the CPU, detached (what ``--save`` writes)."""
+    return {k: v.detach().cpu().clone() for k, v in session.head.state_dict().items()}
+
+
+def save_head(run: SetRun, path: str | Path, box_file: Path, command: str) -> dict[str, object]:
+    """Write the head (``torch.save`` of its state dict) and ``<path>.json`` with the run's facts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head_state(run.session), path)
+    first, last = run.loss_means()
+    facts = {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "photos": len(run.photos),
+        "boxes": box_count(run.photos),
+        "steps": run.steps,
+        "seed": run.session.config.seed,
+        "lr": DEFAULT_LR if run.session.config.lr is None else None,
+        "flips": any(e.mirrored for e in run.session.examples),
+        "box_file": str(box_file),
+        "box_file_sha256": hashlib.sha256(box_file.read_bytes()).hexdigest(),
+        "loss_first_50": round(first, 4),
+        "loss_last_50": round(last, 4),
+        "train_seconds": round(run.train_seconds, 1),
+        "prepare_seconds": round(run.prepare_seconds, 1),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "command": command,
+    }
+    facts = {k: v for k, v in facts.items() if v is not None}
+    path.with_suffix(".json").write_text(json.dumps(facts, indent=1) + "\n")
+    return facts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rpn_viz.train_set [--dataset DIR] [--steps N] [--seed S] [--save HEAD.pt]``."""
+    import sys
+
+    from .cli import one_line_parser, run_reporting_errors
+
+    parser = one_line_parser(
+        "python -m rpn_viz.train_set",
+        "Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
+        "with boxes, and save it.",
+    )
+    parser.add_argument("--dataset", default=str(BUNDLED.parent), metavar="DIR_OR_JSON",
+                        help="box file (or its folder); default: the bundled set")
+    parser.add_argument("--split", choices=("train", "val", "all"), default="train", help="photos to train on")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"default {DEFAULT_STEPS}")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="head initialisation and sampling seed")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"SGD learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--no-flips", action="store_true", help="do not add mirrored copies")
+    parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
+    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
+    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    args = parser.parse_args(argv)
+
+    def work() -> None:
+        if args.steps < 1:
+            raise ValueError("--steps must be at least 1")
+        entries = read_box_file(args.dataset)
+        photos = select(entries, None if args.split == "all" else args.split)
+        if not photos:
+            raise ValueError(f"the box file has no {args.split!r} photos")
+        from .paper import load_paper_model
+
+        start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
+                                 allow_download=not args.no_download)
+        print(f"{len(photos)} photos, {box_count(photos)} boxes; preparing features…", flush=True)
+
+        def report(session: TrainingSession, result: StepResult) -> None:
+            recent = [r.total_loss for r in session.history[-100:]]
+            print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
+
+        run = train_on_set(start, photos, args.steps, args.seed, args.lr, not args.no_flips, report)
+        first, last = run.loss_means()
+        print(f"prepared {len(run.session.examples)} examples in {run.prepare_seconds:.1f} s; "
+              f"{run.steps} steps in {run.train_seconds:.1f} s on {start.device} "
+              f"({torch.get_num_threads()} threads); loss {first:.4f} → {last:.4f}")
+        if args.save:
+            box_file = Path(args.dataset)
+            box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
+            command = "python -m rpn_viz.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
+            facts = save_head(run, args.save, box_file, command)
+            print(f"saved {args.save} (sha256 {facts['sha256']})")
+
+    return run_reporting_errors("rpn_viz.train_set", work)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
