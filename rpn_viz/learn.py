@@ -314,6 +314,32 @@ def example_order(count: int, step: int, seed: int) -> int:
     return int(torch.randperm(count, generator=generator)[position])
 
 
+@dataclass(frozen=True)
+class Generalisation:
+    """How a trained head did on a photo it never saw, against the head it started from."""
+
+    kind: Literal["carries over", "improved", "memorised"]
+    gain: float  # mean change of the best top-k IoU per box
+    good_iou: float  # the IoU every box must reach for "carries over"
+
+
+GOOD_IOU = 0.7  # the paper's positive-anchor threshold: a box found this well is found
+REAL_GAIN = 0.05  # a mean best-IoU gain smaller than this is noise on a handful of boxes
+
+
+def generalisation(before: Sequence[float], after: Sequence[float]) -> Generalisation:
+    """Verdict from per-box best top-k IoUs on an unseen photo, before and after training.
+
+    "carries over": every box has a proposal with IoU ≥ :data:`GOOD_IOU`; "improved": the mean best
+    IoU rose by more than :data:`REAL_GAIN`; otherwise "memorised".
+    """
+    if not after:
+        raise ValueError("no boxes to judge on")
+    gain = sum(b - a for a, b in zip(before, after)) / len(after)
+    kind = "carries over" if min(after) >= GOOD_IOU else "improved" if gain > REAL_GAIN else "memorised"
+    return Generalisation(kind, gain, GOOD_IOU)
+
+
 def optimizer_for(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """SGD with the paper's momentum and weight decay, or Adam."""
     if config.optimizer == "sgd":
@@ -360,11 +386,13 @@ class TrainingSession:
         *,
         before: Trace | None = None,
         extra: Sequence[Example] = (),
+        name: str = "this photo",
     ) -> None:
         """``boxes`` are in the original photo's pixels. ``before`` may pass a trace of ``start`` on
         ``image`` that the caller already has (an app's cached one): the backbone then does not run again.
         ``extra`` are more photos (see :func:`examples_for`, made with the same ``start``): the steps
-        then go through this photo and the extras, one photo per step (:func:`example_order`).
+        then go through this photo and the extras, one photo per step (:func:`example_order`);
+        ``name`` names this photo among them (a mirrored extra of the same name is the same photo).
         """
         self.start = start
         self.config = config or TrainConfig()
@@ -378,7 +406,7 @@ class TrainingSession:
         self.before: Trace = before if before is not None else trace(start, self.source)
         self.image = self.before.image
         self.boxes = check_boxes(boxes, self.before.preprocess.original_size)  # original pixels
-        own = example_from_trace(start.model.rpn, self.before, self.boxes, "this photo")
+        own = example_from_trace(start.model.rpn, self.before, self.boxes, name)
         self.examples: list[Example] = [own, *extra]
         self.features, self.anchors, self.boxes_input = own.features, own.anchors, own.boxes_input
         self.labels: list[Tensor] = [own.labels]

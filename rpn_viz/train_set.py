@@ -84,7 +84,7 @@ def start_session(
     extra = examples_for(start, [(first.name, first_image, first.box_tensor())], flips)[1:]
     extra += examples_for(start, items, flips)
     config = TrainConfig("sgd", lr, seed=seed)
-    session = TrainingSession(start, first_image, first.box_tensor(), config, extra=extra)
+    session = TrainingSession(start, first_image, first.box_tensor(), config, extra=extra, name=first.name)
     return session, time.perf_counter() - clock
 
 

@@ -7,6 +7,8 @@ Models:
   *custom checkpoint* that the tests make, then loaded through ``load_model(checkpoint=...)``: varied
   scores and boxes, so equality with ``model.rpn`` means something; also exercises the loading path.
 - ``official``: the real COCO weights, when the file is on this machine (skipped, with the reason, if not).
+- ``shipped``: the paper's RPN with the head trained here and shipped in ``rpn_viz/trained/`` (needs
+  the ImageNet MobileNetV2 file of ``../shared/weights``; skipped, with the reason, without it).
 """
 
 from __future__ import annotations
@@ -121,3 +123,21 @@ def official() -> rpn_viz.LoadedModel:
             f"(looked in ${WEIGHTS_DIR_ENV} and the torch hub cache); download them from {spec.official.url}"
         )
     return rpn_viz.load_model(DEFAULT_MODEL, allow_download=False, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def imagenet_backbone() -> None:
+    """Skip, saying which file is missing and where it was looked for, without the ImageNet MobileNetV2."""
+    from rpn_viz.paper import MOBILENET_V2_IMAGENET
+
+    if not is_available(MOBILENET_V2_IMAGENET):
+        pytest.skip(
+            f"needs {MOBILENET_V2_IMAGENET.filename} (torchvision's ImageNet MobileNetV2) in "
+            f"${WEIGHTS_DIR_ENV} ({os.environ.get(WEIGHTS_DIR_ENV, 'unset')}) or torchvision's cache; "
+            f"download it from {MOBILENET_V2_IMAGENET.url}"
+        )
+
+
+@pytest.fixture(scope="session")
+def shipped(imagenet_backbone) -> rpn_viz.LoadedModel:
+    return rpn_viz.load_model("paper_rpn", allow_download=False, device="cpu")

@@ -36,14 +36,8 @@ CUP_BOX = (172.0, 18.0, 412.0, 305.0)  # the espresso cup with its handle, witho
 
 
 @pytest.fixture(scope="module")
-def paper():
+def paper(imagenet_backbone):
     """The paper's RPN (ImageNet MobileNetV2 + fresh head, seed 0), or a visible skip."""
-    if not is_available(MOBILENET_V2_IMAGENET):
-        pytest.skip(
-            f"needs {MOBILENET_V2_IMAGENET.filename} (torchvision's ImageNet MobileNetV2) in "
-            f"${WEIGHTS_DIR_ENV} ({os.environ.get(WEIGHTS_DIR_ENV, 'unset')}) or torchvision's cache; "
-            f"download it from {MOBILENET_V2_IMAGENET.url}"
-        )
     return load_paper_model(seed=0, device="cpu", allow_download=False)
 
 

@@ -17,8 +17,8 @@ Box = list[float]
 
 
 def get_boxes(photo: Photo) -> list[Box]:
-    """The boxes drawn or typed for this photo so far."""
-    return st.session_state.setdefault("gt_boxes", {}).setdefault(photo.sha256, [])
+    """The boxes drawn or typed for this photo so far; a sample starts with its hand-drawn boxes."""
+    return st.session_state.setdefault("gt_boxes", {}).setdefault(photo.sha256, [list(b) for b in photo.boxes])
 
 
 def set_boxes(photo: Photo, boxes: list[Box]) -> None:

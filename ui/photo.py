@@ -22,6 +22,7 @@ class Photo:
     sha256: str
     image: LoadedImage
     credit: str | None = None
+    boxes: tuple[tuple[float, float, float, float], ...] = ()  # a sample's hand-drawn boxes (photo pixels)
 
 
 def samples() -> list[dict]:
@@ -34,10 +35,15 @@ def _decode(sha: str, name: str, _data: bytes) -> LoadedImage:
     return load_image(_data, name=name)
 
 
-def decode(name: str, data: bytes, credit: str | None = None) -> Photo:
+def decode(name: str, data: bytes, credit: str | None = None, boxes=()) -> Photo:
     """Decode bytes into a :class:`Photo` (cached by content); raises ImageLoadError."""
     sha = hashlib.sha256(data).hexdigest()
-    return Photo(name, sha, _decode(sha, name, data), credit)
+    return Photo(name, sha, _decode(sha, name, data), credit, tuple(tuple(map(float, b)) for b in boxes))
+
+
+def sample_photo(entry: dict) -> Photo:
+    """A bundled sample (an entry of assets/samples.json) with its credit and hand-drawn boxes."""
+    return decode(entry["file"], (ASSETS / entry["file"]).read_bytes(), entry.get("credit"), entry.get("boxes", ()))
 
 
 def photo_picker() -> Photo | None:
@@ -57,8 +63,7 @@ def photo_picker() -> Photo | None:
         titles = [entry["title"] for entry in entries]
         title = st.selectbox("Sample photo", titles, key="sample", bind="query-params")
         entry = entries[titles.index(title)] if title in titles else entries[0]
-        path = ASSETS / entry["file"]
-        return decode(entry["file"], path.read_bytes(), entry.get("credit"))
+        return sample_photo(entry)
     except ImageLoadError as exc:
         st.error(str(exc))
     except Exception as exc:  # never let one bad file take the page down

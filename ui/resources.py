@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 import rpn_viz
-from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel, available_models
+from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, available_models
+from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
+from rpn_viz.weights import is_available
 from rpn_viz.tracing import Trace
 
 # A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
@@ -32,7 +34,7 @@ YOUR_RPN_KEY = "your_rpn"
 class ModelChoice:
     """One entry of the model picker."""
 
-    key: str  # "official:<name>", "custom:<name>", "untrained:<name>" or "session"
+    key: str  # "official:<name>", "shipped:paper_rpn", "custom:<name>", "untrained:<name>" or "session"
     label: str
 
     @property
@@ -47,6 +49,8 @@ class ModelChoice:
 def model_choices() -> list[ModelChoice]:
     """Official models whose weights are here, the untrained default architecture, and 'your RPN'."""
     choices = [ModelChoice(f"official:{spec.name}", spec.title) for spec in available_models()]
+    if is_available(MOBILENET_V2_IMAGENET):
+        choices.append(ModelChoice(SHIPPED_KEY, shipped_title()))
     if os.environ.get(CHECKPOINT_ENV):
         name = os.environ.get(CHECKPOINT_MODEL_ENV) or DEFAULT_MODEL
         choices.insert(0, ModelChoice(f"custom:{name}", f"Custom checkpoint {os.path.basename(os.environ[CHECKPOINT_ENV])}"))
@@ -60,10 +64,22 @@ def model_choices() -> list[ModelChoice]:
     return choices
 
 
+#: The picker entry of the paper's RPN with the head trained here on the bundled photos (works offline).
+SHIPPED_KEY = f"shipped:{PAPER_RPN}"
+
+
+def shipped_title() -> str:
+    """Picker label of the shipped model, with what it was trained on."""
+    label = shipped_label(shipped_facts())
+    return f"{label[:1].upper()}{label[1:]} — works offline"
+
+
 @st.cache_resource(show_spinner="Loading the model once for this server (a few seconds)…")
 def shared_model(key: str) -> tuple[LoadedModel, threading.Lock]:
     """Load an official, custom or untrained model (cached for all sessions)."""
     kind, name = key.split(":", 1)
+    if kind == "shipped":
+        return rpn_viz.load_model(PAPER_RPN, allow_download=False), threading.Lock()
     checkpoint = os.environ.get(CHECKPOINT_ENV) if kind == "custom" else None
     loaded = rpn_viz.load_model(name, untrained=(kind == "untrained"), checkpoint=checkpoint, allow_download=False)
     return loaded, threading.Lock()

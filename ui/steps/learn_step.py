@@ -19,14 +19,18 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from rpn_viz.images import describe_error
+from rpn_viz.dataset import BUNDLED, DatasetError, read_box_file, select
 from rpn_viz.learn import (
     DEFAULT_LR,
     DEFAULT_STEPS,
     TOP_K,
+    Example,
     LiveView,
     TrainConfig,
     TrainingSession,
     best_iou_top_k,
+    examples_for,
+    generalisation,
 )
 from rpn_viz.models import LoadedModel
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
@@ -37,8 +41,8 @@ from .. import theme
 from ..boxes import box_editor, get_boxes, parse_boxes
 from ..context import StepContext
 from ..figures import draw_boxes, legend, new_figure, overlay_heatmap, show_figure, show_photo
-from ..photo import ASSETS, Photo, decode, samples
-from ..resources import YOUR_RPN_KEY, get_model, model_choices
+from ..photo import Photo, sample_photo, samples
+from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, get_model, model_choices
 
 PAPER = "paper"
 LR_CHOICES = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
@@ -54,6 +58,7 @@ class Run:
     boxes: tuple[tuple[float, ...], ...]  # working-photo pixels, as the box editor keeps them
     start_key: str
     seed: int
+    bundled: bool  # also trains on the bundled photos
     registered_steps: int = 0
     input_view: np.ndarray | None = None
     second: dict = field(default_factory=dict)  # (photo sha, steps, start?) -> Trace
@@ -69,9 +74,31 @@ def _start_options() -> dict[str, str]:
     """Starting points: the paper's fresh head, or the head of a trained model this server has."""
     options = {PAPER: "The paper's RPN: a fresh head on ImageNet MobileNetV2 (works offline)"}
     for choice in model_choices():
-        if choice.kind in ("official", "custom"):
+        if choice.kind in ("shipped", "official", "custom"):
             options[choice.key] = f"Fine-tune the head of {choice.label}"
     return options
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock) -> list[Example]:
+    """The bundled training photos (and mirrors) as examples for ``start``'s backbone; shared, read-only.
+
+    Features, labels and targets depend on the backbone and the matcher only, never on the head, so
+    one list serves every session that starts from the same model.
+    """
+    photos = select(read_box_file(BUNDLED), "train")
+    items = []
+    progress = st.progress(0.0, text="Preparing the bundled photos (backbone once per photo and mirror)…")
+    for i, entry in enumerate(photos):
+        items.append((entry.name, entry.load(), entry.box_tensor()))
+        progress.progress((i + 1) / (2 * len(photos)), text=f"Read {entry.name}")
+    examples = []
+    for i, item in enumerate(items):
+        with _lock:
+            examples += examples_for(_start, [item])
+        progress.progress(0.5 + (i + 1) / (2 * len(items)), text=f"Backbone on {item[0]} and its mirror image")
+    progress.empty()
+    return examples
 
 
 def _start_model(start_key: str, seed: int) -> tuple[LoadedModel, threading.Lock]:
@@ -373,7 +400,7 @@ def _second_photo(ctx: StepContext, run: Run, start: LoadedModel, lock: threadin
     titles = [e["title"] for e in entries]
     title = st.selectbox("A photo it never saw", titles, key="learn_second")
     entry = entries[titles.index(title)] if title in titles else entries[0]
-    other = decode(entry["file"], (ASSETS / entry["file"]).read_bytes(), entry.get("credit"))
+    other = sample_photo(entry)
     typed = st.text_area("Boxes on that photo (optional, x1, y1, x2, y2 per line, photo pixels) — to measure it",
                          value="\n".join(", ".join(f"{v:g}" for v in b) for b in get_boxes(other)),
                          key=f"learn_second_boxes_{other.sha256[:8]}")
@@ -402,24 +429,27 @@ def _second_photo(ctx: StepContext, run: Run, start: LoadedModel, lock: threadin
         rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
                 for i, (a, b) in enumerate(zip(was, now))]
         st.dataframe(rows, hide_index=True)
-        gained = sum(b - a for a, b in zip(was, now)) / len(now)
-        if min(now) >= 0.7:
-            verdict = (f"Every box there has a top-{TOP_K} proposal with IoU ≥ 0.7 — some of what the head learned "
-                       "carries over (large, object-like regions), but one photo is far too little to rely on.")
-        elif gained > 0.05:
-            verdict = (f"It improved a little on a photo it never saw (mean best IoU +{gained:.2f}), but most boxes "
-                       "are still not found: it mostly learned *your* photo.")
+        verdict = generalisation(was, now)
+        photos = session.photo_count
+        trained_on = "one photo" if photos == 1 else f"{photos} photos"
+        if verdict.kind == "carries over":
+            text = (f"Every box there has a top-{TOP_K} proposal with IoU ≥ {verdict.good_iou:g} — what the head "
+                    f"learned from {trained_on} carries over to a photo it never saw"
+                    + (", but one photo is far too little to rely on." if photos == 1 else "."))
+        elif verdict.kind == "improved":
+            text = (f"It improved on a photo it never saw (mean best IoU +{verdict.gain:.2f}), but not every box is "
+                    f"found well: {trained_on} teach some of what objects look like, not all of it.")
         else:
-            verdict = ("It did not get better on a photo it never saw: with one photo it memorised where *your* "
-                       "box was, not what objects look like. The paper trained on thousands of images for tens "
-                       "of thousands of steps.")
-        st.markdown(f"**Honestly:** {verdict}")
+            text = (f"It did not get better on a photo it never saw: with {trained_on} it memorised where *your* "
+                    "boxes were, not what objects look like. The paper trained on thousands of images for tens "
+                    "of thousands of steps.")
+        st.markdown(f"**Honestly:** {text}")
     else:
         st.markdown(
             f"**Honestly:** its best proposal there scores {top_here:.2f} (on your photo: {trained_top:.2f}). "
-            f"Trained on one photo for {session.steps_done} steps, a head learns where *your* box was, not what "
-            "objects look like in general — expect it to have memorised. Type boxes for this photo above to "
-            "measure it instead of guessing."
+            f"Trained on {session.photo_count} photo(s) for {session.steps_done} steps. A head trained on one photo "
+            "learns where *your* box was, not what objects look like in general. Type boxes for this photo above "
+            "to measure it instead of guessing."
         )
 
 
@@ -442,6 +472,13 @@ def render(ctx: StepContext) -> None:
     lr = middle.select_slider("Learning rate (SGD, momentum 0.9)", LR_CHOICES, DEFAULT_LR["sgd"], key="learn_lr")
     every = right.slider("Redraw every … steps", 1, 25, 10, key="learn_every")
     seed = int(far.number_input("Seed (head and sampling)", 0, 9999, 0, key="learn_seed"))
+    bundled = st.checkbox(
+        "Also train on the bundled photos (one photo per step, each also mirrored, as in the paper)",
+        key="learn_bundled",
+        help="Your photo and boxes plus the project's openly licensed training photos with their hand-drawn "
+             "boxes (assets/dataset). A head that sees many photos learns what objects look like, not where "
+             "your box was.",
+    )
     buttons = st.columns(3)
     train = buttons[0].button("Train", type="primary", key="learn_train", width="stretch")
     stop = buttons[1].button("Stop", key="learn_stop", width="stretch")
@@ -453,8 +490,8 @@ def render(ctx: StepContext) -> None:
         st.error(str(exc) if start_key != PAPER else f"{exc} (needs {MOBILENET_V2_IMAGENET.filename})")
         return
     run: Run | None = st.session_state.get(RUN_KEY)
-    wanted = (ctx.photo.sha256, tuple(tuple(b) for b in boxes), start_key, seed)
-    if reset or (run is not None and (run.photo_sha, run.boxes, run.start_key, run.seed) != wanted):
+    wanted = (ctx.photo.sha256, tuple(tuple(b) for b in boxes), start_key, seed, bundled)
+    if reset or (run is not None and (run.photo_sha, run.boxes, run.start_key, run.seed, run.bundled) != wanted):
         run = None
         st.session_state.pop(RUN_KEY, None)
         st.session_state.pop("learn_stopped", None)
@@ -463,14 +500,18 @@ def render(ctx: StepContext) -> None:
         st.session_state.pop("learn_stopped", None)
         try:
             if run is None:
+                extra = _bundled_examples(start_key if start_key != PAPER else PAPER, start, lock) if bundled else []
                 with st.spinner("Running the backbone once and labelling the anchors…"), lock:
                     session = TrainingSession(start, ctx.photo.image, _to_original(ctx.photo, boxes),
-                                              TrainConfig(lr=lr, seed=seed))
+                                              TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
                 run = Run(session, *wanted)
                 run.input_view = session.before.input_view()
                 st.session_state[RUN_KEY] = run
             run.session.set_lr(lr)
             _train(run, steps, every)
+        except DatasetError as exc:
+            st.error(f"The bundled photos cannot be used: {exc}")
+            return
         except Exception as exc:  # one line, never a traceback
             st.error(f"Training failed: {describe_error(exc)}")
             return

@@ -1,0 +1,265 @@
+"""The bundled box file, training on several photos, the shipped head and the recall command.
+
+Oracles: torchvision's own ``assign_targets_to_anchors``/``compute_loss`` (the losses a multi-photo
+session reports), pixel geometry (mirroring), the trace == ``model.rpn`` equality for the shipped
+model, and the shipped file's recorded sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.models.detection.rpn import concat_box_prediction_layers
+
+import rpn_viz
+from rpn_viz import dataset
+from rpn_viz.dataset import DatasetError, read_box_file
+from rpn_viz.learn import TrainingSession, example_order, examples_for, generalisation, mirrored
+from rpn_viz.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
+from rpn_viz.train_set import head_state, start_session, train
+from rpn_viz.weights import WeightsError
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+COFFEE_BOXES = [[172.0, 18.0, 412.0, 305.0]]  # the espresso cup with its handle
+
+
+@pytest.fixture
+def tiny_set(tmp_path) -> Path:
+    """A two-photo box file made by the test: the coffee cup (train) and the cat (val)."""
+    for name in ("coffee.jpg", "cat.jpg"):
+        shutil.copy(ASSETS / name, tmp_path / name)
+    doc = {"format": dataset.FORMAT, "images": [
+        {"file": "coffee.jpg", "split": "train", "width": 600, "height": 400, "boxes": COFFEE_BOXES,
+         "labels": ["cup"]},
+        {"file": "cat.jpg", "split": "val", "width": 451, "height": 300, "boxes": [[0, 0, 400, 300]],
+         "labels": ["cat"]},
+    ]}
+    (tmp_path / "boxes.json").write_text(json.dumps(doc))
+    return tmp_path
+
+
+def rewrite(folder: Path, change) -> Path:
+    doc = json.loads((folder / "boxes.json").read_text())
+    change(doc)
+    (folder / "boxes.json").write_text(json.dumps(doc))
+    return folder
+
+
+# --- the box file ------------------------------------------------------------------------------
+
+
+def test_the_bundled_set_is_as_the_issue_asks():
+    entries = read_box_file()
+    train, val = dataset.select(entries, "train"), dataset.select(entries, "val")
+    assert len(entries) >= 40 and dataset.box_count(entries) >= 150
+    assert len(val) >= 8 and 0.15 <= len(val) / len(entries) <= 0.3
+    licences = {e.licence for e in entries}
+    assert licences <= {"CC0", "Public domain", "CC BY 2.0", "CC BY 3.0", "CC BY 4.0"}, licences
+    assert all(e.credit for e in entries)
+    for entry, image in dataset.load_photos(entries):  # every photo opens at its stated size
+        assert max(image.original_size) <= 1024
+    listed = (ASSETS / "dataset" / "LICENSES.md").read_text()
+    assert all(e.name in listed for e in entries), "every photo's licence is recorded"
+    assert train and not {e.name for e in train} & {e.name for e in val}
+
+
+def test_samples_come_with_their_boxes():
+    for entry in json.loads((ASSETS / "samples.json").read_text()):
+        assert entry["boxes"], entry["file"]
+        image = rpn_viz.load_image(ASSETS / entry["file"])
+        w, h = image.original_size
+        for x1, y1, x2, y2 in entry["boxes"]:
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h, entry["file"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["images"][0]["boxes"].append([500, 300, 700, 390]), "box 2 [500, 300, 700, 390] lies outside the 600×400 photo"),
+        (lambda d: d["images"][0]["boxes"].append([50, 50, 40, 60]), "box 2 [50, 50, 40, 60] is empty"),
+        (lambda d: d["images"][0]["boxes"].append([1, 2, 3]), "box 2 must be four numbers"),
+        (lambda d: d["images"][0].update(file="missing.jpg"), "no such photo"),
+        (lambda d: d["images"][0].update(file="../coffee.jpg"), "plain file name"),
+        (lambda d: d["images"][0].update(split="test"), "'split' must be 'train' or 'val'"),
+        (lambda d: d["images"][0].update(labels=["a", "b"]), "one name per box"),
+        (lambda d: d["images"].append(dict(d["images"][0])), "listed twice"),
+        (lambda d: d.pop("images"), "expected an object with a list 'images'"),
+    ],
+)
+def test_a_bad_box_file_is_one_line_naming_the_culprit(tiny_set, change, message):
+    with pytest.raises(DatasetError) as error:
+        read_box_file(rewrite(tiny_set, change))
+    text = str(error.value)
+    assert message in text and "\n" not in text
+
+
+def test_a_broken_photo_or_a_wrong_size_stops_before_training(tiny_set):
+    (tiny_set / "cat.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    entries = read_box_file(tiny_set)
+    with pytest.raises(DatasetError, match=r"^cat\.jpg: ") as error:
+        dataset.load_photos(entries)
+    assert "\n" not in str(error.value)
+    rewrite(tiny_set, lambda d: d["images"][0].update(width=640))
+    with pytest.raises(DatasetError, match="the photo is 600×400, but the box file says 640×400"):
+        read_box_file(tiny_set)[0].load()
+    (tiny_set / "boxes.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        read_box_file(tiny_set)
+
+
+# --- mirrored copies and the order of photos ------------------------------------------------------
+
+
+def test_mirroring_flips_pixels_and_boxes_together():
+    image = rpn_viz.load_image(ASSETS / "coffee.jpg")
+    boxes = torch.tensor(COFFEE_BOXES)
+    flipped, flipped_boxes = mirrored(image, boxes)
+    assert np.array_equal(np.asarray(flipped.image), np.asarray(image.image)[:, ::-1])
+    assert flipped_boxes.tolist() == [[600 - 412.0, 18.0, 600 - 172.0, 305.0]]
+    assert flipped.original_size == image.original_size
+
+
+def test_every_photo_once_per_epoch_in_a_seeded_order():
+    orders = [[example_order(5, step, seed=3) for step in range(1 + 5 * e, 6 + 5 * e)] for e in range(3)]
+    assert all(sorted(order) == list(range(5)) for order in orders)
+    assert orders[0] != orders[1] or orders[1] != orders[2]
+    assert [example_order(5, s, 3) for s in range(1, 16)] == sum(orders, [])
+    assert example_order(1, 7, 3) == 0
+
+
+def test_generalisation_verdicts():
+    assert generalisation([0.2, 0.3], [0.8, 0.75]).kind == "carries over"
+    assert generalisation([0.2, 0.3], [0.5, 0.3]).kind == "improved"
+    verdict = generalisation([0.5, 0.5], [0.52, 0.5])
+    assert verdict.kind == "memorised" and verdict.gain == pytest.approx(0.01)
+
+
+# --- training on several photos -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paper(imagenet_backbone):
+    return load_paper_model(seed=0, device="cpu", allow_download=False)
+
+
+def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
+    photos = read_box_file(tiny_set)
+    session, _ = start_session(paper, photos, seed=1, lr=0.01)
+    assert [(e.name, e.mirrored) for e in session.examples] == [
+        ("coffee.jpg", False), ("coffee.jpg", True), ("cat.jpg", False), ("cat.jpg", True)]
+    assert session.photo_count == 2
+    # the mirrored cup's labels are torchvision's for the mirrored boxes on the mirrored photo
+    image, boxes = mirrored(rpn_viz.load_image(tiny_set / "coffee.jpg"), torch.tensor(COFFEE_BOXES))
+    traced = rpn_viz.trace(paper, image)
+    labels, _ = paper.model.rpn.assign_targets_to_anchors([traced.anchors], [{"boxes": traced.to_input(boxes)}])
+    assert torch.equal(session.examples[1].labels, labels[0])
+    assert int((labels[0] == 1).sum()) > 0
+    for _ in range(4):
+        head_before = {k: v.clone() for k, v in session.head.state_dict().items()}
+        step = session.step()
+        assert step.example == example_order(4, step.step, 1)
+        example = session.examples[step.example]
+        head = type(session.head)(96, 9)
+        head.load_state_dict(head_before)
+        logits, deltas = concat_box_prediction_layers(*head(example.features))
+        with torch.random.fork_rng():
+            torch.manual_seed(session.sampling_seed(step.step))
+            objectness, box = paper.model.rpn.compute_loss(logits, deltas, [example.labels], [example.targets])
+        assert step.objectness_loss == pytest.approx(float(objectness), rel=1e-5, abs=1e-7)
+        assert step.box_loss == pytest.approx(float(box), rel=1e-5, abs=1e-7)
+        positives, _ = session.minibatch_boxes(step)
+        assert torch.equal(positives, example.anchors[step.positive])
+    label = session.weights_info().label
+    assert label.startswith("your RPN: trained on 2 photos for 4 steps")
+
+
+def test_training_on_a_set_is_deterministic(paper, tiny_set):
+    photos = read_box_file(tiny_set)
+    states = []
+    for seed in (0, 0, 1):
+        session, _ = start_session(paper, photos, seed=seed)
+        train(session, 6)
+        states.append(head_state(session))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
+# --- the shipped head ------------------------------------------------------------------------------
+
+
+def test_the_shipped_head_is_the_recorded_file():
+    facts = json.loads(SHIPPED_FACTS.read_text())
+    digest = hashlib.sha256(SHIPPED_HEAD.read_bytes()).hexdigest()
+    assert digest == SHIPPED_HEAD_SHA256 == facts["sha256"]
+    assert facts["photos"] == len(dataset.select(read_box_file(), "train"))
+    assert SHIPPED_HEAD.stat().st_size < 3_000_000
+    readme = (SHIPPED_HEAD.parent / "README.md").read_text()
+    assert SHIPPED_HEAD_SHA256 in readme and facts["command"] in readme
+
+
+def test_the_shipped_model_is_trained_and_labelled(shipped, photos):
+    assert shipped.weights.kind == "trained here"
+    assert f"head trained on {json.loads(SHIPPED_FACTS.read_text())['photos']} bundled photos" in shipped.weights.label
+    traced = rpn_viz.trace(shipped, photos[0])
+    probabilities = torch.sigmoid(traced.logits)
+    assert float(probabilities.std()) > 0.05, "objectness must not be flat"
+    assert float(traced.result.scores[0]) > 0.9 and float(traced.result.scores[-1]) < 0.5
+    moved = (traced.proposals - traced.anchors).abs().max(dim=1).values
+    assert float((moved > 8).float().mean()) > 0.5, "proposals are not just their anchors"
+
+
+def test_a_tampered_or_broken_head_is_refused_in_one_line(imagenet_backbone, tmp_path, monkeypatch):
+    state = torch.load(SHIPPED_HEAD, weights_only=True)
+    state["conv.0.bias"] = state["conv.0.bias"] + 1
+    tampered = tmp_path / "paper_rpn_head.pt"
+    torch.save(state, tampered)
+    monkeypatch.setattr("rpn_viz.paper.SHIPPED_HEAD", tampered)
+    with pytest.raises(WeightsError, match="is not the shipped head .*restore it with git checkout"):
+        load_trained_paper_model(allow_download=False)
+    broken = tmp_path / "HEAD.pt"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(WeightsError, match="Cannot read HEAD.pt as a PyTorch checkpoint"):
+        load_trained_paper_model(head=broken, allow_download=False)
+    other = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(3)}, other)
+    with pytest.raises(WeightsError, match="is not a head of the paper's RPN") as error:
+        load_trained_paper_model(head=other, allow_download=False)
+    assert "\n" not in str(error.value)
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, tiny_set, tmp_path):
+    head = tmp_path / "HEAD.pt"
+    done = run_module("rpn_viz.train_set", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
+                      "--no-download", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(head.with_suffix(".json").read_text())
+    assert facts["steps"] == 4 and facts["photos"] == 1 and facts["flips"] is True
+    assert facts["sha256"] == hashlib.sha256(head.read_bytes()).hexdigest()
+    used = run_module("rpn_viz", str(ASSETS / "cat.jpg"), "--model", "paper_rpn", "--checkpoint", str(head),
+                      "--json", "-", "--no-download", "--device", "cpu")
+    assert used.returncode == 0, used.stderr
+    doc = json.loads(used.stdout)
+    assert doc["weights"]["sha256"] == facts["sha256"] and "your head HEAD.pt" in doc["weights"]["label"]
+    bad = run_module("rpn_viz.train_set", "--dataset", str(tmp_path / "nowhere"), "--no-download")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
+
+
+def test_the_recall_command_prints_every_method(imagenet_backbone, tiny_set):
+    done = run_module("rpn_viz.evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    for method in ("RPN: the paper's RPN", "untrained head", "Selective Search", "sliding windows"):
+        assert method in done.stdout
+    assert "val split: 1 photos, 1 boxes" in done.stdout
