@@ -1,9 +1,8 @@
 """The trace's proposals equal torchvision's own ``model.rpn`` — boxes, scores and order, bit for bit.
 
 For every sample photo and four models (untrained, a scrambled custom checkpoint with varied
-scores, the paper's RPN with the head trained here, and the official COCO weights when present), with
-the model's default settings and with
-changed ones (which must not re-run the network).
+scores, the paper's RPN with the head trained here, and the official COCO weights when present),
+with the model's default settings and with changed ones (which must not re-run the network).
 """
 
 from __future__ import annotations
