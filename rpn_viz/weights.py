@@ -343,14 +343,10 @@ _ACTIVE: dict[Path, Download] = {}  # target -> the transfer running for it
 _FAILURES: dict[str, tuple[float, DownloadError]] = {}  # url -> (when, why) of the last failure to connect
 
 
-def recent_failure(official: OfficialFile) -> DownloadError | None:
-    """The failure to connect remembered for this file, if it happened less than OFFLINE_MEMORY_S ago."""
+def forget_failures() -> None:
+    """Forget every remembered failure to connect (the next download of any file tries again)."""
     with _LOCK:
-        when, error = _FAILURES.get(official.url, (0.0, None))
-        if error is not None and time.monotonic() - when >= OFFLINE_MEMORY_S:
-            del _FAILURES[official.url]
-            return None
-        return error
+        _FAILURES.clear()
 
 
 def start_download(official: OfficialFile, *, retry: bool = False) -> Download:

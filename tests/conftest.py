@@ -7,6 +7,9 @@ Models:
   *custom checkpoint* that the tests make, then loaded through ``load_model(checkpoint=...)``: varied
   scores and boxes, so equality with ``model.rpn`` means something; also exercises the loading path.
 - ``official``: the real COCO weights, when the file is on this machine (skipped, with the reason, if not).
+
+No test touches the internet: :func:`no_internet` (autouse) lets downloads reach only the loopback,
+where tests/test_download.py serves checkpoints it makes (``tests/loopback.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import torch
 from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 
 import rpn_viz
+from loopback import loopback_only
+from rpn_viz import weights as weights_module
 from rpn_viz.models import DEFAULT_MODEL, MODELS, build
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
 
@@ -87,6 +92,22 @@ def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -
                 value = 0.1 * noise
         state[key] = value
     return state
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch) -> list[str]:
+    """Every test is offline except for the loopback: returns the URLs that something tried to fetch.
+
+    Downloads (ours and torch.hub's) to any other host fail as on a machine without a network, so an
+    app test whose default model is the COCO one sees the offline path, quickly. Failures remembered
+    by an earlier test are forgotten first.
+    """
+    refused: list[str] = []
+    monkeypatch.setattr(weights_module, "open_url", loopback_only(weights_module.open_url, refused))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", loopback_only(torch.hub.download_url_to_file, refused))
+    weights_module.forget_failures()
+    yield refused
+    weights_module.forget_failures()
 
 
 @pytest.fixture(scope="session")
