@@ -129,6 +129,14 @@ def scrambled_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def varied_file(tmp_path_factory) -> Path:
+    """``varied_state_dict(seed=0)`` saved with torch.save (~78 MB): a full-size checkpoint, quick to make."""
+    path = tmp_path_factory.mktemp("varied") / "varied.pth"
+    torch.save(varied_state_dict(seed=0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def scrambled(scrambled_checkpoint) -> rpn_viz.LoadedModel:
     return rpn_viz.load_model(checkpoint=scrambled_checkpoint, device="cpu")
 
