@@ -94,6 +94,14 @@ def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -
     return state
 
 
+def untrained_app_state() -> dict[str, object]:
+    """Session state that opens the app on the untrained network, as the "no trained model" screen's
+    button does (only then does the picker offer it): for app tests that need no weights file at all."""
+    from ui.resources import UNTRAINED_OK_KEY
+
+    return {UNTRAINED_OK_KEY: True, "model": f"untrained:{DEFAULT_MODEL}"}
+
+
 @pytest.fixture(autouse=True)
 def no_internet(monkeypatch) -> list[str]:
     """Every test is offline except for the loopback: returns the URLs that something tried to fetch.
