@@ -49,9 +49,9 @@ class Hold:
 
 
 class FileServer:
-    """Serve ``files`` (path -> bytes) on 127.0.0.1; see the module docstring for the misbehaviours."""
+    """Serve ``files`` (path -> bytes) on 127.0.0.1 (``port`` 0: any free one); see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.files: dict[str, bytes] = {}
         self.cut_after: dict[str, int] = {}  # path -> close the connection after this many body bytes
         self.holds: dict[str, Hold] = {}
@@ -98,7 +98,7 @@ class FileServer:
                 if end < len(body):
                     self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="loopback file server", daemon=True)
 
@@ -122,7 +122,8 @@ class FileServer:
         self._unblock.set()
         for hold in self.holds.values():
             hold.release.set()
-        self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     def __enter__(self) -> "FileServer":

@@ -154,7 +154,7 @@ def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coc
     assert at.sidebar.selectbox(key="model").value == COCO_KEY  # the default
     bar = at.get("progress")
     assert len(bar) == 1 and bar[0].value == 100
-    assert f"Downloaded {SPEC.official.filename} ({len(data) / 1e6:.1f} MB), sha256 checked" in bar[0].proto.text
+    assert bar[0].proto.text == f"Downloaded {SPEC.official.filename} ({len(data) / 1e6:.1f} MB), sha256 checked, loaded."
     assert server.gets(PATH) == 1
     assert sorted(p.name for p in empty_hub.iterdir()) == [SPEC.official.filename]
     assert f"**Model:** {SPEC.title}" in at.markdown[1].value and "official COCO weights" in at.markdown[1].value

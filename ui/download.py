@@ -7,7 +7,7 @@ Layout only: downloading, hashing and loading are ``rpn_viz.weights`` and ``rpn_
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import streamlit as st
 
@@ -70,13 +70,13 @@ def files_needed(choice: ModelChoice) -> list[tuple[OfficialFile, str]]:
     return []
 
 
-def _download(official: OfficialFile, title: str) -> None:
+def _download(official: OfficialFile, title: str) -> Callable[[], None]:
     """Download ``official`` (or join the download another session started) with a progress bar;
-    raises :class:`DownloadError`."""
+    raises :class:`DownloadError`. Returns what to call once the model is loaded (the bar says so)."""
     job = start_download(official)
     if job.finished:  # the file is there already, or a failure to connect is remembered
         job.result()
-        return
+        return lambda: None
     slot = st.empty()
     slot.progress(0.0, text=f"Connecting to download {title} ({official.filename})…")
 
@@ -88,8 +88,9 @@ def _download(official: OfficialFile, title: str) -> None:
     except DownloadError:
         slot.empty()
         raise
-    slot.progress(1.0, text=f"Downloaded {official.filename} ({path.stat().st_size / MB:.1f} MB), "
-                            "sha256 checked — loading it…")
+    done = f"Downloaded {official.filename} ({path.stat().st_size / MB:.1f} MB), sha256 checked"
+    slot.progress(1.0, text=f"{done} — loading it…")
+    return lambda: slot.progress(1.0, text=f"{done}, loaded.")
 
 
 def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
@@ -104,10 +105,11 @@ def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
         earlier = note["message"] if note is not None else ""
         no_trained_model(f"{earlier} {message}".strip(), note["from"] if note is not None else f"official:{DEFAULT_MODEL}")
 
+    loaded_note = []
     for official, title in files_needed(choice):
         if not is_available(official):
             try:
-                _download(official, title)
+                loaded_note.append(_download(official, title))
             except DownloadError as exc:
                 message = missing_message(official, None, exc.reason)
                 if choice.kind == "official":
@@ -125,6 +127,8 @@ def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
             give_up(str(exc))
         st.error(str(exc))
         st.stop()
+    for say_loaded in loaded_note:
+        say_loaded()
     return loaded
 
 
