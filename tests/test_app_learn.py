@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import untrained_app_state
 from rpn_viz.paper import MOBILENET_V2_IMAGENET
 from rpn_viz.weights import is_available
 from ui.resources import YOUR_RPN_KEY
@@ -39,6 +40,8 @@ def check(at: AppTest) -> None:
 
 def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in untrained_app_state().items():  # a sidebar model that needs no weights file
+        at.session_state[key] = value
     at.session_state["step"] = "learn"
     at.session_state["sample"] = "Chelsea the cat"
     at.session_state["gt_boxes"] = {CAT_SHA: [list(CAT_BOX)]}
