@@ -121,7 +121,8 @@ def test_offline_without_any_file_says_which_file_goes_where(empty_hub, no_inter
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     no_exception(at)
-    assert no_internet == [SPEC.official.url]  # the default is the COCO model, and it tried to download it
+    # the default is the COCO model, and it tried to download it; then the offline model's backbone
+    assert no_internet == [SPEC.official.url, MOBILENET_V2_IMAGENET.url]
     assert at.title[0].value == "No trained model available"
     offline = [w.value for w in at.warning]
     assert len(offline) == 1 and "\n" not in offline[0]
