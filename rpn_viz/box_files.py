@@ -229,9 +229,11 @@ def parse_bundled(data: bytes | str, source: str = "boxes.json") -> list[ImageBo
         file = base_name(_require(image, "file", str, source, f"image {i + 1}"))
         size = _size(image.get("width"), image.get("height"), source, file)
         raw = _require(image, "boxes", list, source, file)
-        labels = image.get("labels") or ["object"] * len(raw)
-        if len(labels) != len(raw):
-            raise BoxFileError(f"{source}: {file} has {len(raw)} boxes but {len(labels)} labels.")
+        labels = image.get("labels")
+        labels = ["object"] * len(raw) if labels is None else labels
+        if not isinstance(labels, list) or len(labels) != len(raw):
+            raise BoxFileError(f"{source}: {file} has {len(raw)} boxes but "
+                               f"{len(labels) if isinstance(labels, list) else 'no list of'} labels.")
         boxes = []
         for j, (box, label) in enumerate(zip(raw, labels)):
             if not isinstance(box, list) or len(box) != 4:
