@@ -291,8 +291,9 @@ def boxes_for_photo(images: Sequence[ImageBoxes], photo_name: str, photo_size: t
     return image
 
 
-def load_bundled(path: Path = BUNDLED_PATH) -> list[ImageBoxes] | None:
-    """The bundled training set's boxes, or None when this checkout has no ``assets/dataset/boxes.json``."""
+def load_bundled(path: Path | None = None) -> list[ImageBoxes] | None:
+    """The bundled training set's boxes (default :data:`BUNDLED_PATH`), or None when the file is missing."""
+    path = BUNDLED_PATH if path is None else path
     if not path.is_file():
         return None
     return parse_bundled(path.read_bytes(), path.name)

@@ -13,7 +13,7 @@ from rpn_viz import lab
 from .. import theme
 from ..context import StepContext
 from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
-from .lab_common import gt_section
+from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -104,11 +104,17 @@ how many anchors there are, how many cross the image border, and which ones woul
 `AnchorGenerator`, `box_iou`, `Matcher` and `BalancedPositiveNegativeSampler` do the work).
 """
     )
+    stored = lab_anchor_state()  # kept across pages; L7's fit may have filled it
+    for name, key in LAB_ANCHOR_WIDGETS.items():
+        st.session_state.setdefault(key, stored[name])
     c = st.columns([3, 3, 2])
-    sizes = c[0].multiselect("Anchor sizes (√area, px)", SIZE_CHOICES, default=[128, 256, 512], key="lab_sizes")
-    ratios = c[1].multiselect("Aspect ratios (height:width)", RATIO_CHOICES, default=[0.5, 1.0, 2.0],
-                              key="lab_ratios")
-    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, value=16, key="lab_stride")
+    sizes = c[0].multiselect("Anchor sizes (√area, px)", sorted({*SIZE_CHOICES, *stored["fitted_sizes"]}),
+                             key="lab_sizes", format_func=lambda v: f"{v:g}")
+    ratios = c[1].multiselect("Aspect ratios (height:width)", sorted({*RATIO_CHOICES, *stored["fitted_ratios"]}),
+                              key="lab_ratios", format_func=lambda v: f"{v:g}")
+    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, key="lab_stride")
+    if sizes and ratios:
+        stored.update(sizes=list(sizes), ratios=list(ratios), stride=int(stride))
     where = st.radio("Tile", ["photo", "paper"], horizontal=True, key="lab_image",
                      format_func=lambda v: f"this photo's network input ({iw}×{ih})" if v == "photo"
                      else "the paper's example (1000×600)")
