@@ -136,14 +136,13 @@ def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) ->
     show_photo(ax, ctx.input_view, f"Your boxes and {source_name}")
     cats = match.categories
     best = match.best_anchor_boxes
-    for cat in af.CATEGORIES:
+    for cat in af.CATEGORIES:  # every category in the legend, even when no box is in it
         rows = [i for i, c in enumerate(cats) if c == cat]
-        if not rows:
-            continue
-        draw_boxes(ax, best[rows].tolist(), COLOURS[cat], linewidth=2.0, linestyle=":")
-        draw_boxes(ax, match.boxes[rows].tolist(), COLOURS[cat], linewidth=3.5, linestyle=STYLES[cat],
-                   label=f"{cat} ({len(rows)})",
-                   labels=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
+        ax.plot([], [], color=COLOURS[cat], linestyle=STYLES[cat], linewidth=3.5, label=f"{cat}: {len(rows)}")
+        if rows:
+            draw_boxes(ax, best[rows].tolist(), COLOURS[cat], linewidth=2.0, linestyle=":")
+            draw_boxes(ax, match.boxes[rows].tolist(), COLOURS[cat], linewidth=3.5, linestyle=STYLES[cat],
+                       labels=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
     ax.plot([], [], color="black", linestyle=":", linewidth=2, label="its best anchor (dotted, same colour)")
     both = torch.cat([match.boxes, best]) if match.boxes.numel() else torch.zeros(0, 4)
     if both.numel():
@@ -160,7 +159,7 @@ def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: af.ShapeFit | None
                    sources: dict[str, af.AnchorSource], scope_name: str) -> None:
     """Box widths and heights (log–log) with the current anchors' shapes and the fitted ones."""
     fig, ax = plt.subplots(figsize=(10, 6.5))
-    colours = theme.CYCLE
+    colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]  # X, squares
     if fit is not None:
         for c in range(fit.k):
             members = shapes[fit.assignment == c]
@@ -198,18 +197,23 @@ def _source_shapes(source: af.AnchorSource) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def _stats_row(stats: af.SetStats, iou: float, reference: af.SetStats | None = None) -> dict:
+def _stats_row(stats: af.SetStats, iou: float) -> dict:
     counts = stats.counts()
     return {
         "anchors": stats.name,
-        "per cell": " + ".join(map(str, stats.per_cell)),
-        "set": stats.description,
         f"best possible recall @ {iou:g}": f"{stats.best_possible_recall(iou):.0%}" if stats.num_boxes else "—",
         "mean best IoU": round(stats.mean_best_iou, 3) if stats.num_boxes else "—",
         "matched ≥ 0.7": counts[af.MATCHED],
         "best match only": counts[af.BEST_MATCH_ONLY],
         "no positive": counts[af.UNMATCHED],
+        "per cell": " + ".join(map(str, stats.per_cell)),
+        "set": stats.description,
     }
+
+
+def _py_tuple(values: tuple[float, ...]) -> str:
+    """Python source of a tuple of numbers: (48,) or (0.5, 1, 2)."""
+    return "(" + ", ".join(f"{v:g}" for v in values) + ("," if len(values) == 1 else "") + ")"
 
 
 def _copy(spec: lab.AnchorSpec) -> None:
@@ -320,7 +324,8 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
         return
     st.dataframe([_stats_row(r, iou) for r in rows], hide_index=True)
     st.caption(f"{rows[0].num_boxes} boxes on {rows[0].num_images} photo(s). Matched / best match only / no positive: "
-               "the training rule above, per anchor set.")
+               "the training rule above, per anchor set. Anchors sit on a grid of cell centres, so even a perfect "
+               "shape misses a box centred between two cells.")
     if scope != "photo" and any(lbl for lbl in rows[0].labels):
         by_label = rows[0].counts_by_label()
         with st.expander(f"Per object category, with {rows[0].name}"):
@@ -355,7 +360,7 @@ recall is the ceiling the anchors set; what the trained network reaches is in **
 torchvision's `AnchorGenerator` puts every size with every ratio, so as the lab's custom anchors these shapes
 become sizes {', '.join(f'{s:g}' for s in grid.sizes)} × ratios {', '.join(f'{r:g}' for r in grid.ratios)} =
 **{grid.k} anchors per cell** (best possible recall {grid_row.best_possible_recall(iou):.0%}):
-`AnchorGenerator(sizes=(({', '.join(f'{s:g}' for s in grid.sizes)},),), aspect_ratios=(({', '.join(f'{r:g}' for r in grid.ratios)},),))`.
+`AnchorGenerator(sizes=({_py_tuple(grid.sizes)},), aspect_ratios=({_py_tuple(grid.ratios)},))`.
 """
     )
     st.button(f"Copy the fitted anchors into the lab's custom anchors ({grid.k} per cell, stride {stride})",
