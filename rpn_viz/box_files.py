@@ -224,24 +224,30 @@ def parse_bundled(data: bytes | str, source: str = "boxes.json") -> list[ImageBo
     doc = _json(data, source)
     if not isinstance(doc, dict) or doc.get("format") != BUNDLED_FORMAT:
         raise BoxFileError(f"{source}: expected \"format\": \"{BUNDLED_FORMAT}\".")
-    out = []
-    for i, image in enumerate(_require(doc, "images", list, source, "the file")):
-        file = base_name(_require(image, "file", str, source, f"image {i + 1}"))
-        size = _size(image.get("width"), image.get("height"), source, file)
-        raw = _require(image, "boxes", list, source, file)
-        labels = image.get("labels")
-        labels = ["object"] * len(raw) if labels is None else labels
-        if not isinstance(labels, list) or len(labels) != len(raw):
-            raise BoxFileError(f"{source}: {file} has {len(raw)} boxes but "
-                               f"{len(labels) if isinstance(labels, list) else 'no list of'} labels.")
-        boxes = []
-        for j, (box, label) in enumerate(zip(raw, labels)):
-            if not isinstance(box, list) or len(box) != 4:
-                raise BoxFileError(f"{source}: {file}'s box {j + 1} should be [x1, y1, x2, y2].")
-            where = f"{file}'s box {j + 1} ({label})"
-            boxes.append(_check_box([_number(v, source, where) for v in box], size, source, where))
-        out.append(ImageBoxes(file, *size, tuple(boxes), tuple(str(lb) for lb in labels), image.get("split")))
-    return out
+    return [parse_entry(image, source, f"image {i + 1}")
+            for i, image in enumerate(_require(doc, "images", list, source, "the file"))]
+
+
+def parse_entry(image: Any, source: str, where: str = "the entry",
+                size: tuple[int, int] | None = None) -> ImageBoxes:
+    """One photo's entry of the bundled format (also the ``"boxes"``/``"labels"`` of ``assets/samples.json``):
+    ``file``, ``width``/``height`` (or ``size`` when the entry has none), ``boxes`` and ``labels``."""
+    file = base_name(_require(image, "file", str, source, where))
+    stated = _size(image.get("width"), image.get("height"), source, file)
+    stated = stated if stated != (None, None) or size is None else tuple(size)
+    raw = _require(image, "boxes", list, source, file)
+    labels = image.get("labels")
+    labels = ["object"] * len(raw) if labels is None else labels
+    if not isinstance(labels, list) or len(labels) != len(raw):
+        raise BoxFileError(f"{source}: {file} has {len(raw)} boxes but "
+                           f"{len(labels) if isinstance(labels, list) else 'no list of'} labels.")
+    boxes = []
+    for j, (box, label) in enumerate(zip(raw, labels)):
+        if not isinstance(box, list) or len(box) != 4:
+            raise BoxFileError(f"{source}: {file}'s box {j + 1} should be [x1, y1, x2, y2].")
+        where_box = f"{file}'s box {j + 1} ({label})"
+        boxes.append(_check_box([_number(v, source, where_box) for v in box], stated, source, where_box))
+    return ImageBoxes(file, *stated, tuple(boxes), tuple(str(lb) for lb in labels), image.get("split"))
 
 
 def read_box_file(name: str, data: bytes | str) -> list[ImageBoxes]:

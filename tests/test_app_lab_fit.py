@@ -15,7 +15,7 @@ from rpn_viz import anchor_fit as af
 from rpn_viz import box_files, lab
 from rpn_viz.models import DEFAULT_MODEL
 
-from test_app_lab import FIRST_SAMPLE, GT, ROOT, images_of, run_step, text_of
+from test_app_lab import FIRST_SAMPLE, GT, ROOT, SHA, images_of, run_step, text_of
 
 MODEL = f"untrained:{DEFAULT_MODEL}"
 
@@ -85,3 +85,19 @@ def test_fit_page_on_a_bundled_set(monkeypatch, tmp_path) -> None:
     per_category = at.dataframe[1].value
     assert sorted(per_category["category"]) == ["bicycle", "car", "person"]
     assert images_of(at) >= 1
+
+
+def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:
+    from ui.steps import lab_fit
+
+    entries = json.loads((ROOT / "assets" / "samples.json").read_text())
+    entries[0] = {**entries[0], "boxes": GT, "labels": ["drum", "speaker"]}
+    monkeypatch.setattr(lab_fit, "samples", lambda: entries)
+    at = run_step("lab_fit", model=MODEL)
+    assert not at.metric  # no box yet
+    assert "**2 boxes** for" in text_of(at)
+    at.button(key="lab_fit_sample_use").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["gt_boxes"][SHA] == GT
+    assert sum(int(m.value) for m in at.metric) == 2  # every box is in one category

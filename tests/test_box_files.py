@@ -115,3 +115,12 @@ def test_unknown_photo_and_wrong_size() -> None:
     with pytest.raises(bf.BoxFileError) as exc:
         bf.boxes_for_photo(images, "cat.jpg", (902, 600), "instances.json")
     assert "gives cat.jpg as 451×300 pixels, but this photo is 902×600" in one_line(exc)
+
+
+def test_a_sample_entry_with_boxes_takes_the_photo_size() -> None:
+    entry = {"file": "wine.jpg", "title": "Wine", "boxes": [[20, 495, 430, 765]], "labels": ["drum"]}
+    image = bf.parse_entry(entry, "samples.json", size=(800, 1200))
+    assert image == bf.ImageBoxes("wine.jpg", 800, 1200, ((20, 495, 430, 765),), ("drum",))
+    with pytest.raises(bf.BoxFileError) as exc:
+        bf.parse_entry({**entry, "boxes": [[20, 495, 900, 765]]}, "samples.json", size=(800, 1200))
+    assert one_line(exc) == "samples.json: wine.jpg's box 1 (drum) [20, 495, 900, 765] reaches 100 px outside the 800×1200 photo."

@@ -17,6 +17,7 @@ from .. import theme
 from ..boxes import get_boxes, set_boxes
 from ..context import StepContext
 from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..photo import samples
 from .lab_common import gt_section, lab_anchor_spec, set_lab_anchors
 
 COLOURS = {af.MATCHED: theme.POSITIVE, af.BEST_MATCH_ONLY: theme.OKABE_ITO["orange"],
@@ -36,13 +37,14 @@ def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
     }
 
 
-def _cached_stats(key: tuple, make) -> af.SetStats:
+def _cached_stats(key: tuple, make, what: str) -> af.SetStats:
     """Statistics of a whole set, kept for this session (a few entries: the set or the anchors changed)."""
     cache = st.session_state.setdefault(CACHE_KEY, {})
     if key not in cache:
         if len(cache) >= 24:
             cache.clear()
-        cache[key] = make()
+        with st.spinner(f"Matching every box of the set against {what}…"):
+            cache[key] = make()
     return cache[key]
 
 
@@ -70,6 +72,15 @@ def _use_found(ctx: StepContext, found: box_files.ImageBoxes, where: str, key: s
 
 def _file_boxes(ctx: StepContext, bundled: list[box_files.ImageBoxes] | None) -> None:
     photo = ctx.photo
+    entry = next((e for e in samples() if e.get("file") == photo.name and e.get("boxes")), None)
+    if entry is not None:  # a bundled sample photo that comes with its boxes (assets/samples.json)
+        try:
+            found = box_files.parse_entry(entry, "samples.json", size=photo.image.original_size)
+        except box_files.BoxFileError as exc:
+            st.error(describe_error(exc))
+        else:
+            _use_found(ctx, found, "This sample comes with", "lab_fit_sample")
+            return
     if bundled:
         try:
             found = box_files.boxes_for_photo(bundled, photo.name, photo.image.original_size, "bundled set")
@@ -302,7 +313,7 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
         if scope == "photo":
             return photo_stats[key][0] if key in photo_stats else af.photo_stats(source, frame, gt, ignore)[0]
         return _cached_stats((set_key, source, resize, ignore),
-                             lambda: af.set_stats(source, images, resize, ignore))
+                             lambda: af.set_stats(source, images, resize, ignore), source.name)
 
     distinct = len(np.unique(shapes, axis=0)) if len(shapes) else 0
     fit = None
