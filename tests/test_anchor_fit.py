@@ -118,6 +118,20 @@ def test_model_anchors_reproduce_the_traced_anchors(untrained_fast) -> None:
         assert torch.equal(model.anchors(frame), trace.anchors), size
 
 
+def test_model_anchors_of_the_papers_stride_16_rpn() -> None:
+    from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
+    from rpn_viz.weights import is_available
+
+    if not is_available(MOBILENET_V2_IMAGENET):
+        pytest.skip(f"{MOBILENET_V2_IMAGENET.filename} not on this machine (set RPN_VIZ_WEIGHTS_DIR)")
+    loaded = load_paper_model(device="cpu")
+    for size in [(640, 427), (451, 300)]:
+        trace = rpn_viz.trace(loaded, PIL.Image.new("RGB", size))
+        model = af.ModelAnchors.of(trace)
+        assert model.strides == (16,)
+        assert torch.equal(model.anchors(af.Resize.of(trace).frame(size)), trace.anchors), size
+
+
 def test_shape_anchors_are_the_fitted_shapes_at_every_cell() -> None:
     source = af.ShapeAnchors((32.0, 64.0), (1.0, 0.25), 16)
     anchors = source.anchors(af.Frame(IMAGE, IMAGE, (1.0, 1.0)))
