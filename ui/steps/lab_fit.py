@@ -265,7 +265,7 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
     if gt.shape[0] == 0:
         st.info("No box on this photo yet: draw or type one above, load a box file, or look at a whole set below.")
     else:
-        stats, match = photo_stats[pick]
+        match = photo_stats[pick][1]
         counts = match.counts()
         m = st.columns(3)
         for col, cat in zip(m, af.CATEGORIES):
@@ -318,8 +318,9 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
     distinct = len(np.unique(shapes, axis=0)) if len(shapes) else 0
     fit = None
     if distinct:
-        k = (c[2].slider("k (anchor shapes to fit)", 1, min(15, distinct), min(9, distinct), key="lab_fit_k")
-             if distinct > 1 else 1)
+        k_max = min(15, distinct)  # the slider keeps its k when the set changes, within the new range
+        st.session_state["lab_fit_k"] = min(int(st.session_state.get("lab_fit_k", min(9, k_max))), k_max)
+        k = c[2].slider("k (anchor shapes to fit)", 1, k_max, key="lab_fit_k") if k_max > 1 else 1
         seed = int(c[3].number_input("Seed", 0, 9999, 0, key="lab_fit_seed"))
         fit = af.kmeans_shapes(shapes, int(k), seed)
     rows = [stats_of(key, src) for key, src in sources.items()]
