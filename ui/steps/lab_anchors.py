@@ -22,8 +22,11 @@ PAPER_IMAGE = (1000, 600)
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
 
 
-def _ratio_colour(ratio: float) -> str:
-    return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)] if ratio in RATIO_CHOICES else theme.CYCLE[0]
+def _ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:
+    if ratio in RATIO_CHOICES:
+        return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)]
+    # a fitted ratio (L7): its own colour by position in the set
+    return theme.CYCLE[ratios.index(ratio) % len(theme.CYCLE)] if ratio in ratios else theme.CYCLE[0]
 
 
 def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None:
@@ -44,8 +47,9 @@ def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None
     ax.scatter(xs.ravel(), ys.ravel(), s=max(1.0, 40.0 / max(rows, cols) ** 0.5), color=theme.OKABE_ITO["yellow"],
                edgecolors="black", linewidths=0.2, label=f"anchor centres (every {tiling.spec.stride} px)")
     for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
-        draw_boxes(ax, [box], _ratio_colour(shape.ratio), linewidth=2.5)
-    handles = [Line2D([], [], color=_ratio_colour(r), lw=3, label=f"height:width {r:g}") for r in tiling.spec.ratios]
+        draw_boxes(ax, [box], _ratio_colour(shape.ratio, tiling.spec.ratios), linewidth=2.5)
+    handles = [Line2D([], [], color=_ratio_colour(r, tiling.spec.ratios), lw=3, label=f"height:width {r:g}")
+               for r in tiling.spec.ratios]
     ax.plot([col * tiling.spec.stride], [row * tiling.spec.stride], "k+", ms=14, mew=3)
     margin = max(0.0, float(-cell[:, :2].min()), float(cell[:, 2].max() - w), float(cell[:, 3].max() - h)) + 10
     ax.set_xlim(-margin, w + margin)
