@@ -286,3 +286,31 @@ def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, t
             files.stop()
         page.close()
         stop_app(process)
+
+
+def test_anchor_fit_page_draws_unmatched_boxes_and_a_bad_box_file_keeps_them(page, server, tmp_path):
+    page.goto(f"{server}/?step=lab_fit")
+    settle(page)
+    boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
+    boxes.fill("20, 495, 430, 765\n380, 120, 640, 520")  # the drum and the loudspeaker in wine.jpg
+    boxes.press("Control+Enter")
+    page.get_by_role("button", name="Use typed boxes").click()
+    settle(page)
+    caption = page.get_by_text("Thick: your boxes (network-input pixels)", exact=False).first
+    caption.wait_for()
+    picture = page.locator("[data-testid=stMain] [data-testid=stImage]").filter(has_text="Thick: your boxes").locator("img")
+    picture.scroll_into_view_if_needed()
+    page.wait_for_function("e => e.complete && e.naturalWidth > 300", arg=picture.element_handle(), timeout=60_000)
+    assert page.locator("[data-testid=stException]").count() == 0
+    screenshot(page, "lab-fit")
+    page.get_by_text("Boxes from a file (COCO JSON or Pascal VOC XML)").first.click()
+    broken = tmp_path / "wine.xml"
+    broken.write_text("<annotation><filename>wine.jpg</filename><object>")
+    page.locator("[data-testid=stMain] input[type=file]").first.set_input_files(str(broken))
+    settle(page)
+    alert = page.locator("[data-testid=stAlert]").filter(has_text="wine.xml")
+    alert.first.wait_for()
+    text = alert.first.inner_text().strip()
+    assert text.startswith("wine.xml: not valid XML") and "\n" not in text and "Traceback" not in page.content()
+    page.get_by_text("Ground-truth boxes (2 on this photo", exact=False).first.wait_for()  # nothing was lost
+    screenshot(page, "lab-fit-bad-file")

@@ -13,7 +13,7 @@ from rpn_viz import lab
 from .. import theme
 from ..context import StepContext
 from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
-from .lab_common import gt_section
+from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -22,8 +22,11 @@ PAPER_IMAGE = (1000, 600)
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
 
 
-def _ratio_colour(ratio: float) -> str:
-    return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)] if ratio in RATIO_CHOICES else theme.CYCLE[0]
+def _ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:
+    if ratio in RATIO_CHOICES:
+        return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)]
+    # a fitted ratio (L7): its own colour by position in the set
+    return theme.CYCLE[ratios.index(ratio) % len(theme.CYCLE)] if ratio in ratios else theme.CYCLE[0]
 
 
 def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None:
@@ -44,8 +47,9 @@ def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None
     ax.scatter(xs.ravel(), ys.ravel(), s=max(1.0, 40.0 / max(rows, cols) ** 0.5), color=theme.OKABE_ITO["yellow"],
                edgecolors="black", linewidths=0.2, label=f"anchor centres (every {tiling.spec.stride} px)")
     for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
-        draw_boxes(ax, [box], _ratio_colour(shape.ratio), linewidth=2.5)
-    handles = [Line2D([], [], color=_ratio_colour(r), lw=3, label=f"height:width {r:g}") for r in tiling.spec.ratios]
+        draw_boxes(ax, [box], _ratio_colour(shape.ratio, tiling.spec.ratios), linewidth=2.5)
+    handles = [Line2D([], [], color=_ratio_colour(r, tiling.spec.ratios), lw=3, label=f"height:width {r:g}")
+               for r in tiling.spec.ratios]
     ax.plot([col * tiling.spec.stride], [row * tiling.spec.stride], "k+", ms=14, mew=3)
     margin = max(0.0, float(-cell[:, :2].min()), float(cell[:, 2].max() - w), float(cell[:, 3].max() - h)) + 10
     ax.set_xlim(-margin, w + margin)
@@ -104,11 +108,17 @@ how many anchors there are, how many cross the image border, and which ones woul
 `AnchorGenerator`, `box_iou`, `Matcher` and `BalancedPositiveNegativeSampler` do the work).
 """
     )
+    stored = lab_anchor_state()  # kept across pages; L7's fit may have filled it
+    for name, key in LAB_ANCHOR_WIDGETS.items():
+        st.session_state.setdefault(key, stored[name])
     c = st.columns([3, 3, 2])
-    sizes = c[0].multiselect("Anchor sizes (√area, px)", SIZE_CHOICES, default=[128, 256, 512], key="lab_sizes")
-    ratios = c[1].multiselect("Aspect ratios (height:width)", RATIO_CHOICES, default=[0.5, 1.0, 2.0],
-                              key="lab_ratios")
-    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, value=16, key="lab_stride")
+    sizes = c[0].multiselect("Anchor sizes (√area, px)", sorted({*SIZE_CHOICES, *stored["fitted_sizes"]}),
+                             key="lab_sizes", format_func=lambda v: f"{v:g}")
+    ratios = c[1].multiselect("Aspect ratios (height:width)", sorted({*RATIO_CHOICES, *stored["fitted_ratios"]}),
+                              key="lab_ratios", format_func=lambda v: f"{v:g}")
+    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, key="lab_stride")
+    if sizes and ratios:
+        stored.update(sizes=list(sizes), ratios=list(ratios), stride=int(stride))
     where = st.radio("Tile", ["photo", "paper"], horizontal=True, key="lab_image",
                      format_func=lambda v: f"this photo's network input ({iw}×{ih})" if v == "photo"
                      else "the paper's example (1000×600)")
