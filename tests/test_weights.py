@@ -24,7 +24,6 @@ from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.functional import pil_to_tensor
 
-from conftest import varied_state_dict
 import rpn_viz
 from rpn_viz import weights as wmod
 from rpn_viz.models import DEFAULT_MODEL, MODELS, available_models, load_model
@@ -54,11 +53,9 @@ def sha256_bytes(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def varied_file(tmp_path_factory) -> Path:
-    """A full-size state dict of the default model's layout, saved with torch.save (~78 MB)."""
-    path = tmp_path_factory.mktemp("varied") / "varied.pth"
-    torch.save(varied_state_dict(seed=0), path)
-    return path
+def varied_file(scrambled_checkpoint) -> Path:
+    """A full-size state dict of the default model's layout, saved with torch.save (~78 MB): the session's one."""
+    return scrambled_checkpoint
 
 
 @pytest.fixture()
