@@ -7,37 +7,13 @@ boxes are put in ``st.session_state["gt_boxes"]`` the way ``ui.boxes`` stores th
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from rpn_viz import lab
+from ui.apptest import run_step, text_of
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
-FIRST_SAMPLE = json.loads((ROOT / "assets" / "samples.json").read_text())[0]["file"]
-SHA = hashlib.sha256((ROOT / "assets" / FIRST_SAMPLE).read_bytes()).hexdigest()
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
-
-
-def run_step(step: str, gt: list[list[float]] | None = None, **state: object) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=300)
-    at.session_state["step"] = step
-    if gt is not None:
-        at.session_state["gt_boxes"] = {SHA: [list(b) for b in gt]}
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def text_of(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
 
 
 def images_of(at: AppTest) -> int:
@@ -50,7 +26,7 @@ def images_of(at: AppTest) -> int:
 def test_anchor_lab_counts_and_labels() -> None:
     at = run_step("lab_anchors", gt=GT)
     text = text_of(at)
-    paper = lab.tile_anchors((1000, 600), lab.PAPER_SPEC)
+    paper = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS)
     assert f"**{paper.num_anchors:,}**" in text and f"**{paper.num_inside:,}**" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "9"
