@@ -1,6 +1,7 @@
 """The app in a real browser, as a user uses it: Debian's Chromium driven by Playwright.
 
-Starts ``streamlit run app.py`` on a free loopback port, then: walks every step from the sidebar,
+Starts the app with ``rpn-viz app`` on a free loopback port (``rpn_viz.testing.AppServer``, shared
+with ``bench/load_test.py``), then: walks every step from the sidebar,
 checks that pictures render and no exception appears, uploads a photo, moves a slider, and uploads a
 broken file (a clear one-line error, and the app keeps working). Screenshots land in
 ``$RPN_VIZ_SCREENSHOTS`` when that is set.
@@ -9,79 +10,60 @@ broken file (a clear one-line error, and the app keeps working). Screenshots lan
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS, AppServer
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI installs it)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, scrambled_checkpoint):
-    port = free_port()
-    env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        log.seek(0)
-        pytest.fail(f"streamlit did not start:\n{log.read()[-2000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    app = AppServer(log, env={"RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)})
+    try:
+        app.wait_healthy()
+    except RuntimeError as exc:
+        app.stop()
+        pytest.fail(f"streamlit did not start: {exc}")
+    yield app.url
+    app.stop()
 
 
 @pytest.fixture(scope="module")
 def page(server):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(120_000)
         yield page
         browser.close()
 
 
+# Streamlit's own state (the stApp element's data-test-script-state) and nothing stale or loading.
+IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning' &&"
+        " !document.querySelector('[data-testid=stStatusWidget]') &&"
+        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
+
+
 def settle(page) -> None:
-    """Wait until Streamlit has finished the current run."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=stStatusWidget]') &&"
-        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0",
-        timeout=180_000,
-    )
-    page.wait_for_timeout(300)
+    """Wait until Streamlit has finished the run the last action started.
+
+    The action's rerun may not have begun yet: wait (at most 0.5 s, returning as soon as it does)
+    for the app to leave the idle state, then for it to be idle again with nothing stale on the page.
+    """
+    try:
+        page.wait_for_function(f"() => !({IDLE})", timeout=500)
+    except sync_api.TimeoutError:
+        pass  # the run was over before we looked, or the action started none
+    page.wait_for_function(f"() => {IDLE}", timeout=180_000)
 
 
 def assert_healthy(page, what: str) -> None:
@@ -102,7 +84,7 @@ def screenshot(page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         size = page.viewport_size
         page.set_viewport_size({"width": size["width"], "height": 2600})  # the app scrolls inside itself
-        page.wait_for_timeout(800)
+        page.wait_for_function("() => [...document.images].every(i => i.complete)")  # re-laid-out pictures
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
         page.set_viewport_size(size)
 
