@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Mapping, Sequence
 
+from .paths import app_root as _app_root
+
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_FLAGS",
@@ -214,7 +216,7 @@ class AppServer:
         self.process = subprocess.Popen(
             [*command, "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false", *args],
-            cwd=app_root, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=app_root or _app_root(), env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 
