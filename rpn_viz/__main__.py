@@ -4,4 +4,4 @@ import sys
 
 from .cli import console
 
-sys.exit(console())
+sys.exit(console(prog="python -m rpn_viz"))

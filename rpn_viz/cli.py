@@ -14,12 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from .commandline import EXIT_BAD_INPUT, OneLineParser, print_error, run_command
+from .commandline import (
+    EXIT_BAD_INPUT,
+    OneLineParser,
+    add_weights_options,
+    check_device,
+    print_error,
+    run_command,
+    weights_options,
+)
 
 NAME = "rpn_viz"
 #: ``rpn_viz.models.MODELS``' names, here so that ``--model`` is checked without importing torch
@@ -42,12 +49,9 @@ def build_parser(prog: str = "python -m rpn_viz") -> argparse.ArgumentParser:
     parser.add_argument("image", help="photo to run on (JPEG, PNG, WebP, BMP, GIF, TIFF)")
     parser.add_argument("--json", metavar="OUT.json", help="write the full result as JSON ('-' for stdout)")
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES), help="architecture")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
-    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
-    parser.add_argument("--checkpoint", metavar="FILE", help="your own fine-tuned Faster R-CNN state dict")
+    add_weights_options(parser, checkpoint_help="your own fine-tuned Faster R-CNN state dict")
     parser.add_argument("--untrained", action="store_true", help="random weights (labelled untrained)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --untrained (default 0)")
-    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
     parser.add_argument("--nms-iou", type=float, help="NMS IoU threshold (default: the model's own)")
     parser.add_argument("--pre-nms-top-n", type=int, help="candidates kept per level before NMS")
     parser.add_argument("--post-nms-top-n", type=int, help="proposals kept after NMS")
@@ -70,8 +74,7 @@ def _check_settings(args: argparse.Namespace) -> None:
         raise ValueError("--min-size must not be negative")
     if args.top < 0:
         raise ValueError("--top must not be negative")
-    if args.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", args.device):
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, not {args.device!r}")
+    check_device(args.device)
 
 
 def summary(doc: dict, top: int) -> str:
@@ -115,15 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     from .models import load_model
     from .tracing import trace
 
-    loaded = load_model(
-        args.model,
-        weights_dir=args.weights_dir,
-        checkpoint=args.checkpoint,
-        untrained=args.untrained,
-        seed=args.seed,
-        device=args.device,
-        allow_download=not args.no_download,
-    )
+    loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
     result = trace(loaded, image)
     changes = dict(
         nms_iou=args.nms_iou,
@@ -163,7 +158,7 @@ def run_app(streamlit_args: Sequence[str]) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
-def console(argv: Sequence[str] | None = None) -> int:
+def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
     """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` or ``rpn-viz app ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["learn"]:
@@ -172,4 +167,4 @@ def console(argv: Sequence[str] | None = None) -> int:
         return learn_main(args[1:])
     if args[:1] == ["app"]:
         return run_command("rpn-viz app", lambda: run_app(args[1:]))
-    return main(args, prog="rpn-viz")
+    return main(args, prog=prog)

@@ -13,12 +13,22 @@ torch is loaded.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Callable, NoReturn
 
 from .errors import describe_error
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "OneLineParser", "print_error", "run_command"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
+    "OneLineParser",
+    "add_weights_options",
+    "check_device",
+    "print_error",
+    "run_command",
+    "weights_options",
+]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -54,3 +64,23 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     except Exception as exc:  # every failure is one line, never a traceback
         print_error(name, describe_error(exc))
         return EXIT_BAD_INPUT
+
+
+def add_weights_options(parser: argparse.ArgumentParser, checkpoint_help: str) -> None:
+    """The options every command that loads a model has: --device, --weights-dir, --checkpoint, --no-download."""
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
+    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
+    parser.add_argument("--checkpoint", metavar="FILE", help=checkpoint_help)
+    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
+
+
+def check_device(device: str) -> None:
+    """``ValueError`` unless ``device`` is cpu, cuda, cuda:N or auto (checked before torch is imported)."""
+    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
+        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, not {device!r}")
+
+
+def weights_options(args: argparse.Namespace) -> dict[str, object]:
+    """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``learn.load_start``)."""
+    return dict(weights_dir=args.weights_dir, checkpoint=args.checkpoint, device=args.device,
+                allow_download=not args.no_download)

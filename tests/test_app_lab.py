@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rpn_viz import lab
-from ui.apptest import run_step, text_of
+from ui.apptest import check, run_step, text_of
 
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
 
@@ -66,9 +66,7 @@ def test_recall_page() -> None:
 def test_before_the_rpn_page() -> None:
     at = run_step("lab_before", gt=GT, lab_before_side=200, lab_before_mode="single")
     assert any("Press the button" in i.value for i in at.info)
-    at.button(key="lab_before_run").click()
-    at.run()
-    assert not at.exception and not at.error
+    check(at.button(key="lab_before_run").click().run())
     text = text_of(at)
     assert "Selective Search boxes" in text and "Recall at IoU 0.5" in text
     rows = at.dataframe[0].value
@@ -113,9 +111,7 @@ def test_trained_vs_untrained_page() -> None:
 def test_receptive_field_page() -> None:
     at = run_step("lab_receptive", lab_receptive_level="pool")
     assert any("press the button" in i.value for i in at.info)
-    at.button(key="lab_receptive_run").click()
-    at.run()
-    assert not at.exception and not at.error
+    check(at.button(key="lab_receptive_run").click().run())
     text = text_of(at)
     assert "of the gradient" in text and "anchors are" in text
     assert images_of(at) >= 1

@@ -112,11 +112,16 @@ def test_walk_every_step_of_the_pipeline(page, server):
         assert f"step={step.key}" in page.url or step.key == STEPS[0].key  # the URL names the step
 
 
-def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
+def open_upload(page, server) -> None:
+    """The Input step with the sidebar's photo source switched to Upload."""
     page.goto(f"{server}/?step=input")
     settle(page)
     page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).first.click()
     settle(page)
+
+
+def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
+    open_upload(page, server)
     photo = tmp_path / "my photo.png"
     from PIL import Image
 
@@ -144,10 +149,7 @@ def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
 
 
 def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, server, tmp_path):
-    page.goto(f"{server}/?step=input")
-    settle(page)
-    page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).first.click()
-    settle(page)
+    open_upload(page, server)
     broken = tmp_path / "holiday.jpg"
     broken.write_text("<html><body>not a photo</body></html>")
     page.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(broken))
