@@ -136,7 +136,7 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
 with open(sys.argv[1], "w") as out:
-    json.dump({"wall_s": wall, "maxrss_kb": usage.ru_maxrss}, out)
+    json.dump({"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}, out)
 code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)
 """
@@ -152,6 +152,7 @@ class Measured:
     stderr: str
     wall_s: float  # the command's own wall time (not the launcher's start-up)
     maxrss_mb: float  # the command's own peak resident memory
+    cpu_s: float = float("nan")  # the command's user + system CPU time (less disturbed by a busy machine)
 
     @property
     def stderr_lines(self) -> list[str]:
@@ -183,7 +184,8 @@ def run_measured(argv: Sequence[str], *, env: Mapping[str, str] | None = None, c
         out.seek(0)
         err.seek(0)
         return Measured(argv, proc.returncode, out.read().decode(), err.read().decode(),
-                        usage.get("wall_s", time.perf_counter() - start), usage.get("maxrss_kb", 0) / 1024.0)
+                        usage.get("wall_s", time.perf_counter() - start), usage.get("maxrss_kb", 0) / 1024.0,
+                        usage.get("cpu_s", float("nan")))
 
 
 # --------------------------------------------------------------------------------------------------
