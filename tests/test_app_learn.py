@@ -16,10 +16,10 @@ from ui.resources import YOUR_RPN_KEY
 
 CAT_BOX = [0.0, 0.0, 400.0, 300.0]  # the cat's face fills the photo up to the grey background
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not is_available(MOBILENET_V2_IMAGENET),
     reason=f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in $RPN_VIZ_WEIGHTS_DIR or torch's cache",
-)
+)]
 
 
 def test_train_then_view_the_pipeline_with_your_rpn() -> None:

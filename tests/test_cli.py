@@ -212,9 +212,21 @@ class Runs:
         return self.start(name)
 
 
-def processes(*names: str) -> pytest.MarkDecorator:
-    """Marks a test with the processes it reads, so they start early, and only when it is selected."""
-    return pytest.mark.cli_processes(*names)
+def processes(*names: str) -> list[pytest.MarkDecorator]:
+    """The marks of a test that reads these processes: they start early, and only when it is selected
+    (``cli_processes``); each costs a torch import and a forward pass (``slow``)."""
+    return [pytest.mark.cli_processes(*names), pytest.mark.slow]
+
+
+def reads(*names: str):
+    """Decorator form of :func:`processes`."""
+
+    def mark(test):
+        for marker in processes(*names):
+            test = marker(test)
+        return test
+
+    return mark
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -597,7 +609,7 @@ def imported_modules(importtime_stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
 
 
-@processes("exif")
+@reads("exif")
 def test_json_contract_on_exif_rotated_jpeg(runs, files, untrained_model) -> None:
     run = result(runs, "exif")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -645,7 +657,7 @@ def test_json_contract_on_exif_rotated_jpeg(runs, files, untrained_model) -> Non
         assert isinstance(timings[stage], (int, float)) and timings[stage] >= 0, stage
 
 
-@processes("exif")
+@reads("exif")
 def test_summary_is_printed_alongside_json(runs) -> None:
     run = result(runs, "exif")
     text = run.stdout
@@ -654,7 +666,7 @@ def test_summary_is_printed_alongside_json(runs) -> None:
     assert "#0 " in text and "#9 " in text and "#10 " not in text  # --top defaults to 10
 
 
-@processes("exif")
+@reads("exif")
 def test_cli_imports_no_ui_or_plotting_library(runs) -> None:
     run = result(runs, "exif")
     modules = imported_modules(run.stderr)
@@ -663,7 +675,7 @@ def test_cli_imports_no_ui_or_plotting_library(runs) -> None:
     assert ui == [], f"the CLI imported {ui}"
 
 
-@processes("custom")
+@reads("custom")
 def test_custom_checkpoint_and_settings_flags_equal_torchvision(runs, files) -> None:
     run = result(runs, "custom")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
@@ -693,7 +705,7 @@ def test_custom_checkpoint_and_settings_flags_equal_torchvision(runs, files) -> 
     assert len(set(p["score"] for p in doc["proposals"])) == 7  # the checkpoint gives varied scores
 
 
-@processes("thresh")
+@reads("thresh")
 def test_score_threshold_above_untrained_scores_gives_no_proposals(runs) -> None:
     run = result(runs, "thresh")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
@@ -703,7 +715,7 @@ def test_score_threshold_above_untrained_scores_gives_no_proposals(runs) -> None
     assert "#0 " not in text
 
 
-@processes("big", "exif")
+@reads("big", "exif")
 def test_24_megapixel_jpeg_in_bounded_memory(runs, untrained_model) -> None:
     run = result(runs, "big")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
