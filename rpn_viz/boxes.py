@@ -1,18 +1,18 @@
 """Boxes: reading them from what a person types, and how well a set of boxes covers them.
 
 Boxes are (x1, y1, x2, y2) in one pixel frame throughout; :func:`best_iou` is the measure behind
-recall, the lab's comparisons and the learning page's "best IoU per box".
+recall, the lab's comparisons and the learning page's "best IoU per box". Reading boxes needs no
+torch (it is imported by the metrics only), so a command can check ``--box`` before loading it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
-from torch import Tensor
-from torchvision.ops import box_iou
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["as_boxes", "best_iou", "parse_box", "parse_boxes", "split_numbers"]
 
@@ -21,11 +21,16 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 def as_boxes(boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:
     """(N, 4) float32 tensor of any box list (N may be 0)."""
+    import torch
+
     return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
 
 
 def best_iou(gt_boxes: Tensor | Sequence[Sequence[float]], boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:
     """(M,) each ground-truth box's best IoU with any of ``boxes`` (same frame); 0 where there are none."""
+    import torch
+    from torchvision.ops import box_iou
+
     gt_boxes, boxes = as_boxes(gt_boxes), as_boxes(boxes)
     if boxes.shape[0] == 0:
         return torch.zeros(gt_boxes.shape[0])

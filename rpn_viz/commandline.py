@@ -17,6 +17,7 @@ import re
 import sys
 from typing import Callable, NoReturn
 
+from .boxes import parse_box
 from .errors import describe_error
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "OneLineParser",
     "add_weights_options",
+    "box_argument",
     "check_device",
     "print_error",
     "run_command",
@@ -84,3 +86,11 @@ def weights_options(args: argparse.Namespace) -> dict[str, object]:
     """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``learn.load_start``)."""
     return dict(weights_dir=args.weights_dir, checkpoint=args.checkpoint, device=args.device,
                 allow_download=not args.no_download)
+
+
+def box_argument(text: str) -> tuple[float, float, float, float]:
+    """argparse ``type=`` for ``--box x1,y1,x2,y2`` (:func:`rpn_viz.boxes.parse_box`, its reason in the error line)."""
+    try:
+        return parse_box(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -64,3 +64,34 @@ def test_rpn_viz_app_serves_the_app(tmp_path) -> None:
             assert response.status == 200 and b"<html" in response.read().lower()
         log = server.log_tail()
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("10,20,200,240", (10.0, 20.0, 200.0, 240.0)), (" 1.5 2 ; 3 4e1 ", (1.5, 2.0, 3.0, 40.0))],
+)
+def test_box_argument_reads_four_numbers(text, expected) -> None:
+    assert commandline.box_argument(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [("1,2,3", "expected 4 numbers"), ("a,b,c,d", "must be four numbers"), ("1,2,nan,4", "finite"),
+     ("5,5,1,9", "x2 must exceed x1")],
+)
+def test_box_argument_says_what_is_wrong(text, reason, capsys) -> None:
+    parser = commandline.OneLineParser("tool", prog="tool")
+    parser.add_argument("--box", type=commandline.box_argument)
+    with pytest.raises(SystemExit) as exit:
+        parser.parse_args(["--box", text])
+    assert exit.value.code == commandline.EXIT_BAD_INPUT
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tool: error: argument --box: ") and reason in lines[0]
+
+
+def test_typed_boxes_are_clipped_and_errors_name_the_line() -> None:
+    from rpn_viz.boxes import parse_boxes
+
+    assert parse_boxes("-5, 10, 50, 60\n\n20 30 900 40", (100, 80)) == [[0.0, 10.0, 50.0, 60.0], [20.0, 30.0, 100.0, 40.0]]
+    with pytest.raises(ValueError, match="line 2: expected 4 numbers"):
+        parse_boxes("1,2,3,4\n1,2,3", (100, 100))
