@@ -63,6 +63,7 @@ def test_recall_page() -> None:
     assert len(at.dataframe) >= 1
 
 
+@pytest.mark.slow
 def test_before_the_rpn_page() -> None:
     at = run_step("lab_before", gt=GT, lab_before_side=200, lab_before_mode="single")
     assert any("Press the button" in i.value for i in at.info)

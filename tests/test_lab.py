@@ -500,6 +500,7 @@ def test_mass_box_on_known_weights() -> None:
     assert box == (50.0, 0.0, 51.0, 1.0) and held == pytest.approx(0.98)
 
 
+@pytest.mark.slow
 def test_receptive_field_on_the_model(untrained_trace) -> None:
     assert torch.equal(receptive.model_input(untrained_trace)[0], untrained_trace.preprocess.input_tensor)
     level, row, col = 0, 5, 7

@@ -279,6 +279,7 @@ def test_custom_checkpoint_from_the_finetuning_tutorial(isolated, tmp_path, load
     assert isolated["downloads"] == []  # a checkpoint never needs the official file
 
 
+@pytest.mark.slow
 def test_custom_checkpoint_gives_the_proposals_of_its_weights(isolated, varied_file) -> None:
     """The loaded checkpoint is the network torchvision builds from the same state dict."""
     loaded = load_model(checkpoint=varied_file, device="cpu")
