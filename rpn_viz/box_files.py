@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Sequence
 
-from .images import ImageLoadError
+from .errors import UserError
 
 BUNDLED_FORMAT = "rpn_viz boxes v1"
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "dataset" / "boxes.json"
@@ -37,11 +37,11 @@ MAX_BYTES = 50 * 1024 * 1024
 Box = tuple[float, float, float, float]
 
 
-class BoxFileError(ImageLoadError):
+class BoxFileError(UserError, ValueError):
     """One-line, user-facing reason a box file could not be used (starts with the file's name).
 
-    A subclass of :class:`~rpn_viz.images.ImageLoadError` so the project's one error formatter,
-    :func:`rpn_viz.images.describe_error`, shows the message as it is.
+    A :class:`~rpn_viz.errors.UserError`, so the project's one error formatter,
+    :func:`rpn_viz.errors.describe_error`, shows the message as it is.
     """
 
 

@@ -8,6 +8,8 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 from streamlit_image_coordinates import streamlit_image_coordinates
 
+from rpn_viz.anchors import inside_image
+
 from .. import theme
 from ..context import StepContext
 from ..widgets import level_picker
@@ -113,11 +115,10 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
         hide_index=True,
     )
     iw, ih = ctx.input_size
-    inside = lambda t: int(((t[..., 0] >= 0) & (t[..., 1] >= 0) & (t[..., 2] <= iw) & (t[..., 3] <= ih)).sum())  # noqa: E731
     table = [
         {"level": lv.name, "grid (rows×cols)": f"{lv.grid[0]}×{lv.grid[1]}", "stride": f"{lv.stride[1]}",
          "anchors per cell": len(lv.anchor_shapes), "anchors": lv.num_anchors,
-         "fully inside the image": inside(lv.anchors)}
+         "fully inside the image": int(inside_image(lv.anchors, (iw, ih)).sum())}
         for lv in trace.levels
     ]
     total = sum(lv.num_anchors for lv in trace.levels)

@@ -24,7 +24,7 @@ def _conv_shapes(head: torch.nn.Module) -> list[tuple[str, str]]:
 
 def render(ctx: StepContext) -> None:
     trace = ctx.trace
-    head = trace.model.model.rpn.head
+    head = trace.rpn.head
     a = len(trace.levels[0].anchor_shapes)
     st.markdown(
         f"""
@@ -58,7 +58,7 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     chosen = st.selectbox("Anchor shape", options, key="head_anchor")
     probs = torch.sigmoid(level.objectness)
     if chosen == "max over anchors":
-        values = probs.max(dim=0).values.numpy()
+        values = level.objectness_map()[0].numpy()
     else:
         values = probs[options.index(chosen) - 1].numpy()
     h, w = level.grid
@@ -75,7 +75,7 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     with right:
         fig, axes = plt.subplots(1, len(trace.levels), figsize=(8, 3.2), squeeze=False)
         for ax, lv in zip(axes[0], trace.levels):
-            im = ax.imshow(torch.sigmoid(lv.objectness).max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
+            im = ax.imshow(lv.objectness_map()[0].numpy(), cmap="viridis", vmin=0, vmax=1)
             ax.set_title(f"'{lv.name}' {lv.grid[0]}×{lv.grid[1]}")
             ax.axis("off")
         fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="max objectness")
