@@ -35,7 +35,8 @@ MODEL_NAMES = ("mobilenet_v3_large_fpn", "mobilenet_v3_large_320_fpn", "resnet50
 DEFAULT_MODEL = "mobilenet_v3_large_fpn"
 COMMANDS_HELP = (
     "Other commands: 'rpn-viz learn IMAGE --box x1,y1,x2,y2 --json OUT.json' trains the paper's RPN "
-    "head on your boxes (rpn-viz learn --help); 'rpn-viz app [streamlit options]' starts the app."
+    "head on your boxes (rpn-viz learn --help); 'rpn-viz train' trains it on a set of photos (the offline "
+    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz app [streamlit options]' starts the app."
 )
 
 
@@ -161,12 +162,22 @@ def run_app(streamlit_args: Sequence[str]) -> int:
 
 
 def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
-    """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` or ``rpn-viz app ...``."""
+    """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` (one photo), ``rpn-viz train
+    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
+    ``rpn-viz app ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["learn"]:
-        from .learn import main as learn_main
+        from .learn_cli import main as learn_main
 
         return learn_main(args[1:])
+    if args[:1] == ["train"]:
+        from .train_set import main as train_main
+
+        return train_main(args[1:])
+    if args[:1] == ["evaluate"]:
+        from .evaluate import main as evaluate_main
+
+        return evaluate_main(args[1:])
     if args[:1] == ["app"]:
         return run_command("rpn-viz app", lambda: run_app(args[1:]))
     return main(args, prog=prog)

@@ -23,7 +23,7 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.transforms.functional import pil_to_tensor
 
 from rpn_viz import FilterSettings, load_image, trace
-from rpn_viz.learn import main as learn_main
+from rpn_viz.learn_cli import main as learn_main
 from rpn_viz.learn import TrainConfig, TrainingSession, best_iou_top_k, check_boxes, copy_for_training
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, PaperRPNHead, feature_stride, load_paper_model
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
