@@ -18,12 +18,14 @@ from ui.context import StepContext
 from ui.download import apply_switch, open_model, picked, weights_help
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
+from ui.serving import freeze_long_lived, limit_malloc
 from ui.steps import STEPS, step_by_key
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
 SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
+limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 
@@ -88,6 +90,7 @@ with st.sidebar:
     step = step_by_key(step_key)
 
 loaded = open_model(choice, choices)  # downloads a missing COCO file with progress; offline, says so
+freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
 
 with st.sidebar:
     with st.expander("Post-processing settings", expanded=True):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import rpn_viz
+from rpn_viz.fairqueue import FairQueue
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
 from rpn_viz.tracing import Trace
@@ -117,16 +118,39 @@ def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -
     loaded, lock = get_model(choice)
     if choice.kind != "session":
         return _shared_trace(choice.key, photo_sha, loaded, lock, image)
-    cache: dict = st.session_state.setdefault("_session_traces", {})
-    key = (id(loaded), loaded.weights.label, photo_sha)
-    if key not in cache:
-        cache.clear()  # one photo at a time for a session's own model keeps memory small
+    from .store import session_store
+
+    def run() -> Trace:
         with st.spinner("Running your RPN on the photo…"), lock:
-            cache[key] = rpn_viz.trace(loaded, image)
-    return cache[key]
+            return rpn_viz.trace(loaded, image)
+
+    # one photo at a time for a session's own model keeps memory small
+    return session_store("_session_traces", 1).get_or_make((id(loaded), loaded.weights.label, photo_sha), run)
 
 
 def model_title(loaded: LoadedModel) -> str:
     """Human title of a loaded model."""
     spec = MODELS.get(loaded.name)
     return spec.title if spec is not None and loaded.weights.kind == "official" else loaded.weights.label
+
+
+# Trainings from every session of this server take turns (rpn_viz.fairqueue): on 2 cores, 20 at once
+# would each run 20× slower, hold 20 sets of gradients, and finish in whatever order the OS favours.
+TRAINING_SLOTS = int(os.environ.get("RPN_VIZ_TRAINING_SLOTS", "1"))
+
+
+@st.cache_resource
+def training_queue() -> FairQueue:
+    """The server's one training queue (shared by every session)."""
+    return FairQueue(slots=TRAINING_SLOTS)
+
+
+def training_turn(slot: "st.delta_generator.DeltaGenerator"):
+    """Wait for this session's turn to train, telling it its place in ``slot``; hold the turn in the block."""
+    queue = training_queue()
+
+    def tell(place: int) -> None:
+        slot.info(f"**Queued: number {place} in line** for the server's training slot ({queue.running} training "
+                  "now). Yours starts by itself; Stop leaves the queue.")
+
+    return queue.turn(on_wait=tell)
