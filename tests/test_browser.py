@@ -193,7 +193,7 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
     boxes.press("Control+Enter")
     page.get_by_role("button", name="Use typed boxes").click()
     settle(page)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("It is now your RPN", exact=False).first.wait_for(timeout=300_000)
     settle(page)
     assert_healthy(page, "after training")
@@ -278,6 +278,7 @@ def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, t
 def test_anchor_fit_page_draws_unmatched_boxes_and_a_bad_box_file_keeps_them(page, server, tmp_path):
     page.goto(f"{server}/?step=lab_fit")
     settle(page)
+    page.get_by_text("Ground-truth boxes (7 on this photo", exact=False).first.click()  # the sample's own boxes
     boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
     boxes.fill("20, 495, 430, 765\n380, 120, 640, 520")  # the drum and the loudspeaker in wine.jpg
     boxes.press("Control+Enter")

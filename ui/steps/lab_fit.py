@@ -80,8 +80,7 @@ def _file_boxes(ctx: StepContext, bundled: list[box_files.ImageBoxes] | None) ->
             st.error(describe_error(exc))
         else:
             _use_found(ctx, found, "This sample comes with", "lab_fit_sample")
-            return
-    if bundled:
+    if bundled and entry is None:
         try:
             found = box_files.boxes_for_photo(bundled, photo.name, photo.image.original_size, "bundled set")
         except box_files.BoxFileError:
