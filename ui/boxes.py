@@ -7,11 +7,12 @@ photo's own pixels (``trace.image``: as displayed, after any safety downscale).
 from __future__ import annotations
 
 import streamlit as st
-from PIL import Image, ImageDraw
-from streamlit_image_coordinates import streamlit_image_coordinates
+from PIL import Image
 
 from . import theme
+from .figures import clickable_picture
 from .photo import Photo
+from .pictures import Picture
 
 Box = list[float]
 
@@ -43,13 +44,9 @@ def parse_boxes(text: str, size: tuple[int, int]) -> list[Box]:
 
 
 def _preview(image: Image.Image, boxes: list[Box]) -> Image.Image:
-    canvas = image.copy()
-    draw = ImageDraw.Draw(canvas)
-    width = max(2, round(max(image.size) / 300))
-    for i, box in enumerate(boxes):
-        draw.rectangle(box, outline=theme.GROUND_TRUTH, width=width)
-        draw.text((box[0] + 4, box[1] + 2), f"GT {i + 1}", fill=theme.GROUND_TRUTH)
-    return canvas
+    """The photo (at most 900 px) with the boxes so far, tagged GT 1, GT 2…"""
+    return (Picture(image).boxes(boxes, theme.GROUND_TRUTH, 2, tags=[f"GT {i + 1}" for i in range(len(boxes))])
+            .render(axes=False))
 
 
 def box_editor(photo: Photo, key: str = "gt") -> list[Box]:
@@ -57,8 +54,8 @@ def box_editor(photo: Photo, key: str = "gt") -> list[Box]:
     image = photo.image.image
     boxes = list(get_boxes(photo))
     st.markdown("**Your ground-truth boxes** — drag on the photo to add one, or type them below.")
-    click = streamlit_image_coordinates(_preview(image, boxes), key=f"{key}-draw", click_and_drag=True,
-                                        width="content", cursor="crosshair")
+    click = clickable_picture(("gt-preview", photo.sha256, tuple(map(tuple, boxes))), lambda: _preview(image, boxes),
+                              f"{key}-draw", click_and_drag=True)
     if click and click.get("x1") is not None and click.get("unix_time") != st.session_state.get(f"{key}-last"):
         st.session_state[f"{key}-last"] = click.get("unix_time")
         sx, sy = image.width / click["width"], image.height / click["height"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+import uuid
+from dataclasses import astuple, dataclass, field
+
+import streamlit as st
 
 import numpy as np
 
@@ -13,6 +15,11 @@ from rpn_viz.tracing import Trace
 
 from .photo import Photo
 from .resources import ModelChoice
+
+
+def session_token() -> str:
+    """A random name for this browser session (keys of things only this session may see)."""
+    return st.session_state.setdefault("_session_token", uuid.uuid4().hex)
 
 
 @dataclass
@@ -43,8 +50,22 @@ class StepContext:
         stem = self.photo.name.rsplit(".", 1)[0]
         return f"{stem}-{self.loaded.name}-{what}".replace(" ", "_")
 
-    def memo(self, key: str, make: Callable[[], object]) -> object:
-        """Compute something once per rerun (several parts of a page may need it)."""
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
+    @property
+    def trace_key(self) -> tuple:
+        """What the network's outputs come from: the model (its weights) and the photo.
+
+        Part of the cache key of every picture that shows the trace (``ui.figures.show_picture``). A
+        session's own model is named by this session and the model object, so two sessions' "your RPN"
+        never share pictures.
+        """
+        if "trace_key" not in self._cache:
+            model = (self.choice.key, self.loaded.weights.label)
+            if self.choice.kind == "session":
+                model += (session_token(), id(self.loaded))
+            self._cache["trace_key"] = (*model, self.photo.sha256)
+        return self._cache["trace_key"]
+
+    @property
+    def key(self) -> tuple:
+        """:attr:`trace_key` and the sidebar's settings: the key of pictures that show ``ctx.result``."""
+        return (*self.trace_key, astuple(self.settings))

@@ -1,9 +1,16 @@
-"""Drawing helpers shared by the steps: photo axes, boxes, heatmaps, and PNG download of every figure."""
+"""Showing pictures: every picture cached by what it shows, with a PNG download; matplotlib helpers for plots.
+
+Pictures over a photo are drawn with :mod:`ui.pictures` (PIL, milliseconds); matplotlib stays for
+plots where it is the point (curves, histograms, bars). Either way a page calls
+:func:`show_picture` with a key that says what the picture shows: the drawing runs once per key
+for the whole server (``st.cache_data``, bounded), and the PNG for "Download PNG" is only encoded
+when someone clicks it.
+"""
 
 from __future__ import annotations
 
 import io
-from typing import Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -83,6 +90,79 @@ def show_figure(fig: Figure, name: str, caption: str | None = None) -> bytes:
     st.image(png, caption=caption, width="stretch")
     st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
     return png
+
+
+PICTURE_CACHE_ENTRIES = 192  # rendered pictures kept for the whole server (~0.2 MB each as JPEG)
+Drawing = Callable[[], "Image.Image | Figure"]
+
+
+def _png(picture: Image.Image | Figure) -> bytes:
+    if isinstance(picture, Figure):
+        return figure_png(picture)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+@st.cache_data(max_entries=PICTURE_CACHE_ENTRIES, show_spinner=False)
+def _rendered(key: Hashable, _draw: Drawing) -> tuple[bytes, bytes | None]:
+    """(bytes to show, PNG bytes or None): a photo picture is shown as JPEG (4:4:4, sharp lines, 10 ms
+    to encode) and its PNG made on demand; a matplotlib figure is its PNG (drawn once per key)."""
+    picture = _draw()
+    if isinstance(picture, Figure):
+        png = figure_png(picture)
+        return png, png
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=92, subsampling=0)
+    return buffer.getvalue(), None
+
+
+def picture_bytes(key: Hashable, draw: Drawing) -> bytes:
+    """The bytes :func:`show_picture` shows for ``key`` (for frames of an animation: no download button)."""
+    return _rendered(("picture", key), draw)[0]
+
+
+def show_picture(key: Hashable, draw: Drawing, name: str, caption: str | None = None) -> None:
+    """Show what ``draw()`` returns (a PIL image or a matplotlib figure) with a 'Download PNG' button.
+
+    ``key`` must say everything the picture shows (e.g. ``ctx.key`` plus the page's choices): the
+    drawing is cached under it for every session. ``name`` is the download's file name (unique on
+    the page).
+    """
+    shown, png = _rendered(("picture", key), draw)  # the same entry as picture_bytes(key, draw)
+    st.image(shown, caption=caption, width="stretch")
+    if png is not None:
+        st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    else:
+        download_png(draw, name)
+
+
+class _Encoded:
+    """Already-encoded JPEG bytes, handed to ``streamlit_image_coordinates`` as an image it can "save"."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def save(self, buffer: io.BytesIO, **_: object) -> None:
+        buffer.write(self.data)
+
+
+def clickable_picture(key: Hashable, draw: Drawing, widget_key: str, click_and_drag: bool = False) -> dict | None:
+    """A picture (cached like :func:`show_picture`) that reports where it was clicked (or dragged).
+
+    The component would otherwise re-encode the picture as an uncompressed PNG on every rerun
+    (megabytes per click); it gets the cached JPEG instead. Coordinates come back in displayed pixels
+    with the displayed ``width``/``height``, so callers scale by their own picture's size.
+    """
+    from streamlit_image_coordinates import streamlit_image_coordinates
+
+    return streamlit_image_coordinates(_Encoded(picture_bytes(key, draw)), key=widget_key, width="content",
+                                       cursor="crosshair", click_and_drag=click_and_drag, image_format="JPEG")
+
+
+def download_png(draw: Drawing, name: str, label: str = "Download PNG") -> None:
+    """A 'Download PNG' button whose PNG is drawn and encoded only when it is clicked."""
+    st.download_button(label, lambda: _png(draw()), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
 
 
 def legend(ax: Axes, **kwargs) -> None:

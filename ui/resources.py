@@ -105,13 +105,14 @@ def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -
     loaded, lock = get_model(choice)
     if choice.kind != "session":
         return _shared_trace(choice.key, photo_sha, loaded, lock, image)
-    cache: dict = st.session_state.setdefault("_session_traces", {})
-    key = (id(loaded), loaded.weights.label, photo_sha)
-    if key not in cache:
-        cache.clear()  # one photo at a time for a session's own model keeps memory small
+    from .store import session_store
+
+    def run() -> Trace:
         with st.spinner("Running your RPN on the photo…"), lock:
-            cache[key] = rpn_viz.trace(loaded, image)
-    return cache[key]
+            return rpn_viz.trace(loaded, image)
+
+    # one photo at a time for a session's own model keeps memory small
+    return session_store("_session_traces", 1).get_or_make((id(loaded), loaded.weights.label, photo_sha), run)
 
 
 def model_title(loaded: LoadedModel) -> str:

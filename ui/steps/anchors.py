@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from .. import theme
 from ..context import StepContext
+from ..figures import clickable_picture, download_png
 from ..widgets import level_picker
 
 RATIO_COLOURS = [theme.OKABE_ITO["blue"], theme.OKABE_ITO["orange"], theme.OKABE_ITO["green"],
@@ -84,23 +82,23 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
     show = cols[2].radio("Anchors drawn", ["all k", *[f"ratio {r:g}" for r in ratios]], horizontal=True,
                          key="anchor_show")
     shown = [s.index for s in level.anchor_shapes if show == "all k" or show == f"ratio {s.ratio:g}"]
-    picture, margin = anchor_picture(ctx, level, int(row), int(col), shown)
+    row, col = int(row), int(col)
+    picture_key = (ctx.trace_key, "anchors", level.index, row, col, tuple(shown))
+    draw = lambda: anchor_picture(ctx, level, row, col, shown)[0]  # noqa: E731
     st.caption("Click the picture to choose a cell. Yellow dots: anchor centres of this level. "
                "Black square: the chosen cell. Colours: "
                + ", ".join(f"ratio {r:g}" for r in ratios) + " (blue, orange, green). Numbers: anchor size in px.")
-    click = streamlit_image_coordinates(picture, key="anchor_click", width="content", cursor="crosshair")
+    click = clickable_picture(picture_key, draw, "anchor_click")
     if click and click.get("unix_time") != st.session_state.get("anchor_click_seen"):
         st.session_state["anchor_click_seen"] = click.get("unix_time")
+        picture, margin = anchor_picture(ctx, level, row, col, shown)  # its size and margin, to map the click
         px = click["x"] * picture.width / click["width"] - margin
         py = click["y"] * picture.height / click["height"] - margin
         new_row, new_col = int(min(max(py // sy, 0), h - 1)), int(min(max(px // sx, 0), w - 1))
         if (new_row, new_col) != (row, col):
             st.session_state["anchor_row"], st.session_state["anchor_col"] = new_row, new_col
             st.rerun()
-    png = io.BytesIO()
-    picture.save(png, format="PNG")
-    st.download_button("Download PNG", png.getvalue(), file_name=f"{ctx.slug('anchors')}-r{row}c{col}.png",
-                       mime="image/png", key="dl-anchors")
+    download_png(draw, f"{ctx.slug('anchors')}-r{row}c{col}")
     st.markdown(f"**The {k} anchors of cell (row {row}, column {col})**, network-input pixels:")
     anchors = level.anchors[int(row), int(col)]
     st.dataframe(

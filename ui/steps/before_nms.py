@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import streamlit as st
-from matplotlib import cm, colors
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture, scalar_colours
 from ..widgets import untrained_note
 
 
@@ -40,30 +40,11 @@ not the network.
     n = int(survivors.numel())
     drawn = n if n <= 10 else st.slider("Boxes drawn (highest objectness first)", 10, min(1000, n), min(150, n),
                                         key="before_drawn")
-    order = survivors[result.prob[survivors].argsort(descending=True, stable=True)][:drawn]
-    boxes = ctx.trace.to_working(result.box[order])
-    probs = result.prob[order]
-    lo, hi = float(probs.min()), float(probs.max())
-    norm = colors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-6)
-    cmap = plt.get_cmap(theme.SCORES)
     left, right = st.columns([3, 2])
     with left:
-        image = ctx.trace.image
-        fig, ax = new_figure(image.size, max_width=9)
-        show_photo(ax, image, f"{drawn} of {survivors.numel():,} candidates, coloured by objectness")
-        draw_boxes(ax, boxes.tolist(), [colors.to_hex(cmap(norm(float(p)))) for p in probs], linewidth=1.2)
-        fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.035, pad=0.02,
-                     label="objectness probability")
-        show_figure(fig, ctx.slug("before-nms"))
+        show_picture((ctx.key, "before-nms", drawn), lambda: _candidates(ctx, drawn), ctx.slug("before-nms"))
     with right:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.hist(result.prob.numpy(), bins=40, color=theme.OKABE_ITO["blue"])
-        ax.axvline(s.score_thresh, color=theme.OKABE_ITO["vermillion"], linewidth=3, label=f"threshold {s.score_thresh:g}")
-        ax.set_xlabel("objectness probability")
-        ax.set_ylabel("candidates")
-        ax.set_title("Scores of the pre-NMS top-N")
-        ax.legend()
-        show_figure(fig, ctx.slug("score-histogram"))
+        show_picture((ctx.key, "score-histogram"), lambda: _histogram(ctx), ctx.slug("score-histogram"))
         per_level = [
             {"level": lv.name, "anchors": lv.num_anchors,
              "candidates": int((result.level == lv.index).sum()),
@@ -71,3 +52,29 @@ not the network.
             for lv in ctx.trace.levels
         ]
         st.dataframe(per_level, hide_index=True)
+
+
+def _candidates(ctx: StepContext, drawn: int):
+    """The ``drawn`` best candidates over the photo, coloured by objectness (with its colour bar)."""
+    result, survivors = ctx.result, ctx.result.nms_input_pos
+    order = survivors[result.prob[survivors].argsort(descending=True, stable=True)][:drawn]
+    probs = result.prob[order]
+    lo, hi = float(probs.min()), float(probs.max())
+    hi = hi if hi > lo else lo + 1e-6
+    return (Picture(ctx.trace.image)
+            .boxes(ctx.trace.to_working(result.box[order]).tolist(), scalar_colours(probs.tolist(), theme.SCORES, lo, hi),
+                   1.2)
+            .colour_bar(theme.SCORES, lo, hi, "objectness probability")
+            .render(f"{drawn} of {survivors.numel():,} candidates, coloured by objectness"))
+
+
+def _histogram(ctx: StepContext):
+    s = ctx.settings
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(ctx.result.prob.numpy(), bins=40, color=theme.OKABE_ITO["blue"])
+    ax.axvline(s.score_thresh, color=theme.OKABE_ITO["vermillion"], linewidth=3, label=f"threshold {s.score_thresh:g}")
+    ax.set_xlabel("objectness probability")
+    ax.set_ylabel("candidates")
+    ax.set_title("Scores of the pre-NMS top-N")
+    ax.legend()
+    return fig

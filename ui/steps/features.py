@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from .. import theme
 from ..context import StepContext
-from ..figures import new_figure, overlay_heatmap, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 from ..widgets import level_picker, untrained_note
 
 
@@ -33,15 +33,9 @@ used a single map with stride 16.
     iw, ih = ctx.input_size
     left, right = st.columns(2)
     with left:
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, f"{h}×{w} grid, stride {sx}")
-        for x in range(0, w + 1):
-            ax.axvline(x * sx, color=theme.OKABE_ITO["yellow"], linewidth=0.8, alpha=0.8)
-        for y in range(0, h + 1):
-            ax.axhline(y * sy, color=theme.OKABE_ITO["yellow"], linewidth=0.8, alpha=0.8)
-        ax.set_xlim(0, iw)
-        ax.set_ylim(ih, 0)
-        show_figure(fig, ctx.slug(f"grid-{level.name}"))
+        show_picture((ctx.trace_key, "grid", level.index),
+                     lambda: Picture(ctx.input_view).grid((sx, sy), (w, h)).render(f"{h}×{w} grid, stride {sx}"),
+                     ctx.slug(f"grid-{level.name}"))
     with right:
         mode = st.radio("Show", ["Mean over channels", "One channel"], horizontal=True, key="feat_mode")
         if mode == "One channel":
@@ -49,14 +43,13 @@ used a single map with stride 16.
             values = level.features[channel].numpy()
             title = f"channel {channel} of {c}"
         else:
+            channel = None
             values = level.features.mean(dim=0).numpy()
             title = f"mean of {c} channels"
         lo, hi = float(np.min(values)), float(np.max(values))
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, f"Activation: {title}")
-        overlay_heatmap(ax, values, (w * sx, h * sy), vmin=lo, vmax=hi if hi > lo else lo + 1e-12,
-                        label="activation")
-        ax.set_xlim(0, iw)
-        ax.set_ylim(ih, 0)
-        show_figure(fig, ctx.slug(f"activation-{level.name}"))
+        show_picture((ctx.trace_key, "activation", level.index, channel),
+                     lambda: Picture(ctx.input_view).heatmap(values, (w * sx, h * sy), vmin=lo,
+                                                             vmax=hi if hi > lo else lo + 1e-12, label="activation")
+                     .render(f"Activation: {title}"),
+                     ctx.slug(f"activation-{level.name}"))
         st.caption(f"Range on this level: {lo:.3g} … {hi:.3g}. Bright cells respond strongly to what lies under them.")

@@ -8,7 +8,8 @@ import streamlit as st
 import torch
 
 from ..context import StepContext
-from ..figures import new_figure, overlay_heatmap, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 from ..widgets import level_picker, untrained_note
 
 
@@ -66,19 +67,23 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     iw, ih = ctx.input_size
     left, right = st.columns(2)
     with left:
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, f"level '{level.name}': {chosen}")
-        overlay_heatmap(ax, values, (w * sx, h * sy))
-        ax.set_xlim(0, iw)
-        ax.set_ylim(ih, 0)
-        show_figure(fig, ctx.slug(f"objectness-{level.name}"))
+        show_picture((ctx.trace_key, "objectness", level.index, chosen),
+                     lambda: Picture(ctx.input_view).heatmap(values, (w * sx, h * sy))
+                     .render(f"level '{level.name}': {chosen}"),
+                     ctx.slug(f"objectness-{level.name}"))
     with right:
-        fig, axes = plt.subplots(1, len(trace.levels), figsize=(8, 3.2), squeeze=False)
-        for ax, lv in zip(axes[0], trace.levels):
-            im = ax.imshow(torch.sigmoid(lv.objectness).max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
-            ax.set_title(f"'{lv.name}' {lv.grid[0]}×{lv.grid[1]}")
-            ax.axis("off")
-        fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="max objectness")
-        show_figure(fig, ctx.slug("objectness-all-levels"), caption="Max over anchors, every level (grid cells)")
+        show_picture((ctx.trace_key, "objectness-all-levels"), lambda: _all_levels(trace),
+                     ctx.slug("objectness-all-levels"), caption="Max over anchors, every level (grid cells)")
         top = float(np.max(values))
         st.metric("Highest objectness on this map", f"{top:.3f}")
+
+
+def _all_levels(trace):
+    """Small multiples: max objectness over the anchors of every level, as grids of cells (matplotlib)."""
+    fig, axes = plt.subplots(1, len(trace.levels), figsize=(8, 3.2), squeeze=False)
+    for ax, lv in zip(axes[0], trace.levels):
+        im = ax.imshow(torch.sigmoid(lv.objectness).max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"'{lv.name}' {lv.grid[0]}×{lv.grid[1]}")
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="max objectness")
+    return fig

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from ..context import StepContext
-from ..figures import new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 
 
 def render(ctx: StepContext) -> None:
@@ -37,13 +38,12 @@ your photo by dividing by {sx:.3f}.
         st.caption(f"Photo: {ctx.photo.credit}")
     left, right = st.columns(2)
     with left:
-        fig, ax = new_figure((ow, oh), max_width=8)
-        show_photo(ax, ctx.trace.image, f"Your photo ({ow}×{oh})")
-        show_figure(fig, ctx.slug("photo"))
+        show_picture((ctx.trace_key, "photo"), lambda: Picture(ctx.trace.image).render(f"Your photo ({ow}×{oh})"),
+                     ctx.slug("photo"))
     with right:
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, f"Network input ({iw}×{ih}), normalisation undone")
-        show_figure(fig, ctx.slug("network-input"))
+        show_picture((ctx.trace_key, "network-input"),
+                     lambda: Picture(ctx.input_view).render(f"Network input ({iw}×{ih}), normalisation undone"),
+                     ctx.slug("network-input"))
     mean = ", ".join(f"{m:.3f}" for m in pre.mean)
     std = ", ".join(f"{s:.3f}" for s in pre.std)
     st.markdown(f"Normalisation per channel (R, G, B): `(pixel / 255 − [{mean}]) / [{std}]`.")

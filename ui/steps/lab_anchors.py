@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
-from matplotlib.lines import Line2D
 
 from rpn_viz import lab
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import legend, show_picture
+from ..pictures import Picture
 from .lab_common import gt_section
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
@@ -26,39 +28,32 @@ def _ratio_colour(ratio: float) -> str:
     return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)] if ratio in RATIO_CHOICES else theme.CYCLE[0]
 
 
-def _tiling_figure(ctx: StepContext, tiling: lab.Tiling, on_photo: bool) -> None:
+def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
     """Anchor centres over the image and the k anchors of the middle cell (they may cross the border)."""
     w, h = tiling.image_size
     rows, cols = tiling.grid
     row, col = rows // 2, cols // 2
     cell = tiling.cell_anchors(row, col)
-    fig, ax = new_figure((w, h), max_width=10)
-    if on_photo:
-        show_photo(ax, ctx.input_view, f"{tiling.num_anchors:,} anchors: {rows}×{cols} positions × k = {tiling.k}")
-    else:
-        ax.imshow(np.full((h, w, 3), 235, dtype=np.uint8))
-        ax.set_title(f"The paper's 1000×600 example: {tiling.num_anchors:,} anchors")
-        ax.set_xlabel("x (pixels)")
-        ax.set_ylabel("y (pixels)")
-    ys, xs = np.meshgrid(np.arange(rows) * tiling.spec.stride, np.arange(cols) * tiling.spec.stride, indexing="ij")
-    ax.scatter(xs.ravel(), ys.ravel(), s=max(1.0, 40.0 / max(rows, cols) ** 0.5), color=theme.OKABE_ITO["yellow"],
-               edgecolors="black", linewidths=0.2, label=f"anchor centres (every {tiling.spec.stride} px)")
-    for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
-        draw_boxes(ax, [box], _ratio_colour(shape.ratio), linewidth=2.5)
-    handles = [Line2D([], [], color=_ratio_colour(r), lw=3, label=f"height:width {r:g}") for r in tiling.spec.ratios]
-    ax.plot([col * tiling.spec.stride], [row * tiling.spec.stride], "k+", ms=14, mew=3)
     margin = max(0.0, float(-cell[:, :2].min()), float(cell[:, 2].max() - w), float(cell[:, 3].max() - h)) + 10
-    ax.set_xlim(-margin, w + margin)
-    ax.set_ylim(h + margin, -margin)
-    ax.add_patch(plt.Rectangle((0, 0), w, h, fill=False, edgecolor="black", lw=2, linestyle=":"))
-    ax.legend(handles=[*ax.get_legend_handles_labels()[0], *handles], loc="upper right", framealpha=0.9, fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-tiling-s{tiling.spec.stride}-k{tiling.k}"),
-                caption=f"The k = {tiling.k} anchors of the middle cell (row {row}, column {col}, black +). "
-                        "Dotted: the image border.")
+    picture = Picture(ctx.input_view if on_photo else None, view=(-margin, -margin, w + margin, h + margin),
+                      size=(w, h))
+    ys, xs = np.meshgrid(np.arange(rows) * tiling.spec.stride, np.arange(cols) * tiling.spec.stride, indexing="ij")
+    picture.points(np.stack([xs.ravel(), ys.ravel()], axis=1), theme.OKABE_ITO["yellow"],
+                   radius=max(1.0, 4.0 / max(rows, cols) ** 0.25), edge="black",
+                   label=f"anchor centres (every {tiling.spec.stride} px)")
+    for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
+        picture.boxes([box], _ratio_colour(shape.ratio), 2.5)
+    for r in tiling.spec.ratios:
+        picture.legend_entry(f"height:width {r:g}", _ratio_colour(r), 3)
+    picture.marker(col * tiling.spec.stride, row * tiling.spec.stride)
+    picture.boxes([[0, 0, w, h]], theme.OKABE_ITO["black"], 2, style=":")
+    title = (f"{tiling.num_anchors:,} anchors: {rows}×{cols} positions × k = {tiling.k}" if on_photo
+             else f"The paper's 1000×600 example: {tiling.num_anchors:,} anchors")
+    return picture.render(title)
 
 
-def _inside_figure(ctx: StepContext, tiling: lab.Tiling) -> None:
-    """Per anchor shape: how many lie inside the image and how many cross its border."""
+def _inside_figure(tiling: lab.Tiling):
+    """Per anchor shape: how many lie inside the image and how many cross its border (matplotlib bars)."""
     shapes = tiling.spec.shapes()
     inside = np.array(tiling.inside_per_shape())
     total = tiling.num_positions
@@ -73,24 +68,20 @@ def _inside_figure(ctx: StepContext, tiling: lab.Tiling) -> None:
     ax.set_title("Big anchors rarely fit inside the image")
     height = 0.45 * len(shapes) + 1.8
     legend(ax, loc="upper center", bbox_to_anchor=(0.5, -1.0 / (0.75 * height)), ncol=2)
-    show_figure(fig, ctx.slug(f"lab-inside-s{tiling.spec.stride}-k{tiling.k}"))
+    return fig
 
 
-def _batch_figure(ctx: StepContext, gt: torch.Tensor, tiling: lab.Tiling, batch: lab.MiniBatch) -> None:
+def _batch_picture(ctx: StepContext, gt: torch.Tensor, tiling: lab.Tiling, batch: lab.MiniBatch):
     """The photo with the gt boxes and the sampled mini-batch (positives solid, negatives thin)."""
     w, h = tiling.image_size
-    fig, ax = new_figure((w, h), max_width=10)
-    show_photo(ax, ctx.input_view, f"Mini-batch: {batch.positive.numel()} positive + {batch.negative.numel()} negative")
-    draw_boxes(ax, tiling.anchors[batch.negative].tolist(), theme.NEGATIVE, linewidth=0.8, alpha=0.55,
-               label=f"sampled negatives ({batch.negative.numel()})")
-    draw_boxes(ax, tiling.anchors[batch.positive].tolist(), theme.POSITIVE, linewidth=2.0,
-               label=f"sampled positives ({batch.positive.numel()})")
-    draw_boxes(ax, gt.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your ground-truth boxes",
-               labels=[f"GT {i + 1}" for i in range(gt.shape[0])])
-    ax.set_xlim(-20, w + 20)
-    ax.set_ylim(h + 20, -20)
-    legend(ax, loc="upper right", fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-minibatch-seed{batch.seed}"))
+    return (Picture(ctx.input_view, view=(-20, -20, w + 20, h + 20))
+            .boxes(tiling.anchors[batch.negative].tolist(), theme.NEGATIVE, 0.8, alpha=0.55,
+                   label=f"sampled negatives ({batch.negative.numel()})")
+            .boxes(tiling.anchors[batch.positive].tolist(), theme.POSITIVE, 2.0,
+                   label=f"sampled positives ({batch.positive.numel()})")
+            .boxes(gt.tolist(), theme.GROUND_TRUTH, 3.5, label="your ground-truth boxes",
+                   tags=[f"GT {i + 1}" for i in range(gt.shape[0])])
+            .render(f"Mini-batch: {batch.positive.numel()} positive + {batch.negative.numel()} negative"))
 
 
 def render(ctx: StepContext) -> None:
@@ -141,8 +132,13 @@ paper's released code, py-faster-rcnn: 8,151); "about 6,000" is what a typical P
 **800×600** gives ({pascal.num_inside:,} here).
 """
     )
-    _tiling_figure(ctx, tiling, on_photo)
-    _inside_figure(ctx, tiling)
+    where_key = ctx.trace_key if on_photo else "paper"
+    show_picture((where_key, "lab-tiling", astuple(spec), tiling.image_size), lambda: _tiling_picture(ctx, tiling, on_photo),
+                 ctx.slug(f"lab-tiling-s{tiling.spec.stride}-k{tiling.k}"),
+                 caption=f"The k = {tiling.k} anchors of the middle cell (row {rows // 2}, column {cols // 2}, "
+                         "black +). Dotted: the image border.")
+    show_picture(("lab-inside", astuple(spec), tiling.image_size), lambda: _inside_figure(tiling),
+                 ctx.slug(f"lab-inside-s{tiling.spec.stride}-k{tiling.k}"))
 
     st.subheader("Training labels from your boxes")
     if not on_photo:
@@ -179,4 +175,5 @@ Each training step looks at a random **mini-batch of {batch.batch_size}** of the
               "positive anchors": int(labels.gt_num_positive[i])} for i, b in enumerate(gt.tolist())],
             hide_index=True,
         )
-    _batch_figure(ctx, gt, tiling, batch)
+    show_picture((ctx.trace_key, "lab-minibatch", astuple(spec), tuple(map(tuple, gt.tolist())), ignore, seed),
+                 lambda: _batch_picture(ctx, gt, tiling, batch), ctx.slug(f"lab-minibatch-seed{batch.seed}"))

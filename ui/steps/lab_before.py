@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import matplotlib.pyplot as plt
-import numpy as np
 import streamlit as st
 import torch
 
@@ -11,7 +12,9 @@ from rpn_viz import baselines, lab
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, show_figure
+from ..figures import show_picture
+from ..pictures import Picture, side_by_side
+from ..store import session_store
 from ..widgets import untrained_note
 from .lab_common import gt_section
 
@@ -23,11 +26,7 @@ COLOURS = {"sliding windows": theme.OKABE_ITO["orange"], "Selective Search": the
            "RPN": theme.KEPT}
 
 
-def _cache() -> dict:
-    return st.session_state.setdefault("lab_before_ss", {})
-
-
-def _bars(ctx: StepContext, table: baselines.Comparison) -> None:
+def _bars(table: baselines.Comparison):
     names = [row["method"] for row in table.rows]
     colours = [COLOURS.get(n, theme.CYCLE[0]) for n in names]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -43,30 +42,27 @@ def _bars(ctx: StepContext, table: baselines.Comparison) -> None:
         ax.tick_params(axis="x", labelsize=12)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    show_figure(fig, ctx.slug("lab-before-bars"))
+    return fig
 
 
-def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor) -> None:
+def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor):
+    """One panel per method: its boxes (the best, or a random sample when unranked) over the photo."""
     trace = ctx.trace
-    image = trace.image
-    fig, axes = plt.subplots(1, len(table.sets), figsize=(6 * len(table.sets), 6 * image.height / image.width + 1))
     generator = torch.Generator().manual_seed(0)
-    for ax, s in zip(np.atleast_1d(axes), table.sets):
+    panels = []
+    for s in table.sets:
         if s.ranked:
             picked, how = s.boxes[:DRAWN], f"best {min(DRAWN, s.count)}"
         else:
             order = torch.randperm(s.count, generator=generator)[:DRAWN]
             picked, how = s.boxes[order], f"{min(DRAWN, s.count)} at random"
-        ax.imshow(image)
-        draw_boxes(ax, trace.to_working(picked).tolist(), COLOURS.get(s.name, theme.CYCLE[0]), linewidth=1.0,
-                   alpha=0.7, label=f"{s.name}: {how} of {s.count:,}")
+        picture = Picture(trace.image, width=600, height=600).boxes(
+            trace.to_working(picked).tolist(), COLOURS.get(s.name, theme.CYCLE[0]), 1.0, alpha=0.7,
+            label=f"{s.name}: {how} of {s.count:,}")
         if gt.numel():
-            draw_boxes(ax, trace.to_working(gt).tolist(), theme.GROUND_TRUTH, linewidth=3, label="your boxes")
-        ax.set_title(s.name)
-        ax.set_axis_off()
-        legend(ax, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=11)
-    fig.tight_layout()
-    show_figure(fig, ctx.slug("lab-before-boxes"))
+            picture.boxes(trace.to_working(gt).tolist(), theme.GROUND_TRUTH, 3, label="your boxes")
+        panels.append(picture.render(s.name, axes=False))
+    return side_by_side(panels)
 
 
 def render(ctx: StepContext) -> None:
@@ -100,10 +96,11 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     spec = lab.AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
     windows = baselines.sliding_windows((iw, ih), spec)
     key = (ctx.photo.sha256, mode, int(side))
+    runs = session_store("lab_before_ss", 3)
     if st.button(f"Run Selective Search ({mode} mode) on this photo", key="lab_before_run"):
         with st.spinner("Selective Search is running on the CPU…"):
-            _cache()[key] = baselines.selective_search_input(trace, int(side), mode)
-    search = _cache().get(key)
+            runs.put(key, baselines.selective_search_input(trace, int(side), mode))
+    search = runs.find(key)
     sets = [windows, *([search] if search is not None else []), baselines.rpn_candidates(trace, ctx.result)]
     table = baselines.compare(sets, gt)
     rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "note"}
@@ -126,5 +123,6 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     else:
         text += " Add ground-truth boxes (expander above) to compare their recall."
     st.markdown(text)
-    _bars(ctx, table)
-    _panels(ctx, table, gt)
+    shows = (ctx.key, "lab-before", astuple(spec), key if search is not None else None, tuple(map(tuple, gt.tolist())))
+    show_picture((*shows, "bars"), lambda: _bars(table), ctx.slug("lab-before-bars"))
+    show_picture((*shows, "boxes"), lambda: _panels(ctx, table, gt), ctx.slug("lab-before-boxes"))

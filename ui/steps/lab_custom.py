@@ -10,7 +10,8 @@ from rpn_viz.regression import explain_decode
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 from ..widgets import untrained_note
 from .lab_common import gt_section, parse_numbers
 
@@ -19,21 +20,19 @@ MODEL_COLOUR = theme.KEPT
 CUSTOM_COLOUR = theme.OKABE_ITO["orange"]
 
 
-def _proposals_figure(ctx: StepContext, out: lab.CustomAnchorDecode, gt: torch.Tensor, shown: int) -> None:
+def _proposals_picture(ctx: StepContext, out: lab.CustomAnchorDecode, gt: torch.Tensor, shown: int):
     trace = ctx.trace
-    fig, ax = new_figure(trace.image.size, max_width=10)
-    show_photo(ax, trace.image, f"Top {shown} proposals: the model's anchors vs yours")
-    draw_boxes(ax, trace.to_working(ctx.result.boxes[:shown]).tolist(), MODEL_COLOUR, linewidth=2.2,
-               label="with the model's own anchors")
-    draw_boxes(ax, trace.to_working(out.proposals[:shown]).tolist(), CUSTOM_COLOUR, linewidth=2.2, linestyle="--",
-               label="same head, your anchors")
+    picture = (Picture(trace.image)
+               .boxes(trace.to_working(ctx.result.boxes[:shown]).tolist(), MODEL_COLOUR, 2.2,
+                      label="with the model's own anchors")
+               .boxes(trace.to_working(out.proposals[:shown]).tolist(), CUSTOM_COLOUR, 2.2, style="--",
+                      label="same head, your anchors"))
     if gt.numel():
-        draw_boxes(ax, trace.to_working(gt).tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your ground truth")
-    legend(ax, loc="upper right", fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-custom-top{shown}"))
+        picture.boxes(trace.to_working(gt).tolist(), theme.GROUND_TRUTH, 3.5, label="your ground truth")
+    return picture.render(f"Top {shown} proposals: the model's anchors vs yours")
 
 
-def _one_anchor(ctx: StepContext, out: lab.CustomAnchorDecode, rank: int) -> None:
+def _one_anchor(ctx: StepContext, out: lab.CustomAnchorDecode, rank: int, key: tuple) -> None:
     """One prediction decoded twice: against its own anchor and against yours, with the numbers."""
     trace, result = ctx.trace, ctx.result
     flat = int(result.anchor_index[result.final_pos[rank]])
@@ -42,19 +41,19 @@ def _one_anchor(ctx: StepContext, out: lab.CustomAnchorDecode, rank: int) -> Non
     own, mine = explain_decode(trace.anchors[flat], deltas), explain_decode(out.custom_anchors[flat], deltas)
     boxes = torch.stack([trace.anchors[flat], out.custom_anchors[flat], trace.proposals[flat], out.decoded[flat]])
     working = trace.to_working(boxes)
-    fig, ax = new_figure(trace.image.size, max_width=9)
-    show_photo(ax, trace.image, f"Proposal #{rank}: level {level.name}, cell ({row}, {col}), anchor {a}")
-    draw_boxes(ax, [working[0].tolist()], theme.ANCHOR, linewidth=2, linestyle=":", label="model's anchor")
-    draw_boxes(ax, [working[1].tolist()], theme.OKABE_ITO["purple"], linewidth=2, linestyle=":", label="your anchor")
-    draw_boxes(ax, [working[2].tolist()], MODEL_COLOUR, linewidth=3, label="decoded from the model's anchor")
-    draw_boxes(ax, [working[3].tolist()], CUSTOM_COLOUR, linewidth=3, linestyle="--", label="decoded from yours")
-    x1, y1 = float(working[:, 0].min()), float(working[:, 1].min())
-    x2, y2 = float(working[:, 2].max()), float(working[:, 3].max())
-    pad = 0.15 * max(x2 - x1, y2 - y1)
-    ax.set_xlim(x1 - pad, x2 + pad)
-    ax.set_ylim(y2 + pad, y1 - pad)
-    legend(ax, loc="lower right", fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-custom-anchor-rank{rank}"))
+
+    def draw():
+        x1, y1 = float(working[:, 0].min()), float(working[:, 1].min())
+        x2, y2 = float(working[:, 2].max()), float(working[:, 3].max())
+        pad = 0.15 * max(x2 - x1, y2 - y1)
+        return (Picture(trace.image, view=(x1 - pad, y1 - pad, x2 + pad, y2 + pad))
+                .boxes([working[0].tolist()], theme.ANCHOR, 2, style=":", label="model's anchor")
+                .boxes([working[1].tolist()], theme.OKABE_ITO["purple"], 2, style=":", label="your anchor")
+                .boxes([working[2].tolist()], MODEL_COLOUR, 3, label="decoded from the model's anchor")
+                .boxes([working[3].tolist()], CUSTOM_COLOUR, 3, style="--", label="decoded from yours")
+                .render(f"Proposal #{rank}: level {level.name}, cell ({row}, {col}), anchor {a}"))
+
+    show_picture((*key, "anchor", rank), draw, ctx.slug(f"lab-custom-anchor-rank{rank}"))
     c = st.columns(2)
     c[0].markdown("**Model's anchor** (input pixels)\n\n" + "\n".join(f"- `{line}`" for line in own.formulas()))
     c[1].markdown("**Your anchor**, same deltas\n\n" + "\n".join(f"- `{line}`" for line in mine.formulas()))
@@ -101,7 +100,8 @@ then ratios, as in torchvision's `AnchorGenerator`).
     st.dataframe(rows, hide_index=True)
     st.caption("IoU 1 and area ratio 1 mean nothing changed. With ground-truth boxes (expander above) the table "
                "also compares how well each proposal set covers them.")
-    _proposals_figure(ctx, out, gt, shown)
+    key = (ctx.key, "lab-custom", float(factor), tuple(custom_ratios), tuple(map(tuple, gt.tolist())))
+    show_picture((*key, shown), lambda: _proposals_picture(ctx, out, gt, shown), ctx.slug(f"lab-custom-top{shown}"))
     st.subheader("One prediction, decoded twice")
     rank = int(st.number_input("Proposal rank", 0, n - 1, 0, key="lab_custom_rank"))
-    _one_anchor(ctx, out, rank)
+    _one_anchor(ctx, out, rank, key)

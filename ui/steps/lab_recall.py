@@ -9,14 +9,15 @@ from rpn_viz import recall
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import legend, show_picture
+from ..pictures import Picture
 from ..widgets import untrained_note
 from .lab_common import gt_section
 
 MISSED = theme.SUPPRESSED
 
 
-def _recall_vs_count(ctx: StepContext, curves: recall.RecallCurves) -> None:
+def _recall_vs_count(curves: recall.RecallCurves):
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for colour, (iou, values) in zip((theme.CYCLE[0], theme.CYCLE[1], theme.CYCLE[2]), curves.recall_vs_count.items()):
         ax.plot(curves.counts, values, marker="o", ms=4, lw=2.5, color=colour, label=f"IoU ≥ {iou:g}")
@@ -27,10 +28,10 @@ def _recall_vs_count(ctx: StepContext, curves: recall.RecallCurves) -> None:
     ax.set_title("Recall vs number of proposals")
     ax.grid(alpha=0.3)
     legend(ax, loc="upper left")
-    show_figure(fig, ctx.slug("lab-recall-vs-count"))
+    return fig
 
 
-def _recall_vs_iou(ctx: StepContext, curves: recall.RecallCurves) -> None:
+def _recall_vs_iou(curves: recall.RecallCurves):
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for colour, (top, values) in zip(theme.CYCLE, curves.recall_vs_iou.items()):
         ax.plot(curves.iou_thresholds, values, marker="o", ms=4, lw=2.5, color=colour, label=f"top {top}")
@@ -40,28 +41,25 @@ def _recall_vs_iou(ctx: StepContext, curves: recall.RecallCurves) -> None:
     ax.set_title("Recall vs IoU (as in the paper's Fig. 2)")
     ax.grid(alpha=0.3)
     legend(ax, loc="lower left")
-    show_figure(fig, ctx.slug("lab-recall-vs-iou"))
+    return fig
 
 
-def _coverage_figure(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float) -> None:
+def _coverage_picture(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float):
     trace, boxes = ctx.trace, ctx.result.boxes
-    fig, ax = new_figure(trace.image.size, max_width=10)
     missed = set(curves.uncovered(threshold))
-    show_photo(ax, trace.image, f"Best proposal for each box ({len(missed)} missed at IoU {threshold:g})")
+    picture = Picture(trace.image)
     ranks = [r for r in curves.best_rank.tolist() if r >= 0]
     if ranks:
-        draw_boxes(ax, trace.to_working(boxes[ranks]).tolist(), theme.KEPT, linewidth=2, linestyle="--",
-                   label="best proposal")
+        picture.boxes(trace.to_working(boxes[ranks]).tolist(), theme.KEPT, 2, style="--", label="best proposal")
     working = trace.to_working(gt).tolist()
     found = [i for i in range(len(working)) if i not in missed]
     if found:
-        draw_boxes(ax, [working[i] for i in found], theme.GROUND_TRUTH, linewidth=3.5, label="found",
-                   labels=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in found])
+        picture.boxes([working[i] for i in found], theme.GROUND_TRUTH, 3.5, label="found",
+                      tags=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in found])
     if missed:
-        draw_boxes(ax, [working[i] for i in sorted(missed)], MISSED, linewidth=3.5, label="no proposal covers it",
-                   labels=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in sorted(missed)])
-    legend(ax, loc="upper right", fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-recall-coverage-{threshold:g}"))
+        picture.boxes([working[i] for i in sorted(missed)], MISSED, 3.5, label="no proposal covers it",
+                      tags=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in sorted(missed)])
+    return picture.render(f"Best proposal for each box ({len(missed)} missed at IoU {threshold:g})")
 
 
 def render(ctx: StepContext) -> None:
@@ -95,12 +93,14 @@ IoU ≥ {threshold:g}. Recall with all of them: **{r05[-1] if r05 else 0:.0%}** 
     if n == 0:
         st.warning("There are no proposals with these settings. Lower the score threshold in the sidebar.")
         return
+    key = (ctx.key, "lab-recall", tuple(map(tuple, gt.tolist())))
     c = st.columns(2)
     with c[0]:
-        _recall_vs_count(ctx, curves)
+        show_picture((*key, "vs-count"), lambda: _recall_vs_count(curves), ctx.slug("lab-recall-vs-count"))
     with c[1]:
-        _recall_vs_iou(ctx, curves)
-    _coverage_figure(ctx, curves, gt, threshold)
+        show_picture((*key, "vs-iou"), lambda: _recall_vs_iou(curves), ctx.slug("lab-recall-vs-iou"))
+    show_picture((*key, threshold), lambda: _coverage_picture(ctx, curves, gt, threshold),
+                 ctx.slug(f"lab-recall-coverage-{threshold:g}"))
     table = curves.table()
     for row in table:
         row["gt"] = f"GT {row['gt'] + 1}"

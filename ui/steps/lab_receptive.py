@@ -2,48 +2,34 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 
 from rpn_viz import receptive
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 from ..resources import get_model
+from ..store import session_store
 from ..widgets import level_picker, untrained_note
 
 TARGETS = {"features": "the cell's feature vector", "objectness": "the cell's objectness logits"}
 
 
-def _cache() -> dict:
-    return st.session_state.setdefault("lab_receptive_maps", {})
-
-
-def _figure(ctx: StepContext, erf: receptive.ReceptiveField, box: tuple, held: float, level_name: str) -> None:
-    iw, ih = ctx.input_size
-    fig, ax = new_figure((iw, ih), max_width=10)
-    show_photo(ax, ctx.input_view, f"Effective receptive field of cell ({erf.row}, {erf.col}), level '{level_name}'")
+def _picture(ctx: StepContext, erf: receptive.ReceptiveField, box: tuple, held: float, level_name: str):
     heat = erf.as_image().numpy()
     ph, pw = heat.shape
     shown = np.sqrt(heat)  # square root: the tails stay visible next to the peak
-    cmap = plt.get_cmap(theme.HEATMAP)
-    rgba = cmap(shown)
-    rgba[..., 3] = np.clip(1.5 * shown, 0.0, 0.85)  # transparent where there is no gradient: the photo shows
-    ax.imshow(rgba, extent=(0, pw, ph, 0), interpolation="bilinear")
-    fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, fraction=0.035, pad=0.02, label="√(|gradient| / max)")
-    draw_boxes(ax, erf.cell_anchors.tolist(), theme.ANCHOR, linewidth=1.8, linestyle=":", alpha=0.95,
-               label=f"the cell's {erf.cell_anchors.shape[0]} anchors")
-    draw_boxes(ax, [box], theme.OKABE_ITO["vermillion"], linewidth=3, linestyle="--",
-               label=f"box holding {held:.0%} of the gradient")
-    ax.plot(*erf.cell_centre, marker="+", color="white", ms=16, mew=3, label="cell centre (anchor centre)")
-    ax.set_xlim(0, iw)
-    ax.set_ylim(ih, 0)
-    legend(ax, loc="upper right", fontsize=11)
-    show_figure(fig, ctx.slug(f"lab-erf-{level_name}-r{erf.row}c{erf.col}-{erf.target}"))
+    return (Picture(ctx.input_view)
+            # transparent where there is no gradient: the photo shows
+            .heatmap(shown, (pw, ph), alpha=np.clip(1.5 * shown, 0.0, 0.85), label="√(|gradient| / max)", smooth=True)
+            .boxes(erf.cell_anchors.tolist(), theme.ANCHOR, 1.8, style=":", alpha=0.95,
+                   label=f"the cell's {erf.cell_anchors.shape[0]} anchors")
+            .boxes([box], theme.OKABE_ITO["vermillion"], 3, style="--", label=f"box holding {held:.0%} of the gradient")
+            .marker(*erf.cell_centre, colour="white", label="cell centre (anchor centre)")
+            .render(f"Effective receptive field of cell ({erf.row}, {erf.col}), level '{level_name}'"))
 
 
 def render(ctx: StepContext) -> None:
@@ -69,20 +55,22 @@ actually *see*: compare them with the dashed box that holds most of the gradient
     target = c[2].radio("Gradient of", list(TARGETS), format_func=TARGETS.get, key="lab_receptive_target")
     mass = c[3].slider("Mass the box must hold", 0.50, 0.99, 0.95, 0.01, key="lab_receptive_mass")
     key = (ctx.choice.key, ctx.loaded.weights.label, ctx.photo.sha256, level.index, row, col, target)
+    fields = session_store("lab_receptive_maps", 4)  # each map is the input's size: keep a few
     if st.button("Compute the receptive field (one backward pass)", key="lab_receptive_run"):
         _, lock = get_model(ctx.choice)
         with st.spinner("Backpropagating from the cell to the input…"), lock:
             try:
-                _cache()[key] = receptive.receptive_field(trace, level.index, row, col, target, mass)
+                fields.put(key, receptive.receptive_field(trace, level.index, row, col, target, mass))
             except ValueError as exc:
                 st.error(str(exc))
-    erf = _cache().get(key)
+    erf = fields.find(key)
     if erf is None:
         st.info("Choose a cell and press the button (a forward and a backward pass through the backbone: "
                 "a few seconds on a CPU).")
         return
     box, held = receptive.mass_box(erf.weights, float(mass))
-    _figure(ctx, erf, box, held, level.name)
+    show_picture((ctx.trace_key, "lab-erf", key, float(mass)), lambda: _picture(ctx, erf, box, held, level.name),
+                 ctx.slug(f"lab-erf-{level.name}-r{erf.row}c{erf.col}-{erf.target}"))
     x1, y1, x2, y2 = box
     sx1, sy1, sx2, sy2 = erf.support_box
     widths = erf.cell_anchors[:, 2] - erf.cell_anchors[:, 0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 import rpn_viz
@@ -13,8 +12,10 @@ from rpn_viz.weights import WeightsError
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, overlay_heatmap, show_figure
+from ..figures import show_picture
+from ..pictures import Picture, side_by_side
 from ..resources import ModelChoice, get_trace
+from ..store import session_store
 
 TOP = [5, 10, 20, 50, 100]
 KIND_NAMES = {"official": "trained (COCO)", "custom": "custom weights", "untrained": "untrained"}
@@ -53,44 +54,31 @@ def _counterpart(ctx: StepContext) -> Trace | str:
         return f"Could not load the untrained version of your RPN: {exc}"
     if start.name != name:
         return f"No untrained counterpart is known for the architecture '{name}'."
-    cache = st.session_state.setdefault("lab_untrained_traces", {})
-    if photo.sha256 not in cache:
-        cache.clear()
-        cache[photo.sha256] = rpn_viz.trace(start, photo.image)
-    return cache[photo.sha256]
+    return session_store("lab_untrained_traces", 1).get_or_make(photo.sha256, lambda: rpn_viz.trace(start, photo.image))
 
 
-def _heatmaps(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], level: int) -> None:
-    fig, axes = plt.subplots(1, len(views), figsize=(7.5 * len(views), 6.5), squeeze=False)
-    iw, ih = ctx.input_size
-    for ax, view, trace in zip(axes[0], views, traces):
+def _heatmaps(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], level: int):
+    panels = []
+    for view, trace in zip(views, traces):
         heat = view.heatmaps[level]
         rows, cols = heat.prob.shape
-        ax.imshow(ctx.input_view)
-        overlay_heatmap(ax, heat.prob.numpy(), (cols * heat.stride[1], rows * heat.stride[0]), vmin=0.0, vmax=1.0,
-                        alpha=0.65, label="max objectness over the anchors")
-        ax.set_xlim(0, iw)
-        ax.set_ylim(ih, 0)
-        ax.set_title(f"{_name(trace)}: level '{heat.name}', max {float(heat.prob.max()):.2f}")
-        ax.set_axis_off()
-    fig.tight_layout()
-    show_figure(fig, ctx.slug(f"lab-untrained-heatmaps-{views[0].heatmaps[level].name}"))
+        panels.append(Picture(ctx.input_view, width=700, height=700)
+                      .heatmap(heat.prob.numpy(), (cols * heat.stride[1], rows * heat.stride[0]), alpha=0.65,
+                               label="max objectness over the anchors")
+                      .render(f"{_name(trace)}: level '{heat.name}', max {float(heat.prob.max()):.2f}", axes=False))
+    return side_by_side(panels)
 
 
-def _proposals(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], shown: int) -> None:
+def _proposals(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], shown: int):
     trace = ctx.trace
-    image = trace.image
-    fig, axes = plt.subplots(1, len(views), figsize=(7.5 * len(views), 7.5 * image.height / image.width + 1),
-                             squeeze=False)
-    for ax, view, source in zip(axes[0], views, traces):
-        ax.imshow(image)
-        draw_boxes(ax, trace.to_working(view.boxes[:shown]).tolist(), theme.KEPT, linewidth=2,
-                   label=f"top {min(shown, view.boxes.shape[0])} proposals")
-        ax.set_title(f"{_name(source)}: best score {float(view.scores[0]) if view.scores.numel() else float('nan'):.2f}")
-        ax.set_axis_off()
-        legend(ax, loc="lower center", bbox_to_anchor=(0.5, -0.12), fontsize=11)
-    fig.tight_layout()
-    show_figure(fig, ctx.slug(f"lab-untrained-top{shown}"))
+    panels = []
+    for view, source in zip(views, traces):
+        best = float(view.scores[0]) if view.scores.numel() else float("nan")
+        panels.append(Picture(trace.image, width=700, height=700)
+                      .boxes(trace.to_working(view.boxes[:shown]).tolist(), theme.KEPT, 2,
+                             label=f"top {min(shown, view.boxes.shape[0])} proposals")
+                      .render(f"{_name(source)}: best score {best:.2f}", axes=False))
+    return side_by_side(panels)
 
 
 def render(ctx: StepContext) -> None:
@@ -121,8 +109,11 @@ differs. On the left of each figure the trained network, on the right the untrai
     names = [level.name for level in ctx.trace.levels]
     level = st.radio("Feature level", range(len(names)), format_func=lambda i: f"level '{names[i]}'",
                      horizontal=True, key="lab_untrained_level")
-    _heatmaps(ctx, views, traces, int(level))
-    _proposals(ctx, views, traces, int(shown))
+    key = (ctx.key, "lab-untrained", tuple((t.model.name, t.model.weights.label) for t in traces))
+    show_picture((*key, "heatmaps", int(level)), lambda: _heatmaps(ctx, views, traces, int(level)),
+                 ctx.slug(f"lab-untrained-heatmaps-{views[0].heatmaps[int(level)].name}"))
+    show_picture((*key, "top", int(shown)), lambda: _proposals(ctx, views, traces, int(shown)),
+                 ctx.slug(f"lab-untrained-top{shown}"))
     keys = list(views[0].stats)
     st.dataframe(
         [{"measure": k, **{_name(t): round(v.stats[k], 4) for v, t in zip(views, traces)}} for k in keys],

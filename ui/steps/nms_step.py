@@ -6,47 +6,43 @@ import time
 
 import streamlit as st
 import torch
+from PIL import Image
 
 from rpn_viz.nms import NmsStep, greedy_nms_steps
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, figure_png, legend, new_figure, show_figure, show_photo
+from ..figures import picture_bytes, show_picture
+from ..pictures import Picture
+from ..store import session_store
 
 MAX_STEPS = 3000
 
 
 def _steps(ctx: StepContext) -> list[NmsStep]:
-    """Greedy NMS over the boxes that reached NMS (cached per trace and settings in the session)."""
-    key = (id(ctx.trace), ctx.settings)
-    cache = st.session_state.setdefault("_nms_steps", {})
-    if key not in cache:
-        cache.clear()
-        pos = ctx.result.nms_input_pos
-        cache[key] = greedy_nms_steps(ctx.result.box[pos], ctx.result.prob[pos], ctx.settings.nms_iou,
-                                      levels=ctx.result.level[pos], max_steps=MAX_STEPS)
-    return cache[key]
+    """Greedy NMS over the boxes that reached NMS (kept per trace and settings in the session's store)."""
+    pos = ctx.result.nms_input_pos
+    return session_store("_nms_steps", 2).get_or_make(
+        ctx.key, lambda: greedy_nms_steps(ctx.result.box[pos], ctx.result.prob[pos], ctx.settings.nms_iou,
+                                          levels=ctx.result.level[pos], max_steps=MAX_STEPS))
 
 
-def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor):
+def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor) -> Image.Image:
     step = steps[index]
     result, trace = ctx.result, ctx.trace
-    image = trace.image
-    fig, ax = new_figure(image.size, max_width=9)
-    show_photo(ax, image, f"Step {index + 1}: keep the best remaining box, remove its overlaps")
+    picture = Picture(trace.image)
     earlier = [pos[s.kept] for s in steps[:index]][-40:]
     if earlier:
-        draw_boxes(ax, trace.to_working(result.box[torch.stack(earlier)]).tolist(), theme.KEPT, linewidth=1.2,
-                   alpha=0.6, label="kept earlier")
+        picture.boxes(trace.to_working(result.box[torch.stack(earlier)]).tolist(), theme.KEPT, 1.2, alpha=0.6,
+                      label="kept earlier")
     if step.suppressed:
         victims = pos[list(step.suppressed)]
-        draw_boxes(ax, trace.to_working(result.box[victims]).tolist(), theme.SUPPRESSED, linestyle="--",
-                   linewidth=1.5, label=f"suppressed now (IoU > {ctx.settings.nms_iou:g})",
-                   labels=[f"{iou:.2f}" for iou in step.ious] if len(step.ious) <= 12 else None)
-    draw_boxes(ax, trace.to_working(result.box[pos[step.kept]][None]).tolist(), theme.CURRENT, linewidth=4,
-               label=f"kept: objectness {float(result.prob[pos[step.kept]]):.3f}")
-    legend(ax, loc="lower right")
-    return fig
+        picture.boxes(trace.to_working(result.box[victims]).tolist(), theme.SUPPRESSED, 1.5, style="--",
+                      label=f"suppressed now (IoU > {ctx.settings.nms_iou:g})",
+                      tags=[f"{iou:.2f}" for iou in step.ious] if len(step.ious) <= 12 else None)
+    picture.boxes(trace.to_working(result.box[pos[step.kept]][None]).tolist(), theme.CURRENT, 4,
+                  label=f"kept: objectness {float(result.prob[pos[step.kept]]):.3f}")
+    return picture.render(f"Step {index + 1}: keep the best remaining box, remove its overlaps")
 
 
 def render(ctx: StepContext) -> None:
@@ -85,12 +81,12 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     if play:
         for index in range(at - 1, min(at + 9, len(steps))):
             with picture.container():
-                st.image(figure_png(_draw(ctx, steps, index, pos), dpi=80), width="stretch")
+                st.image(picture_bytes((ctx.key, "nms", index), lambda: _draw(ctx, steps, index, pos)), width="stretch")
             time.sleep(0.35)
         st.session_state["_nms_next"] = min(at + 10, len(steps))
         st.rerun()
     with picture.container():
-        show_figure(_draw(ctx, steps, at - 1, pos), ctx.slug(f"nms-step{at}"))
+        show_picture((ctx.key, "nms", at - 1), lambda: _draw(ctx, steps, at - 1, pos), ctx.slug(f"nms-step{at}"))
     step = steps[at - 1]
     kept = pos[step.kept]
     level = ctx.trace.levels[int(result.level[kept])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import streamlit as st
@@ -11,7 +12,9 @@ from rpn_viz.export import proposals_csv, trace_json
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
+from ..store import session_store
 from ..widgets import untrained_note
 
 GALLERY = 24
@@ -33,31 +36,42 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
         st.warning("No proposals with these settings. Lower the score threshold in the sidebar.")
         return
     shown = n if n <= 5 else st.slider("Proposals drawn (best first)", 5, min(n, 300), min(n, 20), key="prop_drawn")
-    boxes = trace.to_working(result.boxes[:shown])
     image = trace.image
-    fig, ax = new_figure(image.size, max_width=10)
-    show_photo(ax, image, f"Top {shown} of {n} proposals")
-    labels = [f"#{i} {p:.2f}" for i, p in enumerate(result.scores[:shown].tolist())] if shown <= 20 else None
-    draw_boxes(ax, boxes.tolist(), theme.CYCLE[0] if shown > 20 else [theme.CYCLE[i % 7] for i in range(shown)],
-               linewidth=2, labels=labels)
-    show_figure(fig, ctx.slug(f"proposals-top{shown}"))
+
+    def draw_top():
+        labels = [f"#{i} {p:.2f}" for i, p in enumerate(result.scores[:shown].tolist())] if shown <= 20 else None
+        return (Picture(image)
+                .boxes(trace.to_working(result.boxes[:shown]).tolist(),
+                       theme.CYCLE[0] if shown > 20 else [theme.CYCLE[i % 7] for i in range(shown)], 2, tags=labels)
+                .render(f"Top {shown} of {n} proposals"))
+
+    show_picture((ctx.key, "proposals", shown), draw_top, ctx.slug(f"proposals-top{shown}"))
 
     st.subheader("What the second stage receives: the crops")
-    count = min(GALLERY, n)
     columns = st.columns(6)
-    crops = trace.to_working(result.boxes[:count]).round().int().tolist()
-    for i, (x1, y1, x2, y2) in enumerate(crops):
-        crop = image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
-        crop.thumbnail((220, 220))
+    for i, crop in enumerate(_crops(ctx.key, trace, result)):
         columns[i % 6].image(crop, caption=f"#{i} · {float(result.scores[i]):.3f}")
-    doc = trace_json(trace, result)
-    cols = st.columns(2)
-    cols[0].download_button("Proposals as JSON", json.dumps(doc, indent=1), file_name=f"{ctx.slug('proposals')}.json",
-                            mime="application/json", key="dl-json")
-    cols[1].download_button("Proposals as CSV", proposals_csv(trace, result), file_name=f"{ctx.slug('proposals')}.csv",
-                            mime="text/csv", key="dl-csv")
+    cols = st.columns(2)  # the files are made when a button is clicked, not on every rerun
+    cols[0].download_button("Proposals as JSON", lambda: json.dumps(trace_json(trace, result), indent=1),
+                            file_name=f"{ctx.slug('proposals')}.json", mime="application/json", key="dl-json")
+    cols[1].download_button("Proposals as CSV", lambda: proposals_csv(trace, result),
+                            file_name=f"{ctx.slug('proposals')}.csv", mime="text/csv", key="dl-csv")
     st.caption("Boxes in the files are in your photo's pixels (x1, y1, x2, y2), ranked, with objectness probability.")
     second_stage_section(ctx)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _crops(key: tuple, _trace, _result) -> list[bytes]:
+    """The best proposals cut out of the photo, as JPEG thumbnails (cached by what they show)."""
+    count = min(GALLERY, int(_result.final_pos.numel()))
+    thumbnails = []
+    for x1, y1, x2, y2 in _trace.to_working(_result.boxes[:count]).round().int().tolist():
+        crop = _trace.image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
+        crop.thumbnail((220, 220))
+        buffer = io.BytesIO()
+        crop.convert("RGB").save(buffer, format="JPEG", quality=90)
+        thumbnails.append(buffer.getvalue())
+    return thumbnails
 
 
 def second_stage_section(ctx: StepContext) -> None:
@@ -70,22 +84,23 @@ def second_stage_section(ctx: StepContext) -> None:
     if not trace.model.is_trained:
         st.info("The second stage of an untrained network would only produce noise; choose a trained model.")
         return
-    key = (id(trace), ctx.settings)
-    cache = st.session_state.setdefault("_detections", {})
-    if key not in cache and st.button("Run the second stage on these proposals", key="prop_detect"):
-        cache.clear()
+    store = session_store("_detections", 2)
+    if ctx.key not in store and st.button("Run the second stage on these proposals", key="prop_detect"):
         with st.spinner("Classifying every proposal…"):
-            cache[key] = second_stage(trace, ctx.result)
-    if key not in cache:
+            store.put(ctx.key, second_stage(trace, ctx.result))
+    found = store.find(ctx.key)
+    if found is None:
         st.caption("RoIAlign crops each proposal from the feature maps; the box head names it and refines its box.")
         return
-    found = cache[key]
     threshold = st.slider("Show detections with score at least", 0.05, 1.0, 0.5, 0.05, key="prop_det_thresh")
-    keep = found.scores >= threshold
-    image = trace.image
-    fig, ax = new_figure(image.size, max_width=10)
-    show_photo(ax, image, f"{int(keep.sum())} detections (score ≥ {threshold:g}) from {ctx.result.final_pos.numel()} proposals")
-    names = [f"{n} {s:.2f}" for n, s, k in zip(found.names, found.scores.tolist(), keep.tolist()) if k]
-    draw_boxes(ax, trace.to_working(found.boxes[keep]).tolist(),
-               [theme.CYCLE[i % 7] for i in range(int(keep.sum()))], linewidth=3, labels=names)
-    show_figure(fig, ctx.slug("detections"))
+
+    def draw_detections():
+        keep = found.scores >= threshold
+        names = [f"{n} {s:.2f}" for n, s, k in zip(found.names, found.scores.tolist(), keep.tolist()) if k]
+        return (Picture(trace.image)
+                .boxes(trace.to_working(found.boxes[keep]).tolist(), [theme.CYCLE[i % 7] for i in range(int(keep.sum()))],
+                       3, tags=names)
+                .render(f"{int(keep.sum())} detections (score ≥ {threshold:g}) from "
+                        f"{ctx.result.final_pos.numel()} proposals"))
+
+    show_picture((ctx.key, "detections", threshold), draw_detections, ctx.slug("detections"))

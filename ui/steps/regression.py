@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 import torch
-from matplotlib.patches import FancyArrowPatch
 
 from rpn_viz.regression import explain_decode
 
 from .. import theme
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import show_picture
+from ..pictures import Picture
 
 
 def render(ctx: StepContext) -> None:
@@ -52,30 +52,30 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     iw, ih = ctx.input_size
     left, right = st.columns(2)
     with left:
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, "One anchor and its decoded box")
-        draw_boxes(ax, [ex.anchor], theme.ANCHOR, linestyle="--", linewidth=2.5, label="anchor")
-        draw_boxes(ax, [ex.box], theme.DECODED, linewidth=3, label="decoded box")
-        ax.add_patch(FancyArrowPatch((ex.xa, ex.ya), (ex.x, ex.y), arrowstyle="-|>", mutation_scale=20,
-                                     color=theme.OKABE_ITO["black"], linewidth=2))
-        ax.set_xlim(min(0, ex.anchor[0], ex.box[0]), max(iw, ex.anchor[2], ex.box[2]))
-        ax.set_ylim(max(ih, ex.anchor[3], ex.box[3]), min(0, ex.anchor[1], ex.box[1]))
-        legend(ax, loc="lower right")
-        show_figure(fig, ctx.slug(f"decode-{flat}"))
+        show_picture((ctx.trace_key, "decode", flat), lambda: _one(ctx, ex), ctx.slug(f"decode-{flat}"))
     with right:
         many = st.slider("Anchors drawn as arrows (highest objectness first)", 5, 100, 25, key="reg_many")
         picks = order[:many]
-        fig, ax = new_figure((iw, ih), max_width=8)
-        show_photo(ax, ctx.input_view, f"Top {many} anchors → boxes")
-        draw_boxes(ax, trace.anchors[picks].tolist(), theme.ANCHOR, linestyle="--", linewidth=1, alpha=0.6,
-                   label="anchor")
-        draw_boxes(ax, trace.proposals[picks].tolist(), theme.DECODED, linewidth=1.5, alpha=0.9,
-                   label="decoded box")
-        for src, dst in zip(trace.anchors[picks], trace.proposals[picks]):
-            ax.add_patch(FancyArrowPatch(((src[0] + src[2]) / 2, (src[1] + src[3]) / 2),
-                                         ((dst[0] + dst[2]) / 2, (dst[1] + dst[3]) / 2),
-                                         arrowstyle="-|>", mutation_scale=12, color=theme.OKABE_ITO["black"]))
-        ax.set_xlim(0, iw)
-        ax.set_ylim(ih, 0)
-        legend(ax, loc="lower right")
-        show_figure(fig, ctx.slug(f"decode-top{many}"))
+
+        def draw_many():
+            anchors, boxes = trace.anchors[picks], trace.proposals[picks]
+            return (Picture(ctx.input_view)
+                    .boxes(anchors.tolist(), theme.ANCHOR, 1, style="--", alpha=0.6, label="anchor")
+                    .boxes(boxes.tolist(), theme.DECODED, 1.5, alpha=0.9, label="decoded box")
+                    .arrows(((anchors[:, :2] + anchors[:, 2:]) / 2).numpy(), ((boxes[:, :2] + boxes[:, 2:]) / 2).numpy(),
+                            linewidth=1, head=9)
+                    .render(f"Top {many} anchors → boxes"))
+
+        show_picture((ctx.trace_key, "decode-top", many), draw_many, ctx.slug(f"decode-top{many}"))
+
+
+def _one(ctx: StepContext, ex) -> "Picture":
+    """One anchor, its decoded box and the arrow between their centres (the view holds both)."""
+    iw, ih = ctx.input_size
+    view = (min(0, ex.anchor[0], ex.box[0]), min(0, ex.anchor[1], ex.box[1]),
+            max(iw, ex.anchor[2], ex.box[2]), max(ih, ex.anchor[3], ex.box[3]))
+    return (Picture(ctx.input_view, view=view)
+            .boxes([ex.anchor], theme.ANCHOR, 2.5, style="--", label="anchor")
+            .boxes([ex.box], theme.DECODED, 3, label="decoded box")
+            .arrows([[ex.xa, ex.ya]], [[ex.x, ex.y]], linewidth=2, head=16)
+            .render("One anchor and its decoded box"))
