@@ -127,3 +127,24 @@ def test_the_smallest_box_under_a_click_wins():
     assert box_at(boxes, 80, 80) == 0
     assert box_at(boxes, 150, 150) is None
     assert box_at(torch.zeros((0, 4)), 1, 1) is None
+
+
+def test_one_proposal_through_the_second_stage_matches_roi_heads(trace):
+    import copy
+    from collections import OrderedDict
+
+    from rpn_viz.detect import one_proposal
+
+    box = trace.result.boxes[0]
+    view = one_proposal(trace, box)
+    heads = copy.copy(trace.model.model.roi_heads)  # every class kept, no threshold: one detection per class
+    heads.score_thresh, heads.nms_thresh, heads.detections_per_img = 0.0, 1.0, 1000
+    features = OrderedDict((level.name, level.features[None]) for level in trace.levels)
+    w, h = trace.preprocess.input_size
+    with torch.inference_mode():
+        found = heads(features, [box[None]], [(h, w)])[0][0]
+    mine = torch.where(found["labels"] == view.label)[0]
+    assert mine.numel() == 1
+    assert float(found["scores"][mine]) == pytest.approx(view.score, rel=1e-5)
+    assert torch.allclose(found["boxes"][mine][0], torch.tensor(view.box), atol=1e-3)
+    assert view.score == pytest.approx(float(found["scores"].max()), rel=1e-5)  # the best class
