@@ -15,6 +15,7 @@ from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.weights import WeightsError, configured_weights_dir, hub_checkpoint_dir, save_uploaded
 from ui import theme
 from ui.context import StepContext
+from ui import follow, present
 from ui.photo import photo_picker
 from ui.resources import get_model, get_trace, model_choices
 from ui.steps import STEPS, step_by_key
@@ -101,6 +102,8 @@ with st.sidebar:
                         key="step")
     st.query_params.update(step=step_key, model=model_key)  # a link to this page opens this step and model
     step = step_by_key(step_key)
+    with st.expander("Present and compare", expanded=False):  # issue 15: presenter mode, two models
+        view = present.switches(choices, model_key)
     try:
         loaded, _ = get_model(choice)
     except WeightsError as exc:
@@ -109,6 +112,10 @@ with st.sidebar:
     with st.expander("Post-processing settings", expanded=True):
         settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
 
+PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
+position = [s.key for s in STEPS].index(step.key)
+if view.present:
+    present.presenter_header(position, len(STEPS), go)
 st.title(step.title.split("·", 1)[-1].strip())
 st.caption(step.summary)
 st.markdown(f"**Model:** {loaded.spec.title if loaded.weights.kind == 'official' else loaded.name} · "
@@ -125,12 +132,22 @@ except Exception as exc:  # a failure on one photo must not take the app down
     st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
     st.stop()
 
-step.render(StepContext(loaded, choice, photo, trace, settings, result))
+ctx = StepContext(loaded, choice, photo, trace, settings, result)
+follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
+if step.key in PIPELINE:
+    follow.strip(ctx, step.key, PIPELINE)
+    if view.second is not None:
+        present.comparison(step.key, ctx, view.second)
+        st.subheader(f"The page for {choice.label}")
+    elif view.present and present.presenter_picture(step.key, ctx):
+        st.subheader("Details")
+step.render(ctx)
 
-st.divider()
-back, _, forward = st.columns([1, 4, 1])
-back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
-forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
+if not view.present:
+    st.divider()
+    back, _, forward = st.columns([1, 4, 1])
+    back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
+    forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
 with st.expander("Timings and device"):
     times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
     st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)

@@ -38,6 +38,8 @@ def start(model_key: str, photo_sha: str | None, num_anchors: int) -> int | None
         value = st.query_params.get(KEY)
         st.session_state[KEY] = int(value) if value is not None and value.isdigit() else None
         st.session_state[OWNER] = owner
+    if OWNER not in st.session_state:  # an index set before the first run belongs to what is shown now
+        st.session_state[OWNER] = owner
     if st.session_state.get(OWNER) != owner:
         st.session_state[KEY] = None
         st.session_state[OWNER] = owner

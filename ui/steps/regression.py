@@ -26,8 +26,9 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     order = torch.argsort(trace.logits, descending=True, stable=True)
     found = follow.history(ctx)
     follow.preselect("regression", found, lambda f: {"reg_rank": int(torch.where(order == f.flat_index)[0][0])})
+    st.session_state.setdefault("reg_rank", 0)
     rank = st.number_input("Anchor by objectness rank (0 = the highest-scoring anchor of the whole image)",
-                           0, int(order.numel()) - 1, 0, key="reg_rank")
+                           0, int(order.numel()) - 1, key="reg_rank")
     flat = int(order[int(rank)])
     level, row, col, a = trace.locate(flat)
     shape = level.anchor_shapes[a]
@@ -35,10 +36,10 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     ex = explain_decode(anchor, deltas, trace.model.model.rpn.box_coder)
     prob = float(torch.sigmoid(trace.logits[flat]))
     if found is not None:
-        st.info(f"**Followed anchor #{found.flat_index}** is anchor #{found.flat_index} by objectness rank "
-                f"{int(torch.where(order == found.flat_index)[0][0]):,}"
-                + (": the formulas below are filled in for it." if flat == found.flat_index else
-                   " (type that rank above to fill the formulas in for it)."))
+        followed_rank = int(torch.where(order == found.flat_index)[0][0])
+        st.info(f"**Followed anchor #{found.flat_index}** has objectness rank **{followed_rank:,}** of the whole image"
+                + (": the formulas below are filled in for it, and it is drawn in purple." if flat == found.flat_index
+                   else f". Type {followed_rank} above to fill the formulas in for it."))
     st.markdown(
         f"Anchor **#{flat}**: level '{level.name}', cell (row {row}, column {col}), shape {shape.label}; "
         f"objectness **{prob:.3f}**."
