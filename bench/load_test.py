@@ -1,6 +1,6 @@
-"""A classroom at once: N browser sessions upload their own photo and move a slider (issue 6).
+"""A classroom at once: N browser sessions upload their own photo, move a slider, change step, train.
 
-    python bench/load_test.py                      # 20 sessions, table on stdout
+    python bench/load_test.py                      # 30 sessions, 20 of them train; table on stdout
     python bench/load_test.py --sessions 5 --json load.json
 
 Starts ``streamlit run app.py`` on a free loopback port (127.0.0.1 only) with a custom checkpoint
@@ -10,12 +10,17 @@ browser), and in every session, all at the same moment:
 
 1. uploads that session's own photo (N different photos made from the samples) on the Proposals step;
 2. waits for the result and downloads "Proposals as JSON";
-3. moves the NMS IoU slider one notch (0.70 → 0.65) with the keyboard and downloads the JSON again.
+3. moves the NMS IoU slider one notch (0.70 → 0.65) with the keyboard and downloads the JSON again;
+4. switches to step 7 (NMS) in the sidebar and waits for its picture;
+5. the first ``--train`` sessions (default 20) open the learning page, type a box on their photo and
+   press Train at the same moment (30 steps each): trainings queue (``rpn_viz.fairqueue``), every
+   waiting page must show its place in line, and every training must finish.
 
 Checks: no exception or error box on any page and no traceback in the server log; each session's
 JSON is *its own* photo's (size) and equals what ``rpn_viz.trace`` / ``refilter`` compute here for
 that photo and those settings; the server's peak memory (``VmHWM``) stays under the limit (2 GB).
-Reports the time from upload to first result and from slider move to new result.
+Reports the time from upload to first result, from slider move to new result, for the step switch
+and for each training (click to finished), and the server's CPU-seconds per session.
 
 Bounded: N ≤ 40 sessions, every wait has a timeout, and the whole run is cut at ``--max-seconds``.
 """
@@ -52,6 +57,8 @@ SHOW_PICTURES = False  # --show-pictures
 def snapshot() -> tuple[float, float, float, float]:  # set in main(): server, machine, time, browsers
     return (0.0, 0.0, time.perf_counter(), 0.0)
 MAX_SESSIONS = 40
+TRAIN_STEPS = 30
+MARKS: dict[str, tuple] = {}  # snapshots when the last session finished a phase (the last writer wins)
 
 
 @dataclass
@@ -65,6 +72,9 @@ class Session:
     nms_iou_after: float | None = None
     proposals_first: int | None = None
     proposals_after: int | None = None
+    step_switch_s: float | None = None
+    train_s: float | None = None  # Train clicked → training finished (queue wait included)
+    queue_places: list[int] = field(default_factory=list)  # places in line this page showed while waiting
     errors: list[str] = field(default_factory=list)
 
 
@@ -269,8 +279,58 @@ async def page_errors(page) -> list[str]:
     return errors
 
 
+async def switch_step(page, session: Session, title: str, timeout_ms: float) -> None:
+    """Choose a step in the sidebar and wait until its page has run and shows a picture."""
+    start = time.perf_counter()
+    await page.locator("[data-testid=stSidebar]").get_by_text(title, exact=True).click()
+    await page.locator("[data-testid=stMain] h1").filter(has_text=title.split("·", 1)[1].strip()).wait_for(
+        timeout=timeout_ms)
+    await settle(page, timeout_ms)
+    await page.locator("[data-testid=stMain] [data-testid=stImage] img").first.wait_for(state="attached",
+                                                                                        timeout=timeout_ms)
+    session.step_switch_s = time.perf_counter() - start
+
+
+async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: float, results: dict) -> None:
+    """Type a box on this session's photo, press Train with the others, watch the queue, wait for the end."""
+    w, h = session.size
+    await page.locator("[data-testid=stSidebar]").get_by_text("T1 · Watch an RPN learn", exact=True).click()
+    boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
+    await boxes.wait_for(timeout=timeout_ms)
+    await settle(page, timeout_ms)
+    await boxes.fill(f"{w * 0.2:.0f}, {h * 0.2:.0f}, {w * 0.7:.0f}, {h * 0.8:.0f}")
+    await boxes.press("Control+Enter")
+    await page.get_by_role("button", name="Use typed boxes").click()
+    await settle(page, timeout_ms)
+    steps = page.locator(".st-key-learn_steps [role=slider]")
+    await steps.focus()
+    await steps.press("Home")  # 10 steps
+    for _ in range((TRAIN_STEPS - 10) // 10):
+        await steps.press("ArrowRight")
+    await settle(page, timeout_ms)
+    if await barrier.wait() == 0:
+        MARKS["train_start"] = snapshot()  # noqa: F821 - set in main()
+    start = time.perf_counter()
+    await page.get_by_role("button", name="Train").click()
+    done = page.get_by_text("It is now your RPN", exact=False).first
+    queued = page.get_by_text("Queued: number", exact=False).first
+    deadline = start + timeout_ms / 1000
+    while time.perf_counter() < deadline:
+        if await done.count():
+            break
+        if await queued.count():
+            text = await queued.inner_text()
+            found = re.search(r"number (\d+) in line", text)
+            if found and (not session.queue_places or session.queue_places[-1] != int(found.group(1))):
+                session.queue_places.append(int(found.group(1)))
+        await page.wait_for_timeout(500)
+    await done.wait_for(timeout=1000)
+    session.train_s = time.perf_counter() - start
+    await settle(page, timeout_ms)
+
+
 async def run_session(browser, url: str, session: Session, photo: Path, barrier: asyncio.Barrier,
-                      timeout_ms: float, results: dict) -> None:
+                      timeout_ms: float, results: dict, trains: asyncio.Barrier | None = None) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     if not SHOW_PICTURES:
         # The server still draws every picture; the browsers just do not fetch and decode them. On a
@@ -318,14 +378,27 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
         session.proposals_after = len(after["proposals"])
         session.nms_iou_after = after["settings"]["nms_iou"]
         session.errors += await page_errors(page)
+
+        stage = "step switch"
+        await switch_step(page, session, "7 · NMS", timeout_ms)
+        session.errors += await page_errors(page)
+        MARKS["class_end"] = snapshot()  # noqa: F821 - set in main()
+        if trains is not None:
+            stage = "training"
+            await train(page, session, trains, timeout_ms, results)
+            session.errors += await page_errors(page)
+            MARKS["train_end"] = snapshot()  # noqa: F821
     except Exception as exc:  # noqa: BLE001 - every failure is reported per session
-        session.errors.append(f"{stage}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        session.errors.append(f"{stage}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+        if trains is not None and stage != "training":
+            await trains.abort()  # the others must not wait for this one at the Train barrier
     finally:
         session.errors += console
         results["context"] = context  # closed by run_classroom, after the CPU figures are read
 
 
-async def run_classroom(url: str, photos: list[Path], sessions: list[Session], timeout_s: float) -> list[dict]:
+async def run_classroom(url: str, photos: list[Path], sessions: list[Session], timeout_s: float,
+                        trainers: int = 0) -> list[dict]:
     from playwright.async_api import async_playwright
 
     results: list[dict] = [{} for _ in sessions]
@@ -333,7 +406,9 @@ async def run_classroom(url: str, photos: list[Path], sessions: list[Session], t
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             barrier = asyncio.Barrier(len(sessions))
-            tasks = [run_session(browser, url, s, photos[s.index], barrier, timeout_s * 1000, results[s.index])
+            trains = asyncio.Barrier(trainers) if trainers else None
+            tasks = [run_session(browser, url, s, photos[s.index], barrier, timeout_s * 1000, results[s.index],
+                                 trains if s.index < trainers else None)
                      for s in sessions]
             await asyncio.gather(*tasks)
             if any("uploads_start" in r for r in results):
@@ -418,12 +493,20 @@ def summary_rows(sessions: list[Session], peak: dict, limit_mb: float, warm_s: f
 
     ok = sum(s.ok for s in sessions)
     hwm = peak.get("vmhwm_mb") or 0.0
+    switches = [s.step_switch_s for s in sessions if s.step_switch_s is not None]
+    trained = [s for s in sessions if s.train_s is not None]
+    queued = [s for s in trained if s.queue_places]
     return [
         ("sessions without error, with their own correct proposals", f"{ok} / {len(sessions)}",
          "yes" if ok == len(sessions) else "NO"),
         ("first page with the model loading (one session, before the class)", f"{warm_s:.1f} s", ""),
         ("upload → first result, all sessions at once", spread(firsts), ""),
         ("slider move → new result, all sessions at once", spread(sliders), ""),
+        ("step switch (to 7 · NMS) → picture, all sessions at once", spread(switches), ""),
+        ("trainings finished / pages that showed their place in line while waiting",
+         f"{len(trained)} finished; {len(queued)} showed a place (first places seen: "
+         f"{sorted(s.queue_places[0] for s in queued)[:20]})", ""),
+        ("Train clicked → training finished (queue wait included)", spread([s.train_s for s in trained]), ""),
         ("server peak memory (VmHWM)", f"{hwm:.0f} MB (limit {limit_mb:.0f} MB)", "yes" if 0 < hwm < limit_mb else "NO"),
         ("server memory at the end (VmRSS)", f"{peak.get('rss_at_end_mb') or 0:.0f} MB", ""),
     ]
@@ -431,7 +514,9 @@ def summary_rows(sessions: list[Session], peak: dict, limit_mb: float, warm_s: f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="N simultaneous browser sessions against the app.")
-    parser.add_argument("--sessions", type=int, default=20, help=f"simultaneous sessions (default 20, at most {MAX_SESSIONS})")
+    parser.add_argument("--sessions", type=int, default=30, help=f"simultaneous sessions (default 30, at most {MAX_SESSIONS})")
+    parser.add_argument("--train", type=int, default=20,
+                        help=f"how many of them then press Train at once ({TRAIN_STEPS} steps each; default 20, 0: none)")
     parser.add_argument("--timeout", type=float, default=480, help="seconds any one wait may take (default 480)")
     parser.add_argument("--max-seconds", type=float, default=900, help="the whole run is cut after this (default 900)")
     parser.add_argument("--memory-limit-mb", type=float, default=2048, help="server peak memory goal (default 2048)")
@@ -488,17 +573,21 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = lambda: (server.cpu_seconds(), machine_busy_seconds(), time.perf_counter(),  # noqa: E731
                                 descendants_cpu_seconds(me, server_pid))
             try:
-                results = asyncio.run(asyncio.wait_for(run_classroom(server.url, photos, sessions, args.timeout),
-                                                       args.max_seconds))
+                results = asyncio.run(asyncio.wait_for(
+                    run_classroom(server.url, photos, sessions, args.timeout, min(args.train, args.sessions)),
+                    args.max_seconds))
             finally:
                 starts = [r["uploads_start"] for r in results if "uploads_start" in r] if results else []
-                if starts and "uploads_end" in results[0]:  # from the uploads to the last result
+                if starts and "class_end" in MARKS:  # from the uploads to the last session's step switch
                     cpu0, busy0, wall0, browsers0 = starts[0]
-                    cpu1, busy1, wall1, browsers1 = results[0].pop("uploads_end")
+                    cpu1, busy1, wall1, browsers1 = MARKS["class_end"]
                     cpu["class_wall_s"] = wall1 - wall0
                     cpu["server_cpu_s"] = cpu1 - cpu0
                     cpu["browsers_cpu_s"] = browsers1 - browsers0
                     cpu["machine_busy_cpu_s"] = busy1 - busy0
+                if "train_start" in MARKS and "train_end" in MARKS:
+                    cpu["train_wall_s"] = MARKS["train_end"][2] - MARKS["train_start"][2]
+                    cpu["train_server_cpu_s"] = MARKS["train_end"][0] - MARKS["train_start"][0]
         except (asyncio.TimeoutError, TimeoutError):
             for s in sessions:
                 if s.slider_result_s is None:
@@ -520,12 +609,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("CPU from the uploads on: server / browsers / whole machine",
                      f"{cpu['server_cpu_s']:.0f} s / {cpu['browsers_cpu_s']:.0f} s / {cpu['machine_busy_cpu_s']:.0f} s of "
                      f"{cpu['class_wall_s'] * cores:.0f} core-seconds ({cpu['class_wall_s']:.0f} s × {cores} cores)", ""))
+        per = cpu["server_cpu_s"] / len(sessions)
+        rows.append(("server CPU per session (upload, 2 downloads, slider, step switch)", f"{per:.2f} s (goal ≤ 2 s)",
+                     "yes" if per <= 2 else "NO"))
+        if "train_wall_s" in cpu:
+            rows.append(("simultaneous trainings: wall from Train to the last finished / server CPU",
+                         f"{cpu['train_wall_s']:.0f} s / {cpu['train_server_cpu_s']:.0f} s", ""))
     elapsed = time.perf_counter() - started
     print(f"rpn_viz load test — {args.sessions} simultaneous Chromium sessions on 127.0.0.1, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; total {elapsed:.0f} s"
           + (f"; server environment {' '.join(args.server_env)}" if args.server_env else ""))
     print("each session: upload its own photo on the Proposals step, download the JSON, move NMS IoU 0.70 → 0.65, "
-          "download again; checked against rpn_viz.trace/refilter\n")
+          "download again (checked against rpn_viz.trace/refilter), switch to step 7; "
+          f"then {min(args.train, args.sessions)} of them press Train together ({TRAIN_STEPS} steps)\n")
     width = max(len(r[0]) for r in rows)
     for what, value, met in rows:
         print(f"{what.ljust(width)}  {value}  {met}")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 from torchvision.models.detection._utils import BoxCoder
-from torchvision.ops import batched_nms, nms
+from torchvision.ops import batched_nms, box_iou, nms
 
 import rpn_viz
 from rpn_viz.nms import greedy_nms_steps, kept_indices
@@ -105,6 +105,9 @@ def test_step_through_nms_equals_torchvision(threshold):
     for step in per_level:
         assert all(levels[i] == levels[step.kept] for i in step.suppressed)
         assert all(iou > threshold for iou in step.ious)
+        if step.suppressed:  # the same numbers as torchvision's box_iou, exactly
+            expected = box_iou(boxes[step.kept][None], boxes[list(step.suppressed)])[0].tolist()
+            assert list(step.ious) == expected
 
 
 def test_step_through_nms_on_the_trace(scrambled, photos):

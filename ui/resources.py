@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import rpn_viz
+from rpn_viz.fairqueue import FairQueue
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, available_models
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
 from rpn_viz.weights import is_available
@@ -119,3 +120,25 @@ def model_title(loaded: LoadedModel) -> str:
     """Human title of a loaded model."""
     spec = MODELS.get(loaded.name)
     return spec.title if spec is not None and loaded.weights.kind == "official" else loaded.weights.label
+
+
+# Trainings from every session of this server take turns (rpn_viz.fairqueue): on 2 cores, 20 at once
+# would each run 20× slower, hold 20 sets of gradients, and finish in whatever order the OS favours.
+TRAINING_SLOTS = int(os.environ.get("RPN_VIZ_TRAINING_SLOTS", "1"))
+
+
+@st.cache_resource
+def training_queue() -> FairQueue:
+    """The server's one training queue (shared by every session)."""
+    return FairQueue(slots=TRAINING_SLOTS)
+
+
+def training_turn(slot: "st.delta_generator.DeltaGenerator"):
+    """Wait for this session's turn to train, telling it its place in ``slot``; hold the turn in the block."""
+    queue = training_queue()
+
+    def tell(place: int) -> None:
+        slot.info(f"**Queued: number {place} in line** for the server's training slot ({queue.running} training "
+                  "now). Yours starts by itself; Stop leaves the queue.")
+
+    return queue.turn(on_wait=tell)

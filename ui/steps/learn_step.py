@@ -42,7 +42,7 @@ from ..boxes import box_editor, get_boxes, parse_boxes
 from ..context import StepContext
 from ..figures import draw_boxes, legend, new_figure, overlay_heatmap, show_figure, show_photo
 from ..photo import Photo, sample_photo, samples
-from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, get_model, model_choices
+from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, get_model, model_choices, training_turn
 
 PAPER = "paper"
 LR_CHOICES = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
@@ -306,12 +306,13 @@ def _train(run: Run, steps: int, every: int) -> None:
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
                          f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
 
-    for i in range(steps):
-        session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
-        progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
-                                                f"({session.history[-1].ms:.0f} ms)")
-        if (i + 1) % every == 0 or i == steps - 1:
-            redraw()
+    with training_turn(counter):  # one training at a time on the server, first come first served
+        for i in range(steps):
+            session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
+            progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
+                                                    f"({session.history[-1].ms:.0f} ms)")
+            if (i + 1) % every == 0 or i == steps - 1:
+                redraw()
 
 
 def _explanations(session: TrainingSession) -> None:
