@@ -116,12 +116,14 @@ with st.sidebar:
 
 PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
 position = [s.key for s in STEPS].index(step.key)
-if view.present:
-    present.presenter_header(position, len(STEPS), go)
-st.title(step.title.split("·", 1)[-1].strip())
-st.caption(step.summary)
-st.markdown(f"**Model:** {loaded.spec.title if loaded.weights.kind == 'official' else loaded.name} · "
-            f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+model_line = (f"**Model:** {loaded.spec.title if loaded.weights.kind == 'official' else loaded.name} · "
+              f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+if view.present:  # one compact row instead of title, summary and model line
+    present.presenter_header(position, len(STEPS), go, step.title.split("·", 1)[-1].strip())
+else:
+    st.title(step.title.split("·", 1)[-1].strip())
+    st.caption(step.summary)
+    st.markdown(model_line)
 
 if photo is None:
     st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
@@ -143,6 +145,8 @@ if step.key in PIPELINE:
         st.subheader(f"The page for {choice.label}")
     elif view.present and present.presenter_picture(step.key, ctx):
         st.subheader("Details")
+if view.present:
+    st.markdown(model_line)
 step.render(ctx)
 
 if not view.present:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, FLAGS, ROOT, assert_healthy, server, settle, sync_api  # noqa: F401 (fixture)
+from test_browser import CHROMIUM, FLAGS, ROOT, assert_healthy, server, sync_api  # noqa: F401 (fixture)
+from test_browser import settle as settle_run
 
 import rpn_viz
 from rpn_viz.follow import follow
@@ -41,6 +42,13 @@ def trace(scrambled):
     return rpn_viz.trace(scrambled, ROOT / "assets" / "wine.jpg")  # the first sample, as the app opens
 
 
+def settle(page) -> None:
+    """Wait for the run to finish, including a first network run behind a spinner."""
+    settle_run(page)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stSpinner]')", timeout=300_000)
+    settle_run(page)
+
+
 def shot(page, name: str, full: bool = True) -> None:
     folder = os.environ.get("RPN_VIZ_SCREENSHOTS")
     if not folder:
@@ -62,8 +70,9 @@ def test_click_a_proposal_then_walk_back_through_every_step(browser, server, tra
     rank = int(area.argmin())  # the smallest box: its centre picks it, whatever encloses it
     history = follow(trace, r, int(r.anchor_index[r.final_pos[rank]]))
     x1, y1, x2, y2 = trace.to_working(top[rank]).tolist()
-    page = new_page(browser)
+    page = new_page(browser, 1440, 2600)  # tall: the whole photo is on screen, so any box can be clicked
     page.goto(f"{server}/?step=proposals")
+    page.locator("[data-testid=stMain] h1").first.wait_for()
     settle(page)
     frame = page.frame_locator("[data-testid=stMain] iframe").first
     image = frame.locator("img")
@@ -121,6 +130,7 @@ def test_presenter_mode_keys_and_the_main_picture_fits(browser, server, size):
     width, height = size
     page = new_page(browser, width, height)
     page.goto(f"{server}/?step=input&present=1")
+    page.locator("[data-testid=stMain] h1").first.wait_for()
     settle(page)
     assert not page.locator("[data-testid=stSidebar]").is_visible()
     for number, title in enumerate(PIPELINE_TITLES, start=1):

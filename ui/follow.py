@@ -171,7 +171,7 @@ def strip(ctx: StepContext, step_key: str, pipeline: list[str]) -> None:
         return
     items = stage_items(h, ctx)
     with st.container(border=True, key="follow_life"):
-        head, stop = st.columns([6, 1])
+        head, stop = st.columns([4, 1])
         head.markdown(f"**Life of anchor #{h.flat_index}** (followed, drawn in purple): {verdict(h, ctx)}")
         stop.button("Stop following", key="follow_stop", on_click=set_followed, args=(None,))
         options = [key for key in pipeline if key in items]

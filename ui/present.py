@@ -28,13 +28,16 @@ CSS = """
 <style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
 [data-testid="stSidebarCollapseButton"] { display: none !important; }
-[data-testid="stMainBlockContainer"], .block-container { padding-top: 0.8rem !important; max-width: 100% !important; }
+[data-testid="stMainBlockContainer"], .block-container { padding: 0.5rem 2rem 2rem 2rem !important; max-width: 100% !important; }
+[data-testid="stMain"] .stElementContainer:has(style), [data-testid="stMain"] .stElementContainer:has(script) { display: none; }
 html, body, [class*="css"] { font-size: 22px; }
 .stMarkdown p, .stMarkdown li { font-size: 1.3rem !important; }
-h1 { font-size: 2.1rem !important; padding: 0 !important; }
-.st-key-present_main img { max-height: calc(100vh - 240px) !important; width: auto !important; max-width: 100% !important;
+.st-key-present_nav h1 { font-size: 2rem !important; padding: 0 !important; }
+.st-key-present_nav p { font-size: 1.4rem !important; font-weight: 700; white-space: nowrap; }
+.st-key-follow_life *, .st-key-follow_life .stMarkdown p { font-size: 17px !important; }
+.st-key-follow_life { gap: 0.4rem !important; padding: 0.5rem 1rem !important; }
+.st-key-present_main img { max-height: calc(100vh - 300px) !important; width: auto !important; max-width: 100% !important;
   margin: 0 auto; display: block; }
-.st-key-present_counter p { font-size: 1.5rem !important; font-weight: 700; text-align: right; }
 </style>
 """
 
@@ -96,16 +99,17 @@ def switches(choices: list[ModelChoice], model_key: str) -> View:
     return View(bool(st.session_state[PRESENT]), second)
 
 
-def presenter_header(position: int, count: int, go: Callable[[int], None]) -> None:
-    """Styles, keys, the step counter, Back/Next and a way out (top of the page in presenter mode)."""
+def presenter_header(position: int, count: int, go: Callable[[int], None], title: str) -> None:
+    """Styles, keys, then one row: Back, Next, the step's title, the step counter and a way out."""
     st.markdown(CSS, unsafe_allow_html=True)
     st.html(KEYS, unsafe_allow_javascript=True)
-    with st.container(horizontal=True, key="present_nav", vertical_alignment="center"):
+    with st.container(horizontal=True, key="present_nav", vertical_alignment="center", gap="medium"):
         st.button("← Back", key="present_back", on_click=go, args=(-1,), disabled=position == 0)
         st.button("Next →", key="present_next", on_click=go, args=(1,), disabled=position == count - 1)
-        st.button("Exit presenter mode", key="present_exit", on_click=lambda: st.session_state.update({PRESENT: False}))
-        with st.container(key="present_counter"):
-            st.markdown(f"Step {position + 1} / {count}")
+        st.title(title, width="stretch")
+        st.markdown(f"Step {position + 1} / {count}", width="content")
+        st.button("Exit", key="present_exit", help="Leave presenter mode",
+                  on_click=lambda: st.session_state.update({PRESENT: False}))
 
 
 def presenter_picture(step_key: str, ctx: StepContext) -> bool:
