@@ -36,8 +36,11 @@ html, body, [class*="css"] { font-size: 22px; }
 .st-key-present_nav p { font-size: 1.4rem !important; font-weight: 700; white-space: nowrap; }
 .st-key-follow_life *, .st-key-follow_life .stMarkdown p { font-size: 17px !important; }
 .st-key-follow_life { gap: 0.4rem !important; padding: 0.5rem 1rem !important; }
-.st-key-present_main img { max-height: calc(100vh - 300px) !important; width: auto !important; max-width: 100% !important;
+.st-key-present_main img { max-height: calc(100vh - 150px) !important; width: auto !important; max-width: 100% !important;
   margin: 0 auto; display: block; }
+[data-testid="stMain"]:has(.st-key-follow_life) .st-key-present_main img { max-height: calc(100vh - 300px) !important; }
+.st-key-present_main [data-testid="stImage"], .st-key-present_main [data-testid="stFullScreenFrame"] { width: 100% !important;
+  align-items: center; justify-content: center; }
 </style>
 """
 
