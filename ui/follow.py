@@ -146,16 +146,17 @@ def verdict(h: History, ctx: StepContext) -> str:
     s = ctx.settings
     if h.stage == "proposal":
         return f"it became **proposal #{h.final_rank}**."
-    reasons = {
-        "beyond pre-NMS top-N": f"it stopped **before NMS**: its logit ranks {h.level_rank:,} on level "
-                                f"'{h.level_name}', outside the pre-NMS top {s.pre_nms_top_n}.",
-        "too small": f"it stopped **before NMS**: after clipping it is narrower than {s.min_size:g} px.",
-        "low score": f"it stopped **before NMS**: objectness {h.prob:.3f} is below the score threshold {s.score_thresh:g}.",
-        "suppressed": f"it stopped **at NMS**: anchor #{h.suppressor_flat}, kept at step {h.suppressor_step + 1}, "
-                      f"overlaps it with IoU {h.suppress_iou:.2f} > {s.nms_iou:g}.",
-        "beyond post-NMS top-N": f"NMS kept it (#{h.kept_rank}), but only the first {s.post_nms_top_n} become proposals.",
-    }
-    return reasons[h.stage]
+    if h.stage == "beyond pre-NMS top-N":
+        return (f"it stopped **before NMS**: its logit ranks {h.level_rank:,} on level '{h.level_name}', outside "
+                f"the pre-NMS top {s.pre_nms_top_n}.")
+    if h.stage == "too small":
+        return f"it stopped **before NMS**: after clipping it is narrower than {s.min_size:g} px."
+    if h.stage == "low score":
+        return f"it stopped **before NMS**: objectness {h.prob:.3f} is below the score threshold {s.score_thresh:g}."
+    if h.stage == "suppressed":
+        return (f"it stopped **at NMS**: anchor #{h.suppressor_flat}, kept at step {h.suppressor_step + 1}, "
+                f"overlaps it with IoU {h.suppress_iou:.2f} > {s.nms_iou:g}.")
+    return f"NMS kept it (#{h.kept_rank}), but only the first {s.post_nms_top_n} become proposals."
 
 
 def _go(step_key: str) -> None:
