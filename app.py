@@ -18,7 +18,7 @@ from ui.context import StepContext
 from ui import follow, present
 from ui.photo import photo_picker
 from ui.resources import get_model, get_trace, model_choices
-from ui.serving import limit_malloc
+from ui.serving import freeze_long_lived, limit_malloc
 from ui.steps import STEPS, step_by_key
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
@@ -111,6 +111,7 @@ with st.sidebar:
     except WeightsError as exc:
         st.error(str(exc))
         st.stop()
+    freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
     with st.expander("Post-processing settings", expanded=True):
         settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
 

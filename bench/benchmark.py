@@ -15,7 +15,10 @@ What it measures (issue 6, "Benchmark"):
   torchvision script doing the same forward, after one untimed run of each (file cache, first
   install); peak memory (``ru_maxrss``) of both processes; the import of torch + torchvision alone;
 * on a CUDA machine: the same warm forward on the GPU and the RPN alone (the paper reports ~10 ms);
-* extra rows from other modules (``EXTRA_ROWS``): a training step of ``rpn_viz.learn`` when present.
+* extra rows from other modules (``EXTRA_ROWS``): a training step of ``rpn_viz.learn`` when present;
+* then the app: every step's rerun times server side (``bench/app_steps.py``, AppTest) and what a
+  student waits for in Chromium (``bench/browser_steps.py``): step switch and slider release to the
+  pictures shown, a 12-megapixel upload to the first pictures.
 
 Models: the official COCO weights when the file is on this machine; otherwise a checkpoint made here
 from torchvision's architecture with weights re-drawn from a seeded normal (so scores vary as a
@@ -551,6 +554,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="device of the CPU-section models (default cpu)")
     parser.add_argument("--no-cold", action="store_true", help="skip the process start-up measurements")
     parser.add_argument("--no-extra", action="store_true", help="skip EXTRA_ROWS (training step)")
+    parser.add_argument("--no-app-steps", action="store_true",
+                        help="skip the per-step rerun table of the app (bench/app_steps.py, AppTest)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="skip the browser latencies (bench/browser_steps.py, Chromium)")
     parser.add_argument("--quick", action="store_true", help="runs=3, cold-runs=1: a smoke test")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write every row (with samples) as JSON")
     args = parser.parse_args(argv)
@@ -621,6 +628,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(doc, indent=1))
         print(f"\nwrote {args.json}")
+    if not args.no_app_steps:  # the app, server side: every step's rerun (its own table)
+        from bench import app_steps
+
+        print()
+        app_steps.run(runs=1 if args.quick else 5)
+    if not args.no_browser:  # the app in Chromium: step switch and slider release to pictures shown
+        from bench import browser_steps
+
+        print()
+        browser_steps.main(["--rounds", "1" if args.quick else "3", "--uploads", "1" if args.quick else "3"])
     return 0
 
 

@@ -302,7 +302,7 @@ async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: fl
     await boxes.press("Control+Enter")
     await page.get_by_role("button", name="Use typed boxes").click()
     await settle(page, timeout_ms)
-    steps = page.locator(".st-key-learn_steps [role=slider]")
+    steps = page.locator(".st-key-learn_steps input[type=range]")
     await steps.focus()
     await steps.press("Home")  # 10 steps
     for _ in range((TRAIN_STEPS - 10) // 10):

@@ -54,13 +54,20 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
     columns = st.columns(6)
     for i, crop in enumerate(_crops(ctx.key, trace, result)):
         columns[i % 6].image(crop, caption=f"#{i} · {float(result.scores[i]):.3f}")
-    cols = st.columns(2)  # the files are made when a button is clicked, not on every rerun
-    cols[0].download_button("Proposals as JSON", lambda: json.dumps(trace_json(trace, result), indent=1),
-                            file_name=f"{ctx.slug('proposals')}.json", mime="application/json", key="dl-json")
-    cols[1].download_button("Proposals as CSV", lambda: proposals_csv(trace, result),
-                            file_name=f"{ctx.slug('proposals')}.csv", mime="text/csv", key="dl-csv")
+    json_text, csv_text = _files(ctx.key, trace, result)
+    cols = st.columns(2)
+    cols[0].download_button("Proposals as JSON", json_text, file_name=f"{ctx.slug('proposals')}.json",
+                            mime="application/json", key="dl-json")
+    cols[1].download_button("Proposals as CSV", csv_text, file_name=f"{ctx.slug('proposals')}.csv",
+                            mime="text/csv", key="dl-csv")
     st.caption("Boxes in the files are in your photo's pixels (x1, y1, x2, y2), ranked, with objectness probability.")
     second_stage_section(ctx)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _files(key: tuple, _trace, _result) -> tuple[str, str]:
+    """The proposals as JSON and CSV text (made once per photo, model and settings)."""
+    return json.dumps(trace_json(_trace, _result), indent=1), proposals_csv(_trace, _result)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
