@@ -12,12 +12,13 @@ import streamlit as st
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.images import describe_error
 from rpn_viz.models import DEFAULT_MODEL, MODELS
-from rpn_viz.weights import WeightsError, configured_weights_dir, hub_checkpoint_dir, save_uploaded
+from rpn_viz.weights import is_available
 from ui import theme
 from ui.context import StepContext
 from ui import follow, present
+from ui.download import apply_switch, open_model, picked, weights_help
 from ui.photo import photo_picker
-from ui.resources import get_model, get_trace, model_choices
+from ui.resources import get_trace, model_choices
 from ui.serving import freeze_long_lived, limit_malloc
 from ui.steps import STEPS, step_by_key
 
@@ -28,24 +29,6 @@ SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
-
-
-def weights_help() -> None:
-    """Say where the COCO weights go, and accept them as an upload (hash-checked)."""
-    spec = MODELS[DEFAULT_MODEL]
-    folder = configured_weights_dir() or hub_checkpoint_dir()
-    with st.expander("Trained COCO weights not found — how to add them", expanded=False):
-        st.markdown(
-            f"Download `{spec.official.filename}` from {spec.official.url} and put it in `{folder}/`, "
-            "or upload it here (its sha256 is checked before it is saved)."
-        )
-        upload = st.file_uploader("Weights file (.pth)", type=["pth"], key="weights_upload")
-        if upload is not None:
-            try:
-                path = save_uploaded(upload.getvalue(), spec.official)
-                st.success(f"Saved to {path}. Choose the COCO model above.")
-            except (WeightsError, OSError) as exc:
-                st.error(str(exc))
 
 
 def reset_settings(defaults: FilterSettings) -> None:
@@ -93,11 +76,13 @@ with st.sidebar:
     choices = model_choices()
     by_key = {choice.key: choice for choice in choices}
     from_url("model", list(by_key), choices[0].key)
+    apply_switch(list(by_key))  # offline: the previous run switched to the offline model
     if st.session_state["model"] not in by_key:  # e.g. "your RPN" of an earlier run
         st.session_state["model"] = choices[0].key
-    model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model")
+    model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model",
+                             on_change=picked)
     choice = by_key.get(model_key, choices[0])
-    if not any(c.kind == "official" for c in choices):
+    if not is_available(MODELS[DEFAULT_MODEL].official):
         weights_help()
     from_url("step", [step.key for step in STEPS], STEPS[0].key)
     step_key = st.radio("Step", [step.key for step in STEPS], format_func=lambda k: step_by_key(k).title,
@@ -106,12 +91,11 @@ with st.sidebar:
     step = step_by_key(step_key)
     with st.expander("Present and compare", expanded=False):  # issue 15: presenter mode, two models
         view = present.switches(choices, model_key)
-    try:
-        loaded, _ = get_model(choice)
-    except WeightsError as exc:
-        st.error(str(exc))
-        st.stop()
-    freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
+
+loaded = open_model(choice, choices)  # downloads a missing COCO file with progress; offline, says so
+freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
+
+with st.sidebar:
     with st.expander("Post-processing settings", expanded=True):
         settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
 

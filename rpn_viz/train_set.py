@@ -125,7 +125,15 @@ def head_state(session: TrainingSession) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in session.head.state_dict().items()}
 
 
-def save_head(run: SetRun, path: str | Path, box_file: Path, command: str) -> dict[str, object]:
+def _shown(path: Path) -> str:
+    """A path relative to the project when it is inside it (so the facts file is the same everywhere)."""
+    try:
+        return str(path.resolve().relative_to(BUNDLED.parent.parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: float) -> dict[str, object]:
     """Write the head (``torch.save`` of its state dict) and ``<path>.json`` with the run's facts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +146,10 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str) -> di
         "boxes": box_count(run.photos),
         "steps": run.steps,
         "seed": run.session.config.seed,
-        "lr": DEFAULT_LR if run.session.config.lr is None else None,
+        "lr": lr,
+        "lr_drop": f"÷10 after {DECAY_AT:.0%} of the steps",
         "flips": any(e.mirrored for e in run.session.examples),
-        "box_file": str(box_file),
+        "box_file": _shown(box_file),
         "box_file_sha256": hashlib.sha256(box_file.read_bytes()).hexdigest(),
         "loss_first_50": round(first, 4),
         "loss_last_50": round(last, 4),
@@ -150,8 +159,7 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str) -> di
         "torch": torch.__version__,
         "command": command,
     }
-    facts = {k: v for k, v in facts.items() if v is not None}
-    path.with_suffix(".json").write_text(json.dumps(facts, indent=1) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n")
     return facts
 
 
@@ -205,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             box_file = Path(args.dataset)
             box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
             command = "python -m rpn_viz.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
-            facts = save_head(run, args.save, box_file, command)
+            facts = save_head(run, args.save, box_file, command, args.lr)
             print(f"saved {args.save} (sha256 {facts['sha256']})")
 
     return run_reporting_errors("rpn_viz.train_set", work)

@@ -9,6 +9,9 @@ Models:
 - ``official``: the real COCO weights, when the file is on this machine (skipped, with the reason, if not).
 - ``shipped``: the paper's RPN with the head trained here and shipped in ``rpn_viz/trained/`` (needs
   the ImageNet MobileNetV2 file of ``../shared/weights``; skipped, with the reason, without it).
+
+No test touches the internet: :func:`no_internet` (autouse) lets downloads reach only the loopback,
+where tests/test_download.py serves checkpoints it makes (``tests/loopback.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import torch
 from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 
 import rpn_viz
+from loopback import loopback_only
+from rpn_viz import weights as weights_module
 from rpn_viz.models import DEFAULT_MODEL, MODELS, build
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
 
@@ -91,6 +96,30 @@ def varied_state_dict(seed: int = 0, num_classes: int = 91, gain: float = 0.9) -
     return state
 
 
+def untrained_app_state() -> dict[str, object]:
+    """Session state that opens the app on the untrained network, as the "no trained model" screen's
+    button does (only then does the picker offer it): for app tests that need no weights file at all."""
+    from ui.resources import UNTRAINED_OK_KEY
+
+    return {UNTRAINED_OK_KEY: True, "model": f"untrained:{DEFAULT_MODEL}"}
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch) -> list[str]:
+    """Every test is offline except for the loopback: returns the URLs that something tried to fetch.
+
+    Downloads (ours and torch.hub's) to any other host fail as on a machine without a network, so an
+    app test whose default model is the COCO one sees the offline path, quickly. Failures remembered
+    by an earlier test are forgotten first.
+    """
+    refused: list[str] = []
+    monkeypatch.setattr(weights_module, "open_url", loopback_only(weights_module.open_url, refused))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", loopback_only(torch.hub.download_url_to_file, refused))
+    weights_module.forget_failures()
+    yield refused
+    weights_module.forget_failures()
+
+
 @pytest.fixture(scope="session")
 def photos() -> list[Path]:
     assert len(PHOTOS) >= 5, "the sample photos in assets/ are missing"
@@ -106,6 +135,14 @@ def untrained() -> rpn_viz.LoadedModel:
 def scrambled_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "scrambled_mobilenet.pth"
     torch.save(scrambled_state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def varied_file(tmp_path_factory) -> Path:
+    """``varied_state_dict(seed=0)`` saved with torch.save (~78 MB): a full-size checkpoint, quick to make."""
+    path = tmp_path_factory.mktemp("varied") / "varied.pth"
+    torch.save(varied_state_dict(seed=0), path)
     return path
 
 

@@ -1,8 +1,9 @@
 """Fast checks of every step of the app with Streamlit's AppTest, on a real sample photo.
 
-The official COCO weights are not on every machine; the app is checked with the untrained model
-(always there, and labelled as such) and with a custom checkpoint the tests make (varied scores),
-and with the official weights when present.
+The official COCO weights are not on every machine (and tests never download them: see
+tests/test_app_download.py for the download); the app is checked with a custom checkpoint the tests
+make (varied scores), with the untrained model (opened as the "no trained model" screen offers it,
+and labelled as such), and with the official weights when present.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rpn_viz
+from conftest import untrained_app_state
 from ui.steps import STEPS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -94,7 +96,7 @@ def test_sliders_refilter_without_rerunning_the_network(custom_app, monkeypatch)
 
 
 def test_untrained_model_is_labelled_everywhere_it_is_shown():
-    at = run_app("head")
+    at = run_app("head", **untrained_app_state())
     assert "untrained" in at.markdown[1].value
     assert any("Untrained network" in w.value for w in at.warning)
 

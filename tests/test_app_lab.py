@@ -1,8 +1,9 @@
 """AppTest checks of the "Anchor lab & comparisons" pages: each renders without an exception and shows
 the real numbers from rpn_viz (checked against the library here, not against copied constants).
 
-The app runs with the models this machine has (here: the untrained MobileNetV3 FPN); ground-truth
-boxes are put in ``st.session_state["gt_boxes"]`` the way ``ui.boxes`` stores them.
+The app runs on the untrained MobileNetV3 FPN (opened as the "no trained model" screen offers it:
+no weights file needed) or on a custom checkpoint the tests make; ground-truth boxes are put in
+``st.session_state["gt_boxes"]`` the way ``ui.boxes`` stores them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import untrained_app_state
 from rpn_viz import lab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +25,13 @@ SHA = hashlib.sha256((ROOT / "assets" / FIRST_SAMPLE).read_bytes()).hexdigest()
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
 
 
-def run_step(step: str, gt: list[list[float]] | None = None, **state: object) -> AppTest:
+def run_step(step: str, gt: list[list[float]] | None = None, untrained: bool = True, **state: object) -> AppTest:
+    """The app on ``step``: on the untrained network, or (``untrained=False``) on the default model."""
     at = AppTest.from_file(str(APP), default_timeout=300)
     at.session_state["step"] = step
+    if untrained:
+        for key, value in untrained_app_state().items():
+            at.session_state[key] = value
     if gt is not None:
         at.session_state["gt_boxes"] = {SHA: [list(b) for b in gt]}
     for key, value in state.items():
@@ -107,7 +113,7 @@ def custom_app(monkeypatch, scrambled_checkpoint):
 
 
 def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
-    at = run_step("lab_untrained")
+    at = run_step("lab_untrained", untrained=False)
     assert not at.info  # both sides are there
     assert any("every objectness is 0.500" in w.value for w in at.warning)
     table = at.dataframe[0].value
@@ -118,7 +124,7 @@ def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
 
 
 def test_custom_anchors_move_a_real_heads_boxes(custom_app) -> None:
-    at = run_step("lab_custom", gt=GT, lab_custom_scale=2.0)
+    at = run_step("lab_custom", gt=GT, untrained=False, lab_custom_scale=2.0)
     table = at.dataframe[0].value
     values = dict(zip(table["measure"], table["value"]))
     assert values["area ratio (median)"] == pytest.approx(4.0, rel=0.05)

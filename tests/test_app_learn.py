@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import untrained_app_state
 from rpn_viz.paper import MOBILENET_V2_IMAGENET
 from rpn_viz.weights import is_available
 from ui.resources import YOUR_RPN_KEY
@@ -39,6 +40,8 @@ def check(at: AppTest) -> None:
 
 def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in untrained_app_state().items():  # a sidebar model that needs no weights file
+        at.session_state[key] = value
     at.session_state["step"] = "learn"
     at.session_state["sample"] = "Chelsea the cat"
     at.session_state["gt_boxes"] = {CAT_SHA: [list(CAT_BOX)]}
@@ -75,3 +78,29 @@ def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     at.run()
     check(at)
     assert label in at.markdown[1].value  # the header names "your RPN" and its training
+
+
+def test_fine_tune_the_shipped_head_on_your_photo_and_the_bundled_ones() -> None:
+    """Start from the head trained here, add the bundled photos: the label says so, the verdict is measured."""
+    from rpn_viz.dataset import read_box_file, select
+    from ui.resources import SHIPPED_KEY
+
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["step"] = "learn"
+    at.session_state["sample"] = "Chelsea the cat"  # its hand-drawn boxes come with the sample
+    at.session_state["learn_start"] = SHIPPED_KEY
+    at.session_state["learn_bundled"] = True
+    at.session_state["learn_steps"] = 10
+    at.session_state["learn_every"] = 10
+    at.run()
+    check(at)
+    at.button(key="learn_train").click().run()
+    check(at)
+    session = at.session_state["learn_run"].session
+    photos = len(select(read_box_file(), "train"))
+    assert session.photo_count == photos + 1 and len(session.examples) == 2 * photos + 1
+    assert {r.example for r in session.history} != {0}, "the steps go through the bundled photos too"
+    label = at.session_state[YOUR_RPN_KEY].weights.label
+    assert label.startswith(f"your RPN: trained on {photos + 1} photos for 10 steps (from the paper's RPN")
+    assert "head trained on 32 bundled photos" in label
+    assert any("**Honestly:**" in m.value for m in at.markdown)  # measured on the other sample's own boxes

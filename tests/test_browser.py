@@ -2,12 +2,14 @@
 
 Starts ``streamlit run app.py`` on a free loopback port, then: walks every step from the sidebar,
 checks that pictures render and no exception appears, uploads a photo, moves a slider, and uploads a
-broken file (a clear one-line error, and the app keeps working). Screenshots land in
-``$RPN_VIZ_SCREENSHOTS`` when that is set.
+broken file (a clear one-line error, and the app keeps working). A second server (``tests/serve_app.py``)
+has its COCO file on a loopback server the test controls: offline first, then the user picks the COCO
+model and watches it download. Screenshots land in ``$RPN_VIZ_SCREENSHOTS`` when that is set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -36,14 +38,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, scrambled_checkpoint):
+def launch_app(command: list[str], env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Start a Streamlit server (``command`` + port options) on a free loopback port; wait until it is up."""
     port = free_port()
-    env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    log = open(log_path, "w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        [*command, "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -51,26 +51,47 @@ def server(tmp_path_factory, scrambled_checkpoint):
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
+            return process, url
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        log.seek(0)
-        pytest.fail(f"streamlit did not start:\n{log.read()[-2000:]}")
-    yield url
+    process.kill()
+    log.seek(0)
+    pytest.fail(f"streamlit did not start:\n{log.read()[-2000:]}")
+
+
+def stop_app(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def server(tmp_path_factory, scrambled_checkpoint):
+    env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}
+    process, url = launch_app([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")], env,
+                              tmp_path_factory.mktemp("server") / "streamlit.log")
+    yield url
+    stop_app(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(120_000)
-        yield page
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(120_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = new_page(browser)
+    yield page
+    page.close()
 
 
 def settle(page) -> None:
@@ -207,3 +228,89 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
     page.get_by_text("your RPN", exact=False).first.wait_for()
     assert_healthy(page, "proposals of your RPN")
     screenshot(page, "your-rpn-proposals")
+
+
+def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, tmp_path, varied_file):
+    """Offline, the first screen says so; online again, picking the COCO model downloads it with a
+    progress bar (the test holds the body half-way to see it), then the step shows its picture."""
+    from loopback import FileServer, Hold
+    from rpn_viz.models import DEFAULT_MODEL, MODELS
+
+    spec = MODELS[DEFAULT_MODEL]
+    data = varied_file.read_bytes()
+    port = free_port()  # nothing listens there yet: the machine is "offline"
+    path = f"/models/{spec.official.filename}"
+    env = {k: v for k, v in os.environ.items() if k not in ("RPN_VIZ_CHECKPOINT", "RPN_VIZ_WEIGHTS_DIR")}
+    env["TORCH_HOME"] = str(tmp_path / "torch_home")  # an empty cache: neither the COCO nor the ImageNet file
+    process, url = launch_app(
+        [sys.executable, str(ROOT / "tests" / "serve_app.py"), f"http://127.0.0.1:{port}{path}",
+         hashlib.sha256(data).hexdigest()], env, tmp_path / "streamlit.log")
+    page = new_page(browser)
+    files = None
+    try:
+        page.goto(f"{url}/?step=input")
+        page.get_by_role("button", name="Retry the download").wait_for()
+        settle(page)
+        offline = page.locator("[data-testid=stAlert]").filter(has_text="could not be downloaded").first.inner_text()
+        assert "offline or unreachable" in offline and spec.official.filename in offline
+        assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in offline  # where to put the file
+        screenshot(page, "download-offline")
+        untrained = page.get_by_role("button", name="Explore the untrained network", exact=False)
+        if untrained.count():  # no offline model here: the untrained network is offered, labelled
+            untrained.click()
+            settle(page)
+        assert page.locator("[data-testid=stException]").count() == 0
+
+        files = FileServer(port)  # the network is back (binding the port is what makes it reachable)
+        files.files[path] = data
+        hold = files.holds[path] = Hold(at=32 * 65536)
+        files.start()
+        page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Model").click()
+        page.get_by_role("option", name=f"{spec.title} — downloads on first use").click()
+        bar = page.locator("[data-testid=stProgress]").filter(has_text="MB/s")
+        bar.first.wait_for()
+        assert hold.reached.wait(60)
+        page.wait_for_function(  # the bar shows the bytes held so far, of the whole file
+            "t => [...document.querySelectorAll('[data-testid=stProgress]')].some(e => e.innerText.includes(t))",
+            arg=f"2.1 / {len(data) / 1e6:.1f} MB")
+        screenshot(page, "download-progress")
+        hold.release.set()
+        page.get_by_text("official COCO weights", exact=False).first.wait_for(timeout=300_000)
+        settle(page)
+        assert_healthy(page, "the COCO model after its download")
+        assert files.gets(path) == 1
+        assert (tmp_path / "torch_home" / "hub" / "checkpoints" / spec.official.filename).read_bytes() == data
+        screenshot(page, "download-done")
+    finally:
+        if files is not None:
+            files.stop()
+        page.close()
+        stop_app(process)
+
+
+def test_anchor_fit_page_draws_unmatched_boxes_and_a_bad_box_file_keeps_them(page, server, tmp_path):
+    page.goto(f"{server}/?step=lab_fit")
+    settle(page)
+    boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
+    boxes.fill("20, 495, 430, 765\n380, 120, 640, 520")  # the drum and the loudspeaker in wine.jpg
+    boxes.press("Control+Enter")
+    page.get_by_role("button", name="Use typed boxes").click()
+    settle(page)
+    caption = page.get_by_text("Thick: your boxes (network-input pixels)", exact=False).first
+    caption.wait_for()
+    picture = page.locator("[data-testid=stMain] [data-testid=stImage]").filter(has_text="Thick: your boxes").locator("img")
+    picture.scroll_into_view_if_needed()
+    page.wait_for_function("e => e.complete && e.naturalWidth > 300", arg=picture.element_handle(), timeout=60_000)
+    assert page.locator("[data-testid=stException]").count() == 0
+    screenshot(page, "lab-fit")
+    page.get_by_text("Boxes from a file (COCO JSON or Pascal VOC XML)").first.click()
+    broken = tmp_path / "wine.xml"
+    broken.write_text("<annotation><filename>wine.jpg</filename><object>")
+    page.locator("[data-testid=stMain] input[type=file]").first.set_input_files(str(broken))
+    settle(page)
+    alert = page.locator("[data-testid=stAlert]").filter(has_text="wine.xml")
+    alert.first.wait_for()
+    text = alert.first.inner_text().strip()
+    assert text.startswith("wine.xml: not valid XML") and "\n" not in text and "Traceback" not in page.content()
+    page.get_by_text("Ground-truth boxes (2 on this photo", exact=False).first.wait_for()  # nothing was lost
+    screenshot(page, "lab-fit-bad-file")

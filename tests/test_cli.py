@@ -45,7 +45,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from conftest import varied_state_dict
 import rpn_viz
-from rpn_viz import cli
+from rpn_viz import cli, weights
 from rpn_viz.export import trace_json
 from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.weights import WEIGHTS_DIR_ENV
@@ -362,11 +362,11 @@ def isolated_weights(monkeypatch, files):
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     calls = []
 
-    def offline(url, dst, *args, **kwargs):
+    def offline(url, *args, **kwargs):
         calls.append(url)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(weights, "open_url", offline)
     return calls
 
 

@@ -1,8 +1,8 @@
 """The trace's proposals equal torchvision's own ``model.rpn`` — boxes, scores and order, bit for bit.
 
-For every sample photo and three models (untrained, a scrambled custom checkpoint with varied
-scores, and the official COCO weights when present), with the model's default settings and with
-changed ones (which must not re-run the network).
+For every sample photo and four models (untrained, a scrambled custom checkpoint with varied
+scores, the paper's RPN with the head trained here, and the official COCO weights when present),
+with the model's default settings and with changed ones (which must not re-run the network).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def check_equal(result, loaded, images, features) -> int:
     return int(expected[0].shape[0])
 
 
-@pytest.mark.parametrize("model_name", ["untrained", "scrambled", "official"])
+@pytest.mark.parametrize("model_name", ["untrained", "scrambled", "official", "shipped"])
 def test_trace_equals_torchvision_on_every_photo(model_name, request, photos):
     loaded = request.getfixturevalue(model_name)
     for photo in photos:

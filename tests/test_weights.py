@@ -4,8 +4,9 @@ Every file is made here: a tiny "official" file whose sha256 the tests put into 
 :class:`OfficialFile`, a full-size Faster R-CNN state dict with re-drawn weights written under the
 real official name (with the registry's hash monkeypatched to its sha256), a 3-class checkpoint made
 the way torchvision's fine-tuning tutorial makes one, and broken files of every kind. Nothing here
-touches the network: downloads are monkeypatched. The test with the real COCO file runs only when it
-is on this machine and says so when it is skipped.
+touches the network: downloads fail as offline (tests/test_download.py downloads from a loopback
+server). The test with the real COCO file runs only when it is on this machine and says so when it
+is skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.functional import pil_to_tensor
 
-from conftest import varied_state_dict
 import rpn_viz
 from rpn_viz import weights as wmod
 from rpn_viz.models import DEFAULT_MODEL, MODELS, available_models, load_model
@@ -53,14 +53,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def varied_file(tmp_path_factory) -> Path:
-    """A full-size state dict of the default model's layout, saved with torch.save (~78 MB)."""
-    path = tmp_path_factory.mktemp("varied") / "varied.pth"
-    torch.save(varied_state_dict(seed=0), path)
-    return path
-
-
 @pytest.fixture()
 def isolated(monkeypatch, tmp_path) -> dict:
     """No weights folder configured, an empty hub cache under tmp, and no network at all.
@@ -72,11 +64,11 @@ def isolated(monkeypatch, tmp_path) -> dict:
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     downloads: list[str] = []
 
-    def offline(url, dst, *args, **kwargs):
+    def offline(url, *args, **kwargs):
         downloads.append(url)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(wmod, "open_url", offline)
     return {"hub": tmp_path / "torch_home" / "hub" / "checkpoints", "downloads": downloads}
 
 
@@ -405,25 +397,6 @@ def test_no_download_means_no_download(isolated, tiny) -> None:
     assert "download not allowed" in str(info.value) and official.url in str(info.value)
     assert f"{isolated['hub']}/" in str(info.value)
     assert isolated["downloads"] == []
-
-
-def test_download_is_hash_checked_and_bad_bytes_are_deleted(isolated, tiny, monkeypatch) -> None:
-    official, data = tiny
-    served = {"bytes": b"<html>captive portal login</html>"}
-
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        assert url == official.url
-        Path(dst).write_bytes(served["bytes"])
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    target = isolated["hub"] / official.filename
-    with pytest.raises(WeightsError, match="not the official"):
-        find_official(official)
-    assert not target.exists()  # a bad download is not left behind to fail again later
-
-    served["bytes"] = data
-    assert find_official(official) == target
-    assert target.read_bytes() == data
 
 
 def test_patching_the_module_level_download_function(isolated, tiny, monkeypatch) -> None:

@@ -16,10 +16,10 @@ import streamlit as st
 
 import rpn_viz
 from rpn_viz.fairqueue import FairQueue
-from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, available_models
+from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
-from rpn_viz.weights import is_available
 from rpn_viz.tracing import Trace
+from rpn_viz.weights import is_available
 
 # A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
 # architecture is RPN_VIZ_CHECKPOINT_MODEL (default: the default model).
@@ -29,6 +29,9 @@ CHECKPOINT_MODEL_ENV = "RPN_VIZ_CHECKPOINT_MODEL"
 # st.session_state key under which a page may store a model trained in this session (LoadedModel);
 # the model picker then offers it as "your RPN" for every step.
 YOUR_RPN_KEY = "your_rpn"
+
+# Set (True) by the "no trained model" screen's button: only then does the picker offer the untrained network.
+UNTRAINED_OK_KEY = "allow_untrained"
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,24 @@ class ModelChoice:
         return self.key.split(":", 1)[1] if ":" in self.key else ""
 
 
+def official_label(spec: ModelSpec) -> str:
+    """A COCO model's picker label; it says when choosing it will download its file."""
+    return spec.title if is_available(spec.official) else f"{spec.title} — downloads on first use"
+
+
 def model_choices() -> list[ModelChoice]:
-    """Official models whose weights are here, the untrained default architecture, and 'your RPN'."""
-    choices = [ModelChoice(f"official:{spec.name}", spec.title) for spec in available_models()]
-    if is_available(MOBILENET_V2_IMAGENET):
-        choices.append(ModelChoice(SHIPPED_KEY, shipped_title()))
+    """torchvision's COCO models (downloaded when chosen; the first is the default), the paper's RPN
+    trained here (the offline model), a custom checkpoint, the untrained network once the
+    no-trained-model screen was asked for it, and 'your RPN'."""
+    choices = [ModelChoice(f"official:{spec.name}", official_label(spec)) for spec in MODELS.values()]
+    choices.append(ModelChoice(SHIPPED_KEY, shipped_title()))
     if os.environ.get(CHECKPOINT_ENV):
         name = os.environ.get(CHECKPOINT_MODEL_ENV) or DEFAULT_MODEL
         choices.insert(0, ModelChoice(f"custom:{name}", f"Custom checkpoint {os.path.basename(os.environ[CHECKPOINT_ENV])}"))
-    choices.append(
-        ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0) — for comparison")
-    )
+    if st.session_state.get(UNTRAINED_OK_KEY):
+        choices.append(
+            ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0) — for comparison")
+        )
     session_model: LoadedModel | None = st.session_state.get(YOUR_RPN_KEY)
     if session_model is not None:
         label = session_model.weights.label
@@ -72,12 +82,14 @@ SHIPPED_KEY = f"shipped:{PAPER_RPN}"
 def shipped_title() -> str:
     """Picker label of the shipped model, with what it was trained on."""
     label = shipped_label(shipped_facts())
-    return f"{label[:1].upper()}{label[1:]} — works offline"
+    backbone = "works offline" if is_available(MOBILENET_V2_IMAGENET) else "downloads its 14 MB backbone on first use"
+    return f"{label[:1].upper()}{label[1:]} — {backbone}"
 
 
 @st.cache_resource(show_spinner="Loading the model once for this server (a few seconds)…")
 def shared_model(key: str) -> tuple[LoadedModel, threading.Lock]:
-    """Load an official, custom or untrained model (cached for all sessions)."""
+    """Load an official (file already here: ``ui.download`` fetches it first), shipped, custom or untrained
+    model (cached for all sessions)."""
     kind, name = key.split(":", 1)
     if kind == "shipped":
         return rpn_viz.load_model(PAPER_RPN, allow_download=False), threading.Lock()

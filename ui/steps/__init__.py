@@ -18,6 +18,7 @@ from . import (
     lab_anchors,
     lab_before,
     lab_custom,
+    lab_fit,
     lab_recall,
     lab_receptive,
     lab_untrained,
@@ -58,6 +59,8 @@ STEPS: list[Step] = [
          "The same photo and architecture, with and without learning"),
     Step("lab_receptive", "L6 · Receptive field", "Anchor lab & comparisons", lab_receptive.render,
          "Which input pixels one cell really looks at"),
+    Step("lab_fit", "L7 · Fit anchors to your boxes", "Anchor lab & comparisons", lab_fit.render,
+         "Which boxes no anchor catches, best possible recall, and anchors fitted by k-means"),
     Step("learn", "T1 · Watch an RPN learn", "Learning", learn_step.render,
          "Train a head on your own boxes, live; then view every step with \"your RPN\""),
 ]

@@ -15,7 +15,7 @@ from .. import theme
 from ..context import StepContext
 from ..figures import legend, show_picture
 from ..pictures import Picture
-from .lab_common import gt_section
+from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -24,8 +24,11 @@ PAPER_IMAGE = (1000, 600)
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
 
 
-def _ratio_colour(ratio: float) -> str:
-    return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)] if ratio in RATIO_CHOICES else theme.CYCLE[0]
+def _ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:
+    if ratio in RATIO_CHOICES:
+        return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)]
+    # a fitted ratio (L7): its own colour by position in the set
+    return theme.CYCLE[ratios.index(ratio) % len(theme.CYCLE)] if ratio in ratios else theme.CYCLE[0]
 
 
 def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
@@ -42,9 +45,9 @@ def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
                    radius=max(1.0, 4.0 / max(rows, cols) ** 0.25), edge="black",
                    label=f"anchor centres (every {tiling.spec.stride} px)")
     for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
-        picture.boxes([box], _ratio_colour(shape.ratio), 2.5)
+        picture.boxes([box], _ratio_colour(shape.ratio, tiling.spec.ratios), 2.5)
     for r in tiling.spec.ratios:
-        picture.legend_entry(f"height:width {r:g}", _ratio_colour(r), 3)
+        picture.legend_entry(f"height:width {r:g}", _ratio_colour(r, tiling.spec.ratios), 3)
     picture.marker(col * tiling.spec.stride, row * tiling.spec.stride)
     picture.boxes([[0, 0, w, h]], theme.OKABE_ITO["black"], 2, style=":")
     title = (f"{tiling.num_anchors:,} anchors: {rows}×{cols} positions × k = {tiling.k}" if on_photo
@@ -95,11 +98,17 @@ how many anchors there are, how many cross the image border, and which ones woul
 `AnchorGenerator`, `box_iou`, `Matcher` and `BalancedPositiveNegativeSampler` do the work).
 """
     )
+    stored = lab_anchor_state()  # kept across pages; L7's fit may have filled it
+    for name, key in LAB_ANCHOR_WIDGETS.items():
+        st.session_state.setdefault(key, stored[name])
     c = st.columns([3, 3, 2])
-    sizes = c[0].multiselect("Anchor sizes (√area, px)", SIZE_CHOICES, default=[128, 256, 512], key="lab_sizes")
-    ratios = c[1].multiselect("Aspect ratios (height:width)", RATIO_CHOICES, default=[0.5, 1.0, 2.0],
-                              key="lab_ratios")
-    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, value=16, key="lab_stride")
+    sizes = c[0].multiselect("Anchor sizes (√area, px)", sorted({*SIZE_CHOICES, *stored["fitted_sizes"]}),
+                             key="lab_sizes", format_func=lambda v: f"{v:g}")
+    ratios = c[1].multiselect("Aspect ratios (height:width)", sorted({*RATIO_CHOICES, *stored["fitted_ratios"]}),
+                              key="lab_ratios", format_func=lambda v: f"{v:g}")
+    stride = c[2].select_slider("Stride (px)", STRIDE_CHOICES, key="lab_stride")
+    if sizes and ratios:
+        stored.update(sizes=list(sizes), ratios=list(ratios), stride=int(stride))
     where = st.radio("Tile", ["photo", "paper"], horizontal=True, key="lab_image",
                      format_func=lambda v: f"this photo's network input ({iw}×{ih})" if v == "photo"
                      else "the paper's example (1000×600)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from rpn_viz.lab import working_to_input
+from rpn_viz.lab import AnchorSpec, working_to_input
 
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
@@ -40,3 +40,32 @@ def parse_numbers(text: str, what: str) -> list[float]:
     if any(v <= 0 for v in values):
         raise ValueError(f"every {what} must be positive")
     return values
+
+
+# The lab's custom anchors (chosen in L1, filled by L7's fit), kept across pages: Streamlit forgets a
+# widget's value when its page is not shown, so L1's widgets start from this copy.
+LAB_ANCHORS_KEY = "lab_anchor_set"
+LAB_ANCHOR_WIDGETS = {"sizes": "lab_sizes", "ratios": "lab_ratios", "stride": "lab_stride"}
+
+
+def lab_anchor_state() -> dict:
+    """The lab's custom anchors as {"sizes": [...], "ratios": [...], "stride": int} (the paper's by default);
+    "fitted_sizes"/"fitted_ratios" are the values a fit added to L1's choices (they change only on a copy,
+    so L1's widgets keep their identity)."""
+    return st.session_state.setdefault(LAB_ANCHORS_KEY, {"sizes": [128, 256, 512], "ratios": [0.5, 1.0, 2.0],
+                                                         "stride": 16, "fitted_sizes": [], "fitted_ratios": []})
+
+
+def lab_anchor_spec() -> AnchorSpec:
+    """The lab's custom anchors as an :class:`~rpn_viz.lab.AnchorSpec`."""
+    state = lab_anchor_state()
+    return AnchorSpec(tuple(sorted(state["sizes"])), tuple(sorted(state["ratios"])), int(state["stride"]))
+
+
+def set_lab_anchors(spec: AnchorSpec) -> None:
+    """Make ``spec`` the lab's custom anchors; L1's widgets show it the next time L1 is drawn."""
+    st.session_state[LAB_ANCHORS_KEY] = {"sizes": list(spec.sizes), "ratios": list(spec.ratios),
+                                         "stride": int(spec.stride), "fitted_sizes": list(spec.sizes),
+                                         "fitted_ratios": list(spec.ratios)}
+    for key in LAB_ANCHOR_WIDGETS.values():
+        st.session_state.pop(key, None)

@@ -1,0 +1,206 @@
+"""The app's first screen with and without a network (issue 12, part A), with Streamlit's AppTest.
+
+Online is a file server on 127.0.0.1 serving a checkpoint the tests make (conftest's
+``varied_state_dict``), with the COCO model's URL and sha256 patched to it; offline is a closed port
+(or, for the real URL, conftest's ``no_internet`` guard). The torch hub cache is empty and private.
+
+Until the offline model of part B is in the picker, :func:`offline_model` adds a stand-in "shipped"
+entry for the fallback test (the paper's RPN with its untrained head, labelled as the stand-in it
+is); once a real "shipped" entry exists, the test uses that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import rpn_viz
+from loopback import FileServer
+from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
+from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
+from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+SPEC = MODELS[DEFAULT_MODEL]
+COCO_KEY = f"official:{DEFAULT_MODEL}"
+PATH = f"/models/{SPEC.official.filename}"
+# where this machine has the ImageNet MobileNetV2 file (conftest points $RPN_VIZ_WEIGHTS_DIR at ../shared/weights)
+IMAGENET_FILE = next((p for p in candidate_paths(MOBILENET_V2_IMAGENET) if p.is_file()), None)
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def images(at: AppTest) -> int:
+    return sum(1 for e in at.main if type(e).__name__ == "Image" or getattr(e, "type", "") == "component_instance")
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
+@pytest.fixture()
+def empty_hub(monkeypatch, tmp_path) -> Path:
+    """No weights folder and an empty torch hub cache: neither the COCO file nor the ImageNet one."""
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr("torch.hub._hub_dir", None)
+    yield tmp_path / "torch_home" / "hub" / "checkpoints"
+    st.cache_resource.clear()  # the models loaded here are not the ones other tests expect under these keys
+
+
+@pytest.fixture()
+def coco_from(monkeypatch):
+    """``coco_from(url, data)``: the COCO model's official file is ``data`` at ``url``."""
+
+    def patch(url: str, data: bytes) -> None:
+        monkeypatch.setitem(MODELS, DEFAULT_MODEL, replace(SPEC, official=OfficialFile(url, hashlib.sha256(data).hexdigest())))
+
+    return patch
+
+
+@pytest.fixture()
+def server():
+    with FileServer() as running:
+        yield running
+
+
+@pytest.fixture()
+def offline_model(monkeypatch, empty_hub, tmp_path):
+    """The ImageNet MobileNetV2 file (only it) in a weights folder, and a "shipped" picker entry."""
+    if IMAGENET_FILE is None:
+        pytest.skip(f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in ${WEIGHTS_DIR_ENV}")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / MOBILENET_V2_IMAGENET.filename).symlink_to(IMAGENET_FILE.resolve())
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(folder))
+
+    import ui.download
+    import ui.resources
+    from ui.resources import ModelChoice
+
+    stand_in = ModelChoice("shipped:test_stand_in", "Stand-in offline model (test): the paper's RPN, untrained head")
+    real_choices, real_get = ui.resources.model_choices, ui.resources.get_model
+    model = {}
+
+    def choices():
+        listed = real_choices()
+        return listed if any(c.kind == "shipped" for c in listed) else [*listed, stand_in]
+
+    def get_model(choice):
+        if choice.key != stand_in.key:
+            return real_get(choice)
+        if not model:
+            model["loaded"] = (load_paper_model(device="cpu", allow_download=False), threading.Lock())
+        return model["loaded"]
+
+    monkeypatch.setattr(ui.resources, "model_choices", choices)
+    monkeypatch.setattr(ui.resources, "get_model", get_model)
+    monkeypatch.setattr(ui.download, "get_model", get_model)
+    return folder
+
+
+def test_offline_without_any_file_says_which_file_goes_where(empty_hub, no_internet) -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    no_exception(at)
+    # the default is the COCO model, and it tried to download it; then the offline model's backbone
+    assert no_internet == [SPEC.official.url, MOBILENET_V2_IMAGENET.url]
+    assert at.title[0].value == "No trained model available"
+    offline = [w.value for w in at.warning]
+    assert len(offline) == 1 and "\n" not in offline[0]
+    assert "offline or unreachable" in offline[0] and SPEC.official.filename in offline[0]
+    assert f"put it in {empty_hub}/" in offline[0]
+    text = text_of(at)
+    assert f"`{SPEC.official.filename}`, from {SPEC.official.url} — **missing**" in text
+    assert f"`{MOBILENET_V2_IMAGENET.filename}`, from {MOBILENET_V2_IMAGENET.url} — **missing**" in text
+    assert f"`{empty_hub}/`" in text
+    assert not any("untrained" in str(o).lower() for o in at.sidebar.selectbox(key="model").options)
+    assert at.button(key="download_retry").label == "Retry the download"
+
+    # the only place that offers the untrained network, labelled as such
+    at.button(key="download_untrained").click().run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="model").value == f"untrained:{DEFAULT_MODEL}"
+    assert any(o.startswith("Untrained") and "for comparison" in o for o in at.sidebar.selectbox(key="model").options)
+    assert "untrained (random weights" in at.markdown[1].value
+    assert images(at) >= 1
+
+
+def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coco_from, varied_file) -> None:
+    data = varied_file.read_bytes()
+    server.files[PATH] = data
+    coco_from(server.url(PATH), data)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["step"] = "nms"
+    at.run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="model").value == COCO_KEY  # the default
+    bar = at.get("progress")
+    assert len(bar) == 1 and bar[0].value == 100
+    assert bar[0].proto.text == f"Downloaded {SPEC.official.filename} ({len(data) / 1e6:.1f} MB), sha256 checked, loaded."
+    assert server.gets(PATH) == 1
+    assert sorted(p.name for p in empty_hub.iterdir()) == [SPEC.official.filename]
+    assert f"**Model:** {SPEC.title}" in at.markdown[1].value and "official COCO weights" in at.markdown[1].value
+
+    # what the page shows is the downloaded network's own computation
+    trace = rpn_viz.trace(load_model(checkpoint=varied_file, device="cpu"), ROOT / "assets" / "wine.jpg")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Kept"] == f"{trace.result.nms_kept_pos.numel():,}"
+    assert images(at) >= 1
+
+    again = AppTest.from_file(APP, default_timeout=300)  # a new session: the file is here now
+    again.run()
+    no_exception(again)
+    assert not again.get("progress") and server.gets(PATH) == 1
+    assert SPEC.title in again.sidebar.selectbox(key="model").options  # no longer "downloads on first use"
+
+
+def test_offline_opens_the_offline_model_with_a_note_then_retry_downloads(
+    offline_model, server, coco_from, varied_file, no_internet
+) -> None:
+    data = varied_file.read_bytes()
+    coco_from(closed_port_url(), data)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    no_exception(at)
+    picker = at.sidebar.selectbox(key="model")
+    assert picker.value.startswith("shipped:")  # the picker names what is shown
+    offline = [w.value for w in at.warning if "could not be downloaded" in w.value]
+    assert len(offline) == 1 and "offline or unreachable" in offline[0] and SPEC.official.filename in offline[0]
+    note = " ".join(i.value for i in at.info)
+    assert "You are looking at the offline model, not the COCO model" in note
+    assert any(label in note for label in picker.options if label != picker.options[0])
+    header = at.markdown[1].value
+    assert "COCO" not in header  # never labelled as the COCO model
+    assert images(at) >= 1
+
+    at.run()  # a rerun keeps the note while the offline model is shown
+    assert any("not the COCO model" in i.value for i in at.info)
+
+    server.files[PATH] = data  # the network is back
+    coco_from(server.url(PATH), data)
+    at.button(key="download_retry").click().run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="model").value == COCO_KEY
+    assert server.gets(PATH) == 1
+    assert "official COCO weights" in at.markdown[1].value
+    assert not any("not the COCO model" in i.value for i in at.info)
+    assert no_internet == []  # nothing left the loopback

@@ -1,0 +1,103 @@
+"""AppTest of L7 · Fit anchors to your boxes, with a sample's boxes and with a bundled set the test makes.
+
+The numbers on the page are checked against rpn_viz.anchor_fit run here on the same photo and model
+(the untrained default architecture: anchors depend on the architecture, not on the weights).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import rpn_viz
+from rpn_viz import anchor_fit as af
+from rpn_viz import box_files, lab
+from rpn_viz.models import DEFAULT_MODEL
+
+from test_app_lab import FIRST_SAMPLE, GT, ROOT, SHA, images_of, run_step, text_of
+
+MODEL = f"untrained:{DEFAULT_MODEL}"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    """This page's first table, computed directly: the sample's trace, its boxes in input pixels."""
+    trace = rpn_viz.trace(rpn_viz.load_model(DEFAULT_MODEL, untrained=True), ROOT / "assets" / FIRST_SAMPLE)
+    gt = lab.working_to_input(trace, GT)
+    frame = af.trace_frame(trace)
+    return {key: af.photo_stats(src, frame, gt)[1] for key, src in
+            {"model": af.ModelAnchors.of(trace), "paper": af.GridAnchors(lab.PAPER_SPEC)}.items()}
+
+
+def test_fit_page_with_a_samples_boxes(expected) -> None:
+    at = run_step("lab_fit", gt=GT, model=MODEL, lab_fit_k=9)  # k = 9 left from a larger set: 2 boxes allow 2
+    metrics = {m.label: int(m.value) for m in at.metric}
+    assert metrics == expected["model"].counts()  # the model's anchors are the picture's default
+    boxes = at.dataframe[0].value
+    assert list(boxes["best anchor IoU"]) == pytest.approx(expected["model"].best_iou.tolist(), abs=1e-3)
+    table = at.dataframe[1].value
+    assert list(table["anchors"]) == ["the model's anchors", "the paper's k = 9", "custom anchors (L1)",
+                                      "fitted k = 2", "fitted, as sizes × ratios"]
+    paper_bpr = float((expected["paper"].best_iou >= 0.7).float().mean())
+    assert table["best possible recall @ 0.7"][1] == f"{paper_bpr:.0%}"
+    assert table["best possible recall @ 0.7"][3] == "100%"  # two boxes, two fitted shapes: each fits its box
+    assert images_of(at) >= 2  # the unmatched-box picture and the shape plot
+    assert "learned for **its own anchors**" in text_of(at)
+
+    at.radio(key="lab_fit_source").set_value("paper")
+    at.run()
+    assert {m.label: int(m.value) for m in at.metric} == expected["paper"].counts()
+
+    at.button(key="lab_fit_copy").click()
+    at.run()
+    assert not at.exception
+    fitted = at.dataframe[2].value  # the fitted shapes
+    table = at.dataframe[1].value
+    assert table["anchors"][2] == "custom anchors (L1)" and table["best possible recall @ 0.7"][2] == "100%"
+    assert any("custom anchors are now" in s.value for s in at.success)
+    state = at.session_state["lab_anchor_set"]
+    assert state["sizes"] == sorted({round(float(s)) for s in fitted["size √(w·h)"]})
+    # L1 now tiles the fitted anchors
+    at.session_state["step"] = "lab_anchors"
+    at.run()
+    assert not at.exception and not at.warning
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["anchors per position k"] == str(len(state["sizes"]) * len(state["ratios"]))
+
+
+def test_fit_page_on_a_bundled_set(monkeypatch, tmp_path) -> None:
+    at = run_step("lab_fit", model=MODEL, lab_fit_scope="bundled")
+    assert any("no bundled set yet" in i.value for i in at.info)
+
+    doc = {"format": box_files.BUNDLED_FORMAT, "images": [
+        {"file": "a.jpg", "split": "train", "width": 640, "height": 427,
+         "boxes": [[12, 30, 200, 400], [300, 100, 620, 200], [50, 50, 90, 80]], "labels": ["bicycle", "car", "car"]},
+        {"file": "b.jpg", "split": "val", "width": 427, "height": 640,
+         "boxes": [[10, 10, 400, 600], [100, 300, 150, 420]], "labels": ["person", "bicycle"]}]}
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps(doc))
+    monkeypatch.setattr(box_files, "BUNDLED_PATH", path)
+    at = run_step("lab_fit", model=MODEL, lab_fit_scope="bundled", lab_fit_k=3)
+    table = at.dataframe[0].value  # no box on this photo: the first table is the whole set's
+    assert list(table["anchors"])[3] == "fitted k = 3"
+    assert "5 boxes on 2 photo(s)" in text_of(at)
+    per_category = at.dataframe[1].value
+    assert sorted(per_category["category"]) == ["bicycle", "car", "person"]
+    assert images_of(at) >= 1
+
+
+def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:
+    from ui.steps import lab_fit
+
+    entries = json.loads((ROOT / "assets" / "samples.json").read_text())
+    entries[0] = {**entries[0], "boxes": GT, "labels": ["drum", "speaker"]}
+    monkeypatch.setattr(lab_fit, "samples", lambda: entries)
+    at = run_step("lab_fit", model=MODEL)
+    assert not at.metric  # no box yet
+    assert "**2 boxes** for" in text_of(at)
+    at.button(key="lab_fit_sample_use").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["gt_boxes"][SHA] == GT
+    assert sum(int(m.value) for m in at.metric) == 2  # every box is in one category

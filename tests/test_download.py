@@ -1,0 +1,279 @@
+"""Downloading an official checkpoint (issue 12, part A), from a file server on 127.0.0.1.
+
+The served file is a Faster R-CNN checkpoint the tests make (conftest's ``varied_state_dict``,
+saved with torch.save), or a few MB of random tensors where only the transfer matters; the
+registry's URL and sha256 are patched to point at it. Checked: progress that only grows and ends at
+the total, then the loaded model traces like the same checkpoint loaded directly; one transfer for
+several callers; offline (closed port, unresolvable name, a resolver or server that never answers)
+fails within seconds with one line; truncated, wrong and interrupted transfers leave no file under
+the final name (and no ``.partial``); a failed download can be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from urllib.error import URLError
+
+import pytest
+import torch
+
+import rpn_viz
+from loopback import FileServer, Hold
+from rpn_viz import weights
+from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
+from rpn_viz.weights import WEIGHTS_DIR_ENV, DownloadError, OfficialFile, WeightsError, find_official
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = MODELS[DEFAULT_MODEL]
+PATH = f"/models/{SPEC.official.filename}"
+FAST_S = weights.TIMEOUT_S + 2.0  # "fails fast": the timeout plus slack for a busy machine
+
+
+@pytest.fixture()
+def hub(monkeypatch, tmp_path) -> Path:
+    """An empty torch hub cache and no weights folder: every official file must be downloaded."""
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+@pytest.fixture()
+def server():
+    with FileServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def blob() -> bytes:
+    """A 3 MB checkpoint of random tensors (enough chunks to watch progress)."""
+    generator = torch.Generator().manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.randn(750_000, generator=generator)}, buffer)
+    return buffer.getvalue()
+
+
+def serve(server: FileServer, data: bytes, path: str = "/files/blob-0123abcd.pth") -> OfficialFile:
+    server.files[path] = data
+    return OfficialFile(server.url(path), hashlib.sha256(data).hexdigest())
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nobody listens there once the socket is closed
+
+
+# --------------------------------------------------------------------------------------------------
+# a good download
+# --------------------------------------------------------------------------------------------------
+
+
+def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
+    hub, server, monkeypatch, capfd, varied_file
+) -> None:
+    """The CLI's path: load_model(allow_download=True) fetches the file, prints progress, loads it."""
+    data = varied_file.read_bytes()
+    monkeypatch.setitem(MODELS, DEFAULT_MODEL, replace(SPEC, official=serve(server, data, PATH)))
+    loaded = load_model(device="cpu")
+    err = capfd.readouterr().err
+    total = f"{len(data) / 1e6:.1f}"
+    assert f"Downloading {SPEC.official.filename}: {total} / {total} MB · " in err
+    assert err.endswith("\n") and "Traceback" not in err
+    assert server.gets(PATH) == 1
+    assert leftovers(hub) == [SPEC.official.filename]  # no .partial left behind
+    assert (hub / SPEC.official.filename).read_bytes() == data
+    assert loaded.weights.kind == "official" and loaded.weights.path == str(hub / SPEC.official.filename)
+
+    downloaded = rpn_viz.trace(loaded, ROOT / "assets" / "cat.jpg")
+    direct = rpn_viz.trace(load_model(checkpoint=varied_file, device="cpu"), ROOT / "assets" / "cat.jpg")
+    assert torch.equal(downloaded.result.boxes, direct.result.boxes)
+    assert torch.equal(downloaded.result.scores, direct.result.scores)
+    assert downloaded.result.scores.std() > 0.01  # varied scores: the equality means something
+
+    again = load_model(device="cpu")  # now found in the cache: no second transfer
+    assert server.gets(PATH) == 1 and again.weights.path == loaded.weights.path
+
+
+def test_progress_only_grows_and_ends_at_the_total(hub, server, blob) -> None:
+    official = serve(server, blob)
+    seen: list[weights.Progress] = []
+    path = weights.download(official, progress=seen.append)
+    assert path == hub / official.filename and path.read_bytes() == blob
+    assert len(seen) > 10  # 64 KB chunks of a 3 MB file
+    assert all(p.total == len(blob) for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    assert [p.elapsed_s for p in seen] == sorted(p.elapsed_s for p in seen)
+    assert seen[0].done == 0 and seen[-1].done == len(blob) and seen[-1].fraction == 1.0
+    assert seen[-1].speed > 0
+    text = seen[-1].describe()
+    assert text.startswith(f"{len(blob) / 1e6:.1f} / {len(blob) / 1e6:.1f} MB · ") and text.endswith(" MB/s")
+    assert weights.sha256_of(path) == official.sha256
+
+
+def test_several_callers_share_one_transfer(hub, server, blob) -> None:
+    official = serve(server, blob)
+    hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=16 * weights.CHUNK_BYTES)  # whole chunks
+    results: dict[str, Path | BaseException] = {}
+    progress: dict[str, list[weights.Progress]] = {"first": [], "second": [], "third": []}
+
+    half_way = threading.Event()
+
+    def fetch(name: str) -> None:
+        def seen(step: weights.Progress) -> None:
+            progress[name].append(step)
+            if step.done >= hold.at:
+                half_way.set()
+
+        try:
+            results[name] = weights.download(official, progress=seen)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
+            results[name] = exc
+
+    first = threading.Thread(target=fetch, args=("first",))
+    first.start()
+    assert hold.reached.wait(30) and half_way.wait(30)  # the transfer is half-way and waiting
+    job = weights.start_download(official)
+    others = [threading.Thread(target=fetch, args=(name,)) for name in ("second", "third")]
+    for thread in others:
+        thread.start()
+    assert job.progress is not None and job.progress.done == hold.at  # they can read it too
+    hold.release.set()
+    for thread in (first, *others):
+        thread.join(60)
+    assert results == {name: hub / official.filename for name in ("first", "second", "third")}
+    assert server.gets("/files/blob-0123abcd.pth") == 1  # one GET for three callers
+    for seen in progress.values():
+        assert seen[-1].done == len(blob)
+    assert job.result() == hub / official.filename
+
+
+# --------------------------------------------------------------------------------------------------
+# offline: fast, one line, nothing left behind
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["closed port", "unresolvable host"])
+def test_offline_fails_fast_with_one_line(hub, where) -> None:
+    host = f"127.0.0.1:{closed_port()}" if where == "closed port" else "rpn-viz-download-test.invalid"
+    official = OfficialFile(f"http://{host}/models/offline-0123abcd.pth", "0" * 64)
+    started = time.monotonic()
+    with pytest.raises(WeightsError) as info:
+        find_official(official)
+    assert time.monotonic() - started < FAST_S
+    message = str(info.value)
+    assert "\n" not in message
+    assert "offline or unreachable" in message and official.filename in message and official.url in message
+    assert f"put it in {hub}/" in message
+    assert leftovers(hub) == []
+
+
+def test_a_server_that_never_answers_times_out(hub, server, monkeypatch) -> None:
+    monkeypatch.setattr(weights, "TIMEOUT_S", 1.0)
+    server.silent.add("/files/silent-0123abcd.pth")
+    official = OfficialFile(server.url("/files/silent-0123abcd.pth"), "0" * 64)
+    started = time.monotonic()
+    with pytest.raises(WeightsError, match="offline or unreachable.*timed out"):
+        find_official(official)
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_resolver_that_never_answers_times_out(hub, monkeypatch) -> None:
+    """Name resolution has its own bound: the system resolver may wait far longer than TIMEOUT_S."""
+    monkeypatch.setattr(weights, "TIMEOUT_S", 1.0)
+    never = threading.Event()
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, *a, **k: never.wait(30) if host.endswith(".invalid") else real(host, *a, **k))
+    official = OfficialFile("http://slow-resolver.invalid/models/x-0123abcd.pth", "0" * 64)
+    started = time.monotonic()
+    try:
+        with pytest.raises(WeightsError, match="looking up slow-resolver.invalid took more than 1 s"):
+            find_official(official)
+        assert time.monotonic() - started < 3.0
+    finally:
+        never.set()
+
+
+def test_a_recent_offline_failure_is_remembered_and_retry_tries_again(hub, server, blob, monkeypatch) -> None:
+    official = serve(server, blob)
+    attempts: list[str] = []
+    real_open = weights.open_url
+    online = {"now": False}
+
+    def flaky(url, *args, **kwargs):
+        attempts.append(url)
+        if not online["now"]:
+            raise URLError("[Errno 101] Network is unreachable")
+        return real_open(url, *args, **kwargs)
+
+    monkeypatch.setattr(weights, "open_url", flaky)
+    with pytest.raises(DownloadError, match="Network is unreachable"):
+        weights.download(official, progress=False)
+    online["now"] = True
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"Network is unreachable; tried \d+ s ago") as info:
+        weights.download(official, progress=False)  # a new session: no new wait, the reason is remembered
+    assert info.value.offline and time.monotonic() - started < 1.0
+    assert len(attempts) == 1
+    assert weights.download(official, progress=False, retry=True) == hub / official.filename
+    assert len(attempts) == 2 and server.gets("/files/blob-0123abcd.pth") == 1
+
+    (hub / official.filename).unlink()
+    online["now"] = False
+    monkeypatch.setattr(weights, "OFFLINE_MEMORY_S", 0.0)  # the memory lasts only a while
+    with pytest.raises(DownloadError):
+        weights.download(official, progress=False)
+    online["now"] = True
+    assert weights.download(official, progress=False) == hub / official.filename
+    assert len(attempts) == 4
+
+
+# --------------------------------------------------------------------------------------------------
+# bad transfers: refused, deleted, retried
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong bytes", "html page"])
+def test_a_wrong_file_is_refused_and_deleted(hub, server, blob, damage) -> None:
+    official = serve(server, blob)
+    served = {"truncated": blob[: len(blob) // 2], "wrong bytes": blob[:-1] + bytes([blob[-1] ^ 1]),
+              "html page": b"<html>captive portal: please log in</html>"}[damage]
+    server.files["/files/blob-0123abcd.pth"] = served  # a complete response with the wrong body
+    with pytest.raises(WeightsError) as info:
+        find_official(official)
+    message = str(info.value)
+    assert "not the official file" in message and official.sha256[:16] in message
+    assert hashlib.sha256(served).hexdigest()[:16] in message and "\n" not in message
+    assert leftovers(hub) == []  # neither the final name nor a .partial
+
+
+def test_an_interrupted_transfer_leaves_no_file(hub, server, blob) -> None:
+    official = serve(server, blob)
+    server.cut_after["/files/blob-0123abcd.pth"] = len(blob) // 3  # the server closes mid-body
+    seen: list[weights.Progress] = []
+    with pytest.raises(DownloadError, match=r"broke off after 1\.0 of 3\.0 MB"):
+        weights.download(official, progress=seen.append)
+    assert seen and seen[-1].done == len(blob) // 3
+    assert leftovers(hub) == []
+
+
+def test_a_failed_download_can_be_retried(hub, server, blob) -> None:
+    official = serve(server, blob)
+    server.cut_after["/files/blob-0123abcd.pth"] = 1000
+    with pytest.raises(WeightsError, match="broke off"):
+        find_official(official)
+    del server.cut_after["/files/blob-0123abcd.pth"]
+    assert find_official(official) == hub / official.filename  # not remembered: it was not "offline"
+    assert server.gets("/files/blob-0123abcd.pth") == 2
+    assert leftovers(hub) == [official.filename]

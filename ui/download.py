@@ -1,0 +1,193 @@
+"""Opening the chosen model: the COCO file's download with a progress bar, the switch to the offline
+model when there is no network (with a visible note and a Retry button), and the screen shown when no
+trained model can be had at all — the only place that offers the untrained network.
+
+Layout only: downloading, hashing and loading are ``rpn_viz.weights`` and ``rpn_viz.models``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NoReturn
+
+import streamlit as st
+
+from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel
+from rpn_viz.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.weights import (
+    MB,
+    DownloadError,
+    OfficialFile,
+    WeightsError,
+    candidate_paths,
+    configured_weights_dir,
+    forget_failures,
+    hub_checkpoint_dir,
+    is_available,
+    missing_message,
+    save_uploaded,
+    start_download,
+)
+
+from .resources import UNTRAINED_OK_KEY, ModelChoice, get_model
+
+SWITCH_KEY = "_model_switch"  # a picker value to select on the next run, before the picker is drawn
+NOTE_KEY = "_offline_note"  # {"from": COCO key, "to": offline key, "message": one line}: why we switched
+PROGRESS_EVERY_S = 0.25
+
+
+def apply_switch(valid_keys: list[str]) -> None:
+    """Select the model a previous run switched to (call before the picker widget is drawn)."""
+    target = st.session_state.pop(SWITCH_KEY, None)
+    if target in valid_keys:
+        st.session_state["model"] = target
+
+
+def picked() -> None:
+    """The picker's on_change: a model chosen by hand drops the offline note and tries downloads anew."""
+    st.session_state.pop(NOTE_KEY, None)
+    forget_failures()
+
+
+def _retry(key: str) -> None:
+    """Retry: back to the COCO model, and try its download now even if the last attempt just failed."""
+    st.session_state.pop(NOTE_KEY, None)
+    st.session_state["model"] = key
+    forget_failures()
+
+
+def _allow_untrained() -> None:
+    st.session_state[UNTRAINED_OK_KEY] = True
+    st.session_state["model"] = f"untrained:{DEFAULT_MODEL}"
+
+
+def files_needed(choice: ModelChoice) -> list[tuple[OfficialFile, str]]:
+    """The official files a picker entry loads, with what each is (for the progress bar)."""
+    if choice.kind == "official":
+        spec = MODELS[choice.name]
+        return [(spec.official, spec.title)]
+    if choice.kind == "shipped":  # the offline model: the paper's head on ImageNet MobileNetV2
+        return [(MOBILENET_V2_IMAGENET, "the ImageNet MobileNetV2 backbone of the offline model")]
+    return []
+
+
+def _download(official: OfficialFile, title: str) -> Callable[[], None]:
+    """Download ``official`` (or join the download another session started) with a progress bar;
+    raises :class:`DownloadError`. Returns what to call once the model is loaded (the bar says so)."""
+    job = start_download(official)
+    if job.finished:  # the file is there already, or a failure to connect is remembered
+        job.result()
+        return lambda: None
+    slot = st.empty()
+    slot.progress(0.0, text=f"Connecting to download {title} ({official.filename})…")
+
+    def show(progress) -> None:
+        slot.progress(progress.fraction or 0.0, text=f"Downloading {title}: {progress.describe()}")
+
+    try:
+        path = job.follow(show, interval=PROGRESS_EVERY_S)
+    except DownloadError:
+        slot.empty()
+        raise
+    done = f"Downloaded {official.filename} ({path.stat().st_size / MB:.1f} MB), sha256 checked"
+    slot.progress(1.0, text=f"{done} — loading it…")
+    return lambda: slot.progress(1.0, text=f"{done}, loaded.")
+
+
+def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
+    """The chosen model, downloading a COCO file first if it is missing; offline, the offline model with
+    a note, or the no-trained-model screen. Draws in the main area."""
+    note = st.session_state.get(NOTE_KEY)
+    if note is not None and note["to"] != choice.key:
+        st.session_state.pop(NOTE_KEY, None)
+        note = None
+
+    def give_up(message: str) -> NoReturn:
+        earlier = note["message"] if note is not None else ""
+        no_trained_model(f"{earlier} {message}".strip(), note["from"] if note is not None else f"official:{DEFAULT_MODEL}")
+
+    loaded_note = []
+    for official, title in files_needed(choice):
+        if not is_available(official):
+            try:
+                loaded_note.append(_download(official, title))
+            except DownloadError as exc:
+                message = missing_message(official, None, exc.reason)
+                if choice.kind == "official":
+                    _go_offline(choice, choices, message)
+                give_up(message)
+    if note is not None:
+        st.warning(note["message"])
+        st.info(f"**You are looking at the offline model, not the COCO model:** {_label(choices, choice.key)}. "
+                "Press **Retry the download** when you are online.")
+        st.button("Retry the download", key="download_retry", on_click=_retry, args=(note["from"],))
+    try:
+        loaded, _ = get_model(choice)
+    except WeightsError as exc:
+        if choice.kind == "shipped":
+            give_up(str(exc))
+        st.error(str(exc))
+        st.stop()
+    for say_loaded in loaded_note:
+        say_loaded()
+    return loaded
+
+
+def _label(choices: list[ModelChoice], key: str) -> str:
+    return next((c.label for c in choices if c.key == key), key)
+
+
+def _go_offline(choice: ModelChoice, choices: list[ModelChoice], message: str) -> NoReturn:
+    """The COCO file cannot be had: switch to the offline model (next run, with a note), or say that
+    there is no trained model."""
+    fallback = next((c for c in choices if c.kind == "shipped"), None)
+    if fallback is None:
+        no_trained_model(message, retry_key=choice.key)
+    st.session_state[NOTE_KEY] = {"from": choice.key, "to": fallback.key, "message": message}
+    st.session_state[SWITCH_KEY] = fallback.key
+    st.rerun()
+
+
+def _where(official: OfficialFile) -> str:
+    found = next((path for path in candidate_paths(official) if path.is_file()), None)
+    return f"found in `{found.parent}/`" if found is not None else "**missing**"
+
+
+def no_trained_model(reason: str, retry_key: str = f"official:{DEFAULT_MODEL}") -> NoReturn:
+    """The screen shown when neither the COCO model nor the offline model can be had; then stop."""
+    coco = MODELS[DEFAULT_MODEL]
+    folder = configured_weights_dir() or hub_checkpoint_dir()
+    st.title("No trained model available")
+    st.warning(reason)
+    st.markdown(
+        f"To explore a **trained** Region Proposal Network, put one of these files in `{folder}/` "
+        "(or upload the COCO file in the sidebar), then press **Retry the download**:\n\n"
+        f"- **The COCO model** ({coco.title}): `{coco.official.filename}`, from {coco.official.url} — "
+        f"{_where(coco.official)}\n"
+        f"- **The offline model** (the paper's RPN, on an ImageNet MobileNetV2 backbone): "
+        f"`{MOBILENET_V2_IMAGENET.filename}`, from {MOBILENET_V2_IMAGENET.url} — {_where(MOBILENET_V2_IMAGENET)}"
+    )
+    st.button("Retry the download", key="download_retry", type="primary", on_click=_retry, args=(retry_key,))
+    st.divider()
+    st.caption("Without a trained model you can still see the machinery, on a network that has learned nothing:")
+    st.button("Explore the untrained network (random weights: every score 0.5, every proposal its anchor)",
+              key="download_untrained", on_click=_allow_untrained)
+    st.stop()
+
+
+def weights_help() -> None:
+    """Say where the COCO weights go, and accept them as an upload (hash-checked)."""
+    spec = MODELS[DEFAULT_MODEL]
+    folder = configured_weights_dir() or hub_checkpoint_dir()
+    with st.expander("COCO weights: add the file by hand", expanded=False):
+        st.markdown(
+            f"Choosing the COCO model downloads `{spec.official.filename}`. Without a network, download it "
+            f"from {spec.official.url} elsewhere and put it in `{folder}/`, or upload it here (its sha256 is "
+            "checked before it is saved)."
+        )
+        upload = st.file_uploader("Weights file (.pth)", type=["pth"], key="weights_upload")
+        if upload is not None:
+            try:
+                path = save_uploaded(upload.getvalue(), spec.official)
+                st.success(f"Saved to {path}. Choose the COCO model above.")
+            except (WeightsError, OSError) as exc:
+                st.error(str(exc))
