@@ -38,7 +38,7 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     if found is not None:
         followed_rank = int(torch.where(order == found.flat_index)[0][0])
         st.info(f"**Followed anchor #{found.flat_index}** has objectness rank **{followed_rank:,}** of the whole image"
-                + (": the formulas below are filled in for it, and it is drawn in purple." if flat == found.flat_index
+                + (": the formulas below are filled in for it." if flat == found.flat_index
                    else f". Type {followed_rank} above to fill the formulas in for it."))
     st.markdown(
         f"Anchor **#{flat}**: level '{level.name}', cell (row {row}, column {col}), shape {shape.label}; "
