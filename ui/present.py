@@ -15,6 +15,7 @@ from typing import Callable
 import streamlit as st
 
 from rpn_viz.images import describe_error
+from rpn_viz.models import DEFAULT_MODEL
 
 from . import follow
 from .context import StepContext
@@ -81,11 +82,14 @@ def switches(choices: list[ModelChoice], model_key: str) -> View:
     _start(PRESENT, st.query_params.get(PRESENT) in ("1", "true"))
     url_second = st.query_params.get(COMPARE)
     _start(COMPARE, url_second is not None)
-    others = [c for c in choices if c.key != model_key]
+    untrained = ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0)")
+    others = [c for c in choices if c.key != model_key]  # the untrained network is always there to compare with
+    others += [untrained] if untrained.key not in {c.key for c in choices} | {model_key} else []
     by_key = {c.key: c for c in others}
     if st.session_state.get(SECOND) not in by_key:
-        untrained = [c.key for c in others if c.kind == "untrained"]  # trained against untrained: the plainest lesson
-        st.session_state[SECOND] = url_second if url_second in by_key else (untrained or [c.key for c in others] or [None])[0]
+        # by default trained against untrained: the plainest lesson
+        st.session_state[SECOND] = url_second if url_second in by_key else untrained.key if untrained.key in by_key \
+            else (others[0].key if others else None)
     st.toggle("Presenter mode (← → keys)", key=PRESENT, help="Hides this sidebar, enlarges everything; also ?present=1")
     compare = st.toggle("Compare with a second model", key=COMPARE, disabled=not others)
     second = None
