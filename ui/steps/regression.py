@@ -44,6 +44,9 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
         f"Anchor **#{flat}**: level '{level.name}', cell (row {row}, column {col}), shape {shape.label}; "
         f"objectness **{prob:.3f}**."
     )
+    if found is None or found.flat_index != flat:  # any anchor can be followed, even one that never becomes a box
+        st.button(f"Follow anchor #{flat} through every step", key="reg_follow", on_click=follow.set_followed,
+                  args=(flat,))
     cols = st.columns(4)
     for col_, name, value in zip(cols, ("Δx", "Δy", "Δw", "Δh"), (ex.dx, ex.dy, ex.dw, ex.dh)):
         col_.metric(name, f"{value:+.3f}")
