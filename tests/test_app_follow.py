@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import rpn_viz
 from rpn_viz.follow import follow
-from ui.follow import stage_items
+from ui.follow import stage_items, verdict
 from ui.steps import STEPS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -146,3 +146,17 @@ def test_presenter_mode_counts_steps_and_next_moves_on(custom_app):
     assert any(m.value == f"Step 5 / {len(STEPS)}" for m in at.markdown)
     at.button(key="present_back").click().run()
     assert at.session_state["step"] == "head"
+
+
+def test_follow_any_anchor_from_the_regression_page(custom_app, trace):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["step"] = "regression"
+    at.run()
+    assert not any(m.value.startswith("**Life of anchor") for m in at.markdown)  # nothing followed yet
+    best = int(trace.logits.argmax())  # rank 0, the page's default anchor
+    at.button(key="reg_follow").click().run()
+    assert not at.exception and not at.error
+    h = follow(trace, trace.result, best)
+    life = next(m.value for m in at.markdown if m.value.startswith(f"**Life of anchor #{best}**"))
+    assert life.endswith(verdict(h, SimpleNamespace(settings=trace.result.settings)))  # the page's fate = the trace's
+    assert at.query_params["follow"] in ([str(best)], str(best))
