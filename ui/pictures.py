@@ -294,7 +294,7 @@ class Picture:
         if axes:
             body = _with_axes(body, self.view, self.scale)
         if self.bar is not None:
-            body = _beside(body, _colour_bar(self.bar, self.canvas.height), top=0)
+            body = _beside(body, _colour_bar(self.bar, self.canvas.height), top=TICK_PX // 2 + 4 if axes else 0)
         parts = []
         if title:
             parts.append(_text_line(title, TITLE_PX, body.width))
@@ -323,26 +323,28 @@ def _with_axes(body: Image.Image, view: tuple, scale: float) -> Image.Image:
     yt = _ticks(y0, y1)
     label_w = max((f.getbbox(f"{t:g}")[2] for t in yt), default=0)
     left = label_w + 14 + LABEL_PX + 8
+    top = TICK_PX // 2 + 4  # room for the half of the top tick label that sticks out
+    right = int(max((f.getlength(f"{t:g}") for t in _ticks(x0, x1)), default=0) / 2) + 4
     bottom = TICK_PX + 14 + LABEL_PX + 8
-    out = Image.new("RGB", (body.width + left + 2, body.height + bottom + 2), "white")
-    out.paste(body, (left, 1))
+    out = Image.new("RGB", (body.width + left + right, body.height + top + bottom), "white")
+    out.paste(body, (left, top))
     draw = ImageDraw.Draw(out)
-    draw.rectangle((left - 1, 0, left + body.width, body.height + 1), outline="black", width=1)
+    draw.rectangle((left - 1, top - 1, left + body.width, top + body.height), outline="black", width=1)
+    base = top + body.height
     for t in _ticks(x0, x1):
         x = left + (t - x0) * scale
-        draw.line((x, body.height + 1, x, body.height + 7), fill="black", width=1)
+        draw.line((x, base, x, base + 6), fill="black", width=1)
         text = f"{t:g}"
-        draw.text((x - f.getlength(text) / 2, body.height + 9), text, fill="black", font=f)
+        draw.text((x - f.getlength(text) / 2, base + 8), text, fill="black", font=f)
     for t in yt:
-        y = 1 + (t - y0) * scale
+        y = top + (t - y0) * scale
         draw.line((left - 7, y, left - 1, y), fill="black", width=1)
         text = f"{t:g}"
         draw.text((left - 9 - f.getlength(text), y - TICK_PX / 2 - 2), text, fill="black", font=f)
     xlabel = "x (pixels)"
-    draw.text((left + (body.width - lf.getlength(xlabel)) / 2, body.height + 12 + TICK_PX), xlabel, fill="black",
-              font=lf)
+    draw.text((left + (body.width - lf.getlength(xlabel)) / 2, base + 11 + TICK_PX), xlabel, fill="black", font=lf)
     ylabel = _rotated_text("y (pixels)", lf)
-    out.paste(ylabel, (2, max(0, round(body.height / 2 - ylabel.height / 2))))
+    out.paste(ylabel, (2, max(0, round(top + body.height / 2 - ylabel.height / 2))))
     return out
 
 
