@@ -11,7 +11,7 @@ import streamlit as st
 
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.images import describe_error
-from rpn_viz.models import DEFAULT_MODEL, MODELS
+from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
 from rpn_viz.weights import is_available
 from ui import theme
 from ui.context import StepContext
@@ -101,7 +101,9 @@ with st.sidebar:
 
 PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
 position = [s.key for s in STEPS].index(step.key)
-model_line = (f"**Model:** {loaded.spec.title if loaded.weights.kind == 'official' else loaded.name} · "
+# A COCO title ("… (COCO)") would mislead for custom or untrained weights; the paper's title names no weights.
+named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
+model_line = (f"**Model:** {loaded.spec.title if named else loaded.name} · "
               f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
 if view.present:  # one compact row instead of title, summary and model line
     present.presenter_header(position, len(STEPS), go, step.title.split("·", 1)[-1].strip())

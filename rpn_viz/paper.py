@@ -180,7 +180,7 @@ def build_paper_rpn(seed: int = 0) -> PaperRPN:
 #: How rpn_viz names and labels this model. Not in ``models.MODELS``: ``load_model`` builds whole
 #: detectors; this one is loaded by :func:`load_paper_model`.
 PAPER_SPEC = ModelSpec(
-    name="paper_rpn_mobilenet_v2",
+    name="paper_rpn",  # == rpn_viz.models.PAPER_RPN, the name load_model and the CLI take
     title="The paper's RPN on MobileNetV2 (ImageNet backbone)",
     builder=build_paper_rpn,
     official=MOBILENET_V2_IMAGENET,
@@ -277,11 +277,15 @@ def shipped_facts() -> dict[str, object]:
         return {}
 
 
-def shipped_label(facts: dict[str, object]) -> str:
-    """e.g. "the paper's RPN (ImageNet MobileNetV2 + head trained on 40 bundled photos, 2,000 steps)"."""
+def shipped_training(facts: dict[str, object]) -> str:
+    """e.g. "head trained on 32 bundled photos, 1,200 steps" (what the shipped head's facts say)."""
     photos, steps = facts.get("photos"), facts.get("steps")
-    trained = f"head trained on {photos} bundled photos, {steps:,} steps" if photos and steps else "head trained here"
-    return f"the paper's RPN (ImageNet MobileNetV2 + {trained})"
+    return f"head trained on {photos} bundled photos, {steps:,} steps" if photos and steps else "head trained here"
+
+
+def shipped_label(facts: dict[str, object]) -> str:
+    """e.g. "the paper's RPN (ImageNet MobileNetV2 + head trained on 32 bundled photos, 1,200 steps)"."""
+    return f"the paper's RPN (ImageNet MobileNetV2 + {shipped_training(facts)})"
 
 
 def load_trained_paper_model(

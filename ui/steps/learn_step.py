@@ -32,10 +32,10 @@ from rpn_viz.learn import (
     examples_for,
     generalisation,
 )
-from rpn_viz.models import LoadedModel
-from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
+from rpn_viz.models import MODELS, LoadedModel
+from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
 from rpn_viz.tracing import Trace, trace
-from rpn_viz.weights import WeightsError
+from rpn_viz.weights import WeightsError, is_available
 
 from .. import theme
 from ..boxes import box_editor, get_boxes, parse_boxes
@@ -72,9 +72,10 @@ def _paper_model(seed: int) -> tuple[LoadedModel, threading.Lock]:
 
 def _start_options() -> dict[str, str]:
     """Starting points: the paper's fresh head, or the head of a trained model this server has."""
-    options = {PAPER: "The paper's RPN: a fresh head on ImageNet MobileNetV2 (works offline)"}
-    for choice in model_choices():
-        if choice.kind in ("shipped", "official", "custom"):
+    options = {PAPER: "The paper's RPN: a fresh head on ImageNet MobileNetV2 (works offline)",
+               SHIPPED_KEY: f"The paper's RPN: fine-tune its {shipped_training(shipped_facts())} (works offline)"}
+    for choice in model_choices():  # COCO models whose file is here (this page does not download), a custom one
+        if choice.kind == "custom" or (choice.kind == "official" and is_available(MODELS[choice.name].official)):
             options[choice.key] = f"Fine-tune the head of {choice.label}"
     return options
 
