@@ -132,6 +132,8 @@ if step.key in PIPELINE:
         st.subheader(f"The page for {choice.label}")
     elif view.present and present.presenter_picture(step.key, ctx):
         st.subheader("Details")
+elif view.second is not None:
+    st.caption("The comparison with a second model covers the pipeline steps 1–8.")
 if view.present:
     st.markdown(model_line)
 step.render(ctx)
