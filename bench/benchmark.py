@@ -53,12 +53,14 @@ from torchvision.transforms.functional import pil_to_tensor  # noqa: E402
 import rpn_viz  # noqa: E402
 from rpn_viz.images import load_image  # noqa: E402
 from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel, load_model  # noqa: E402
+from rpn_viz.testing import Measured, run_measured, save_random_checkpoint  # noqa: E402
 from rpn_viz.weights import candidate_paths, is_available  # noqa: E402
 
 DEFAULT_IMAGE = ROOT / "assets" / "coffee.jpg"
 GOAL_RATIO = 1.05
 GOAL_REFILTER_MS = 50.0
 GOAL_COLD_S = 5.0
+GOAL_CLI_ABOVE_IMPORT_S = 1.0
 PAPER_RPN_GPU_MS = 10.0
 
 
@@ -104,43 +106,18 @@ def median_min(samples: list[float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------------
 
 
-def varied_state_dict(seed: int = 0, gain: float = 0.9) -> dict[str, torch.Tensor]:
-    """torchvision's architecture with every float tensor re-drawn from a seeded normal.
-
-    Convolutions He-normal × 0.9 (the signal neither dies nor explodes through the backbone), norms
-    near 1, small biases: objectness varies with the photo, as a trained model's does.
-    """
-    model = MODELS[DEFAULT_MODEL].builder(weights=None, weights_backbone=None)
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in model.state_dict().items():
-        if value.is_floating_point():
-            noise = torch.randn(value.shape, generator=generator)
-            if value.dim() >= 2:
-                value = noise * gain * math.sqrt(2.0 / value[0].numel())
-            elif key.endswith("running_var"):
-                value = 1.0 + 0.1 * noise.abs()
-            elif key.endswith("weight"):
-                value = 1.0 + 0.1 * noise
-            else:
-                value = 0.1 * noise
-        state[key] = value
-    return state
-
-
 def choose_models(args: argparse.Namespace, workdir: Path) -> list[tuple[str, LoadedModel, list[str]]]:
-    """Official weights when present; else a seeded random-normal checkpoint and the untrained model."""
+    """Official weights when present; else the tests' calibrated random checkpoint (``rpn_viz.testing``) and the untrained model."""
     device = args.device
     spec = MODELS[DEFAULT_MODEL]
     if is_available(spec.official):
         loaded = load_model(DEFAULT_MODEL, allow_download=False, device=device)
         return [("official COCO", loaded, ["--no-download"])]
-    checkpoint = workdir / "random_normal_seed0.pth"
-    torch.save(varied_state_dict(seed=0), checkpoint)
+    checkpoint = save_random_checkpoint(workdir / "random_seed0.pth", seed=0)
     custom = load_model(DEFAULT_MODEL, checkpoint=checkpoint, device=device)
     untrained = load_model(DEFAULT_MODEL, untrained=True, seed=0, device=device)
     return [
-        ("random-normal ckpt", custom, ["--checkpoint", str(checkpoint)]),
+        ("random ckpt", custom, ["--checkpoint", str(checkpoint)]),
         ("untrained (seed 0)", untrained, ["--untrained"]),
     ]
 
@@ -286,56 +263,12 @@ BARE_SCRIPT = textwrap.dedent(
 )
 
 
-@dataclass
-class Proc:
-    wall_s: float
-    maxrss_mb: float
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-# Linux counts the parent's resident memory at fork (vfork: its high-water mark) in the child's
-# ru_maxrss, and exec keeps it: measured straight from this (big) process, every child would report
-# at least this process's size. A small Python process forks the command instead and reports its
-# wall time and ru_maxrss.
-LAUNCHER = textwrap.dedent(
-    """
-    import json, os, sys, time
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execv(sys.argv[2], sys.argv[2:])
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    with open(sys.argv[1], "w") as out:
-        json.dump({"wall_s": wall, "maxrss_kb": usage.ru_maxrss}, out)
-    code = os.waitstatus_to_exitcode(status)
-    sys.exit(code if code >= 0 else 128 - code)
-    """
-)
+Proc = Measured
 
 
 def run_process(argv: list[str], timeout_s: float = 300) -> Proc:
-    """Run ``argv`` (through LAUNCHER): its wall time and peak resident memory (ru_maxrss)."""
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        report = Path(tmp) / "usage.json"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(report), *argv],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        usage = json.loads(report.read_text()) if report.is_file() else {"wall_s": math.nan, "maxrss_kb": 0}
-        out.seek(0)
-        err.seek(0)
-        return Proc(usage["wall_s"], usage["maxrss_kb"] / 1024.0, proc.returncode, out.read().decode(), err.read().decode())
+    """Run ``argv``: its wall time and its own peak resident memory (``rpn_viz.testing.run_measured``)."""
+    return run_measured(argv, cwd=ROOT, timeout_s=timeout_s)
 
 
 def bench_cold(ctx: Context, label: str, flags: list[str]) -> None:
@@ -352,11 +285,12 @@ def bench_cold(ctx: Context, label: str, flags: list[str]) -> None:
         "cli": [sys.executable, "-m", "rpn_viz", str(ctx.image_path), *flags, "--device", "cpu", "--json", str(out_json)],
         "bare": [sys.executable, str(bare), str(ctx.image_path), weights_arg],
         "import": [sys.executable, "-c", "import torch, torchvision"],
+        "bad input": [sys.executable, "-m", "rpn_viz", str(ctx.workdir / "no_such_photo.jpg"), *flags],
     }
     results: dict[str, list[Proc]] = {name: [] for name in commands}
     for name, argv in commands.items():  # one untimed run each: file cache, like "after the first install"
         first = run_process(argv)
-        if first.returncode != 0:
+        if (first.returncode != 0) != (name == "bad input"):
             raise SystemExit(f"benchmark: {name} failed: {first.stderr.strip().splitlines()[-1:]}")
     for _ in range(args.cold_runs):
         for name, argv in commands.items():
@@ -368,6 +302,9 @@ def bench_cold(ctx: Context, label: str, flags: list[str]) -> None:
     cm, cb = median_min(walls["cli"])
     bm, bb = median_min(walls["bare"])
     im, ib = median_min(walls["import"])
+    above = [c - i for c, i in zip(walls["cli"], walls["import"])]  # paired: drift cancels
+    am, ab = median_min(above)
+    em, eb = median_min(walls["bad input"])
     n = args.cold_runs
     ctx.rows += [
         Row("cold start (CPU)", label, "python -m rpn_viz PHOTO --json (process wall)", cm, cb, unit="s",
@@ -378,6 +315,10 @@ def bench_cold(ctx: Context, label: str, flags: list[str]) -> None:
         Row("cold start (CPU)", label, "ratio CLI / bare script", cm / bm, cb / bb, unit="×", runs=n),
         Row("cold start (CPU)", "-", "python -c 'import torch, torchvision' alone", im, ib, unit="s", runs=n,
             samples=walls["import"], note="the floor for any torchvision process"),
+        Row("cold start (CPU)", label, "CLI above the bare import (paired runs)", am, ab, unit="s",
+            goal=f"≤ {GOAL_CLI_ABOVE_IMPORT_S:g} s", met=am <= GOAL_CLI_ABOVE_IMPORT_S, runs=n, samples=above),
+        Row("cold start (CPU)", "-", "python -m rpn_viz MISSING.jpg (bad input: no torch import)", em, eb, unit="s",
+            runs=n, samples=walls["bad input"], note="exit 2, one line on stderr"),
         Row("peak memory", label, "CLI process (ru_maxrss)", rss["cli"], None, unit="MB", runs=n),
         Row("peak memory", label, "bare torchvision script (ru_maxrss)", rss["bare"], None, unit="MB", runs=n),
         Row("peak memory", "-", "import torch, torchvision (ru_maxrss)", rss["import"], None, unit="MB", runs=n),

@@ -32,23 +32,21 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+
+from rpn_viz.testing import CHROMIUM, AppServer, save_random_checkpoint  # noqa: E402
+from rpn_viz.testing import CHROMIUM_FLAGS as FLAGS  # noqa: E402
+
 MODEL_KEY = "custom:mobilenet_v3_large_fpn"
 PICTURE_URL = re.compile(r".*/media/[^/?]+\.(png|jpe?g|webp|gif)(\?.*)?$")
 SHOW_PICTURES = False  # --show-pictures
@@ -84,13 +82,7 @@ class Session:
 
 
 def make_checkpoint(folder: Path) -> Path:
-    import torch
-
-    from bench.benchmark import varied_state_dict
-
-    path = folder / "classroom_random_normal.pth"
-    torch.save(varied_state_dict(seed=0), path)
-    return path
+    return save_random_checkpoint(folder / "classroom_random.pth", seed=0)
 
 
 def make_photos(folder: Path, n: int) -> list[Path]:
@@ -155,26 +147,13 @@ def descendants_cpu_seconds(root: int, exclude: int) -> float:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``streamlit run app.py`` on loopback, with its memory sampled from /proc."""
+class Server(AppServer):
+    """``rpn-viz app`` on loopback (``rpn_viz.testing.AppServer``), with its memory sampled from /proc."""
 
     def __init__(self, checkpoint: Path, log_path: Path, extra_env: dict[str, str] | None = None,
-                 app_root: Path = ROOT) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(checkpoint), **(extra_env or {})}
-        self.log = open(log_path, "w+")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app_root / "app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=app_root, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+                 app_root: Path | None = None) -> None:
+        super().__init__(log_path, env={"RPN_VIZ_CHECKPOINT": str(checkpoint), **(extra_env or {})},
+                         app_root=None if app_root in (None, ROOT) else app_root)
         self.samples: list[tuple[float, float]] = []  # (seconds since start, RSS MB)
         self._stop = threading.Event()
         self._start = time.perf_counter()
@@ -197,20 +176,10 @@ class Server:
                 self.samples.append((time.perf_counter() - self._start, rss))
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"load test: streamlit exited:\n{self.log_tail()}")
-            try:
-                urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.5)
-        raise SystemExit(f"load test: streamlit did not start in {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 3000) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text()[-n:]
+        try:
+            super().wait_healthy(timeout_s)
+        except RuntimeError as exc:
+            raise SystemExit(f"load test: {exc}") from None
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
@@ -222,13 +191,7 @@ class Server:
         peak = {"vmhwm_mb": self.status_mb("VmHWM"), "sampled_peak_mb": max((m for _, m in self.samples), default=None),
                 "rss_at_end_mb": self.status_mb("VmRSS")}
         self._stop.set()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+        super().stop()
         return peak
 
 

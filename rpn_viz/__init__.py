@@ -9,11 +9,38 @@
 No Streamlit or plotting import happens here: the CLI and notebooks stay light.
 """
 
-from .filtering import FilterResult, FilterSettings
-from .images import ImageLoadError, LoadedImage, load_image
-from .models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
-from .tracing import LevelTrace, Preprocess, Trace, trace
-from .weights import WeightsError
+from typing import TYPE_CHECKING
+
+# Imported on first use (PEP 562), so ``python -m rpn_viz`` answers a bad command line or a file
+# that is not a photo without loading torch.
+_HOMES = {
+    "FilterResult": "filtering", "FilterSettings": "filtering",
+    "ImageLoadError": "errors", "LoadedImage": "images", "load_image": "images",
+    "MODELS": "models", "LoadedModel": "models", "ModelSpec": "models", "WeightsInfo": "models",
+    "available_models": "models", "load_model": "models",
+    "LevelTrace": "tracing", "Preprocess": "tracing", "Trace": "tracing", "trace": "tracing",
+    "WeightsError": "weights",
+}
+
+if TYPE_CHECKING:
+    from .errors import ImageLoadError
+    from .filtering import FilterResult, FilterSettings
+    from .images import LoadedImage, load_image
+    from .models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
+    from .tracing import LevelTrace, Preprocess, Trace, trace
+    from .weights import WeightsError
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'rpn_viz' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FilterResult",

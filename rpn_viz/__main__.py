@@ -1,7 +1,7 @@
-"""Entry point of ``python -m rpn_viz``."""
+"""Entry point of ``python -m rpn_viz`` (the same as the ``rpn-viz`` command)."""
 
 import sys
 
-from .cli import main
+from .cli import console
 
-sys.exit(main())
+sys.exit(console(prog="python -m rpn_viz"))

@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, clip_boxes_to_image
 
+from .boxes import best_iou
 from .filtering import FilterResult, FilterSettings
-from .lab import PAPER_SPEC, AnchorSpec, Rounding, tile_anchors
+from .lab import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
 from .tracing import Trace
 
@@ -48,7 +49,7 @@ class CandidateSet:
 
 
 def sliding_windows(
-    image_size: tuple[int, int], spec: AnchorSpec = PAPER_SPEC, clip: bool = True, rounding: Rounding = "ceil"
+    image_size: tuple[int, int], spec: AnchorSpec = PAPER_ANCHORS, clip: bool = True, rounding: Rounding = "ceil"
 ) -> CandidateSet:
     """Every window of ``spec``'s k shapes at every stride-spaced position of a (w, h) image.
 
@@ -112,9 +113,7 @@ def selective_search(image: PIL.Image.Image, max_side: int = 500, mode: SearchMo
 def selective_search_input(trace: Trace, max_side: int = 500, mode: SearchMode = "fast") -> CandidateSet:
     """Selective Search on ``trace``'s photo (``trace.image``), boxes scaled to network-input pixels."""
     found = selective_search(trace.image, max_side, mode)
-    w, h = trace.preprocess.input_size
-    ww, wh = trace.preprocess.working_size
-    found.boxes = found.boxes * torch.tensor([w / ww, h / wh, w / ww, h / wh])
+    found.boxes = trace.from_working(found.boxes)
     return found
 
 
@@ -158,8 +157,7 @@ def compare(sets: Sequence[CandidateSet], gt_boxes: Tensor) -> Comparison:
         if gt.shape[0]:
             row["recall@0.5"] = recall_at(s.boxes, gt, 0.5)
             row["recall@0.7"] = recall_at(s.boxes, gt, 0.7)
-            best = box_iou(gt, s.boxes).max(dim=1).values if s.count else torch.zeros(gt.shape[0])
-            row["mean best IoU"] = float(best.mean())
+            row["mean best IoU"] = float(best_iou(gt, s.boxes).mean())
         row["note"] = s.note
         rows.append(row)
     return Comparison(list(sets), gt, rows)
@@ -168,7 +166,7 @@ def compare(sets: Sequence[CandidateSet], gt_boxes: Tensor) -> Comparison:
 def before_the_rpn(
     trace: Trace,
     gt_boxes: Tensor,
-    spec: AnchorSpec = PAPER_SPEC,
+    spec: AnchorSpec = PAPER_ANCHORS,
     max_side: int = 500,
     mode: SearchMode = "fast",
 ) -> Comparison:
@@ -201,7 +199,7 @@ def objectness_heatmaps(trace: Trace) -> list[LevelHeatmap]:
     """Per level, max over anchors of the objectness probability (what "is there an object here?" looks like)."""
     maps = []
     for level in trace.levels:
-        prob, arg = torch.sigmoid(level.objectness).max(dim=0)
+        prob, arg = level.objectness_map()
         maps.append(LevelHeatmap(level.name, level.stride, prob, arg))
     return maps
 
@@ -218,13 +216,24 @@ class TraceView:
     stats: dict[str, float]
 
 
+@dataclass(frozen=True)
+class UntrainedOutput:
+    """What an untrained network put out on one photo (``ui.widgets.untrained_text`` says it in words)."""
+
+    label: str  # the weights, as the model labels them
+    mean: float  # mean objectness probability
+    spread: float  # its standard deviation: ~0 when random weights give near-zero features
+    largest_shift: float  # px: the largest distance of a decoded box's side from its anchor's
+
+
 @dataclass
 class SideBySide:
     """A trained and an untrained trace of the same photo through the same architecture."""
 
     left: TraceView
     right: TraceView
-    notes: list[str]
+    same_input: bool  # the two network inputs are equal (the same photo, the same preprocessing)
+    untrained: list[UntrainedOutput]  # one per side with untrained weights
 
 
 def trace_view(trace: Trace, top_n: int = 20, result: FilterResult | None = None) -> TraceView:
@@ -251,23 +260,11 @@ def trace_view(trace: Trace, top_n: int = 20, result: FilterResult | None = None
                      result.prob[picked], stats)
 
 
-def untrained_note(trace: Trace) -> str:
-    """What an untrained network's output is, measured on this trace (flat scores? unmoved boxes?)."""
+def untrained_output(trace: Trace) -> UntrainedOutput:
+    """What an untrained network's output is, measured on this trace: flat scores? unmoved boxes?"""
     prob = torch.sigmoid(trace.logits)
-    spread = float(prob.std())
-    moved = float((trace.proposals - trace.anchors).abs().max())
-    if spread < 1e-3:
-        text = (f"{trace.model.weights.label}: every objectness is {float(prob.mean()):.3f} (spread {spread:.0e}) — a flat "
-                "heatmap: random weights give near-zero features, so the head has nothing to say")
-    else:
-        text = (f"{trace.model.weights.label}: objectness varies (std {spread:.3f}), but only as random weights make "
-                "it vary; it is not about objects")
-    if moved < 0.5:
-        text += (f"; every proposal is its anchor (largest shift {moved:.1e} px), and which anchors survive NMS is "
-                 "decided by ties, not by the photo.")
-    else:
-        text += f"; boxes move up to {moved:.0f} px from their anchors, in random directions."
-    return text
+    return UntrainedOutput(trace.model.weights.label, float(prob.mean()), float(prob.std()),
+                           float((trace.proposals - trace.anchors).abs().max()))
 
 
 def side_by_side(first: Trace, second: Trace, top_n: int = 20, settings: FilterSettings | None = None) -> SideBySide:
@@ -286,11 +283,7 @@ def side_by_side(first: Trace, second: Trace, top_n: int = 20, settings: FilterS
             f"{first.preprocess.input_size} vs {second.preprocess.input_size}, grids "
             f"{[l.grid for l in first.levels]} vs {[l.grid for l in second.levels]})."
         )
-    notes = []
-    if not torch.equal(first.preprocess.input_tensor, second.preprocess.input_tensor):
-        notes.append("The two network inputs differ: these are not the same photo (or not the same preprocessing).")
-    for trace in (first, second):
-        if not trace.model.is_trained:
-            notes.append(untrained_note(trace))
+    same_input = torch.equal(first.preprocess.input_tensor, second.preprocess.input_tensor)
+    untrained = [untrained_output(trace) for trace in (first, second) if not trace.model.is_trained]
     results = [None, None] if settings is None else [first.refilter(settings), second.refilter(settings)]
-    return SideBySide(trace_view(first, top_n, results[0]), trace_view(second, top_n, results[1]), notes)
+    return SideBySide(trace_view(first, top_n, results[0]), trace_view(second, top_n, results[1]), same_input, untrained)

@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Sequence
 
-from .images import ImageLoadError
+from .errors import UserError
+from .paths import assets_dir
 
 BUNDLED_FORMAT = "rpn_viz boxes v1"
-BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "dataset" / "boxes.json"
+try:  # the checkout's assets/, or the copy a non-editable install put under <prefix>/share/rpn-viz/
+    BUNDLED_PATH = assets_dir() / "dataset" / "boxes.json"
+except FileNotFoundError:  # neither: load_bundled() then says there is no bundled set
+    BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "dataset" / "boxes.json"
 #: A box may reach this many pixels past the photo's border (rounding in annotation tools); it is clipped.
 TOLERANCE_PX = 1.0
 MAX_BYTES = 50 * 1024 * 1024
@@ -37,11 +41,11 @@ MAX_BYTES = 50 * 1024 * 1024
 Box = tuple[float, float, float, float]
 
 
-class BoxFileError(ImageLoadError):
+class BoxFileError(UserError, ValueError):
     """One-line, user-facing reason a box file could not be used (starts with the file's name).
 
-    A subclass of :class:`~rpn_viz.images.ImageLoadError` so the project's one error formatter,
-    :func:`rpn_viz.images.describe_error`, shows the message as it is.
+    A :class:`~rpn_viz.errors.UserError`, so the project's one error formatter,
+    :func:`rpn_viz.errors.describe_error`, shows the message as it is.
     """
 
 

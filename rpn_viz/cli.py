@@ -1,72 +1,60 @@
-"""``python -m rpn_viz IMAGE``: proposals of a real RPN on one photo, as a summary or JSON.
+"""``rpn-viz IMAGE`` (= ``python -m rpn_viz IMAGE``): proposals of a real RPN on one photo, as a summary or JSON.
 
-Imports no UI or plotting library, so it starts as fast as torch allows. Every failure the user can
-cause (bad image, missing weights, bad option) exits non-zero with one line on stderr.
+:func:`console` is the ``rpn-viz`` command: ``rpn-viz IMAGE ...`` runs :func:`main`, ``rpn-viz learn
+...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app.
+
+Imports no UI or plotting library, and no torch until the photo has been read and the options
+checked: a bad command line or a file that is not a photo is answered in a fraction of a second.
+Every failure the user can cause (bad image, missing weights, bad option) exits non-zero with one
+line on stderr (:mod:`rpn_viz.commandline`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import Sequence
 
-EXIT_BAD_INPUT = 2
+from .commandline import (
+    EXIT_BAD_INPUT,
+    OneLineParser,
+    add_weights_options,
+    check_device,
+    print_error,
+    run_command,
+    weights_options,
+)
 
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse prints the whole usage block before an error; the CLI contract is one line on stderr."""
-
-    name = "rpn_viz"
-
-    def error(self, message: str) -> "NoReturn":
-        self.exit(EXIT_BAD_INPUT, f"{self.name}: error: {' '.join(message.split())} (see --help)\n")
-
-
-def one_line_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """An argparse parser whose errors are one line, ``<module>: error: …``, exit status 2."""
-    parser = _OneLineParser(prog=prog, description=description)
-    parser.name = prog.split()[-1]
-    return parser
-
-
-def run_reporting_errors(name: str, work: Callable[[], None]) -> int:
-    """Run ``work``; any failure becomes one line on stderr (``<name>: error: …``) and exit status 2."""
-    try:
-        work()
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # every failure is one line, never a traceback
-        from .images import describe_error
-        from .weights import WeightsError
-
-        message = " ".join(str(exc).split()) if isinstance(exc, WeightsError) else describe_error(exc)
-        print(f"{name}: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+NAME = "rpn_viz"
+#: ``rpn_viz.models.model_names()``, here so that ``--model`` is checked without importing torch
+#: (tests/test_cli.py checks the two agree).
+MODEL_NAMES = ("mobilenet_v3_large_fpn", "mobilenet_v3_large_320_fpn", "resnet50_fpn", "resnet50_fpn_v2", "paper_rpn")
+DEFAULT_MODEL = "mobilenet_v3_large_fpn"
+COMMANDS_HELP = (
+    "Other commands: 'rpn-viz learn IMAGE --box x1,y1,x2,y2 --json OUT.json' trains the paper's RPN "
+    "head on your boxes (rpn-viz learn --help); 'rpn-viz train' trains it on a set of photos (the offline "
+    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz app [streamlit options]' starts the app."
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .models import DEFAULT_MODEL, model_names
-
-    parser = _OneLineParser(
-        prog="python -m rpn_viz",
+def build_parser(prog: str = "python -m rpn_viz") -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        NAME,
+        prog=prog,
         description="Run a trained Region Proposal Network (Faster R-CNN's first stage) on a photo.",
+        epilog=COMMANDS_HELP,
     )
     parser.add_argument("image", help="photo to run on (JPEG, PNG, WebP, BMP, GIF, TIFF)")
     parser.add_argument("--json", metavar="OUT.json", help="write the full result as JSON ('-' for stdout)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(model_names()),
-                        help="architecture; paper_rpn: the paper's RPN with the head trained here "
-                        "(--checkpoint: a head saved by python -m rpn_viz.train_set --save)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
-    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
-    parser.add_argument("--checkpoint", metavar="FILE", help="your own fine-tuned Faster R-CNN state dict")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES),
+                        help="architecture; paper_rpn: the paper's RPN with the head trained here")
+    add_weights_options(parser, checkpoint_help="your own fine-tuned Faster R-CNN state dict "
+                        "(with --model paper_rpn: a head saved by python -m rpn_viz.train_set --save)")
     parser.add_argument("--untrained", action="store_true", help="random weights (labelled untrained)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --untrained (default 0)")
-    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
     parser.add_argument("--nms-iou", type=float, help="NMS IoU threshold (default: the model's own)")
     parser.add_argument("--pre-nms-top-n", type=int, help="candidates kept per level before NMS")
     parser.add_argument("--post-nms-top-n", type=int, help="proposals kept after NMS")
@@ -89,8 +77,7 @@ def _check_settings(args: argparse.Namespace) -> None:
         raise ValueError("--min-size must not be negative")
     if args.top < 0:
         raise ValueError("--top must not be negative")
-    if args.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", args.device):
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, not {args.device!r}")
+    check_device(args.device)
 
 
 def summary(doc: dict, top: int) -> str:
@@ -119,48 +106,32 @@ def summary(doc: dict, top: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        _check_settings(args)
-        from .images import ImageLoadError, load_image  # noqa: F401 - imported for its errors
-        from .models import load_model
-        from .tracing import trace
-        from .export import trace_json
+def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz") -> int:
+    """Run on one photo; the exit status (0, or 2 with one line on stderr)."""
+    args = build_parser(prog).parse_args(argv)
+    return run_command(NAME, lambda: _run(args))
 
-        image = load_image(args.image)
-        loaded = load_model(
-            args.model,
-            weights_dir=args.weights_dir,
-            checkpoint=args.checkpoint,
-            untrained=args.untrained,
-            seed=args.seed,
-            device=args.device,
-            allow_download=not args.no_download,
-        )
-        result = trace(loaded, image)
-        changes = dict(
-            nms_iou=args.nms_iou,
-            pre_nms_top_n=args.pre_nms_top_n,
-            post_nms_top_n=args.post_nms_top_n,
-            score_thresh=args.score_thresh,
-            min_size=args.min_size,
-        )
-        filtered = result.refilter(**changes) if any(v is not None for v in changes.values()) else result.result
-        doc = trace_json(result, filtered)
-    except KeyboardInterrupt:
-        print("rpn_viz: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # every failure is one line, never a traceback
-        from .images import describe_error
-        from .weights import WeightsError
 
-        # A weights message names the file, its URL and the folder to put it in: describe_error's
-        # length cap would cut the folder off (offline download failures are the longest).
-        message = " ".join(str(exc).split()) if isinstance(exc, WeightsError) else describe_error(exc)
-        print(f"rpn_viz: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _run(args: argparse.Namespace) -> int:
+    _check_settings(args)
+    from .images import load_image
+
+    image = load_image(args.image)  # a bad file is answered here, before torch is imported
+    from .export import trace_json
+    from .models import load_model
+    from .tracing import trace
+
+    loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
+    result = trace(loaded, image)
+    changes = dict(
+        nms_iou=args.nms_iou,
+        pre_nms_top_n=args.pre_nms_top_n,
+        post_nms_top_n=args.post_nms_top_n,
+        score_thresh=args.score_thresh,
+        min_size=args.min_size,
+    )
+    filtered = result.refilter(**changes) if any(v is not None for v in changes.values()) else result.result
+    doc = trace_json(result, filtered)
     if args.json:
         text = json.dumps(doc, indent=1)
         if args.json == "-":
@@ -169,8 +140,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 Path(args.json).write_text(text)
             except OSError as exc:
-                print(f"rpn_viz: error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
+                print_error(NAME, f"cannot write {args.json}: {exc.strerror}")
                 return EXIT_BAD_INPUT
     if args.json != "-":
         print(summary(doc, args.top))
     return 0
+
+
+def run_app(streamlit_args: Sequence[str]) -> int:
+    """``rpn-viz app [options]``: ``streamlit run app.py [options]`` in the app's folder (this process becomes it).
+
+    The folder is the checkout, or ``<prefix>/share/rpn-viz`` after ``pip install .``; Streamlit reads
+    its ``.streamlit/config.toml`` from there.
+    """
+    from .paths import app_root
+
+    root = app_root()
+    os.chdir(root)
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(root / "app.py"), *streamlit_args])
+    return 0  # pragma: no cover - execv does not return
+
+
+def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
+    """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` (one photo), ``rpn-viz train
+    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
+    ``rpn-viz app ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["learn"]:
+        from .learn_cli import main as learn_main
+
+        return learn_main(args[1:])
+    if args[:1] == ["train"]:
+        from .train_set import main as train_main
+
+        return train_main(args[1:])
+    if args[:1] == ["evaluate"]:
+        from .evaluate import main as evaluate_main
+
+        return evaluate_main(args[1:])
+    if args[:1] == ["app"]:
+        return run_command("rpn-viz app", lambda: run_app(args[1:]))
+    return main(args, prog=prog)

@@ -18,7 +18,6 @@ training.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -26,18 +25,16 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
+from .box_files import BUNDLED_FORMAT as FORMAT
+from .box_files import BUNDLED_PATH as BUNDLED
+from .box_files import BoxFileError, ImageBoxes, parse_bundled
 from .images import ImageLoadError, LoadedImage, load_image
-
-FORMAT = "rpn_viz boxes v1"
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-#: The bundled, openly licensed training set (see ``assets/dataset/LICENSES.md``).
-BUNDLED = ASSETS / "dataset" / "boxes.json"
 
 Split = Literal["train", "val"]
 
 
-class DatasetError(ValueError):
-    """A box file or one of its photos cannot be used; the message is one line naming the culprit."""
+class DatasetError(BoxFileError):
+    """A box file or one of its photos cannot be used for training; one line naming the culprit."""
 
 
 @dataclass(frozen=True)
@@ -74,72 +71,45 @@ class AnnotatedPhoto:
         return image
 
 
-def _check_box(where: str, number: int, box: object, size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """One box as four floats inside a (w, h) photo, or a one-line :class:`DatasetError`."""
-    if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise DatasetError(f"{where}: box {number} must be four numbers [x1, y1, x2, y2], got {box!r}")
-    try:
-        x1, y1, x2, y2 = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{where}: box {number} must be four numbers [x1, y1, x2, y2], got {box!r}") from None
-    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-        raise DatasetError(f"{where}: box {number} has a number that is not finite: {box!r}")
-    if not (x1 < x2 and y1 < y2):
-        raise DatasetError(f"{where}: box {number} {list(box)} is empty (need x1 < x2 and y1 < y2)")
-    w, h = size
-    if x1 < 0 or y1 < 0 or x2 > w or y2 > h:
-        raise DatasetError(f"{where}: box {number} {list(box)} lies outside the {w}×{h} photo")
-    return x1, y1, x2, y2
-
-
-def _entry(folder: Path, where: str, raw: object) -> AnnotatedPhoto:
-    """Parse and check one ``images`` entry (not the photo's pixels: see :meth:`AnnotatedPhoto.load`)."""
-    if not isinstance(raw, dict):
-        raise DatasetError(f"{where}: each entry of 'images' must be an object")
+def _for_training(folder: Path, source: str, raw: dict, parsed: ImageBoxes) -> AnnotatedPhoto:
+    """What training needs beyond :func:`rpn_viz.box_files.parse_bundled`'s checks: the photo is a
+    file beside the box file, its size is stated, its split is train or val, it has boxes."""
     name = raw.get("file")
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        raise DatasetError(f"{where}: 'file' must be a plain file name in the box file's folder, got {name!r}")
-    where = f"{where} ({name})"
-    path = folder / name
+    where = f"{source}: {parsed.file}"
+    if name != parsed.file:
+        raise DatasetError(f"{source}: 'file' must be a plain file name in the box file's folder, got {name!r}")
+    path = folder / parsed.file
     if not path.is_file():
         raise DatasetError(f"{where}: no such photo in {folder}")
     split = raw.get("split", "train")
     if split not in ("train", "val"):
         raise DatasetError(f"{where}: 'split' must be 'train' or 'val', got {split!r}")
-    try:
-        size = (int(raw["width"]), int(raw["height"]))
-    except (KeyError, TypeError, ValueError):
-        raise DatasetError(f"{where}: needs integer 'width' and 'height'") from None
-    boxes = raw.get("boxes")
-    if not isinstance(boxes, list) or not boxes:
-        raise DatasetError(f"{where}: needs a non-empty list 'boxes'")
-    checked = tuple(_check_box(where, i + 1, box, size) for i, box in enumerate(boxes))
-    labels = raw.get("labels") or [""] * len(checked)
-    if not isinstance(labels, list) or len(labels) != len(checked):
-        raise DatasetError(f"{where}: 'labels' must list one name per box ({len(checked)})")
-    return AnnotatedPhoto(path, split, size, checked, tuple(str(v) for v in labels),
+    if parsed.size is None:
+        raise DatasetError(f"{where}: needs the photo's 'width' and 'height'")
+    if not parsed.boxes:
+        raise DatasetError(f"{where}: needs at least one box")
+    return AnnotatedPhoto(path, split, parsed.size, parsed.boxes, parsed.labels,
                           str(raw.get("licence", "")), str(raw.get("credit", "")))
 
 
 def read_box_file(path: str | Path = BUNDLED) -> list[AnnotatedPhoto]:
-    """Every entry of a box file (a ``boxes.json``, or the folder holding one), checked.
+    """Every entry of a box file (a ``boxes.json``, or the folder holding one), checked for training.
 
-    Photos are only looked up here, not decoded: :func:`load_photos` decodes them.
+    The format and every box are checked by :func:`rpn_viz.box_files.parse_bundled` (the anchor lab
+    reads the same files); photos are only looked up here, :func:`load_photos` decodes them.
     """
     path = Path(path)
     if path.is_dir():
         path = path / "boxes.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such box file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        raise DatasetError(f"{path}: expected an object with a list 'images' (format {FORMAT!r})")
-    entries = [_entry(path.parent, f"{path.name} entry {i + 1}", raw) for i, raw in enumerate(doc["images"])]
+    parsed = parse_bundled(data, path.name)
+    raws = json.loads(data)["images"]
+    entries = [_for_training(path.parent, path.name, raw, p) for raw, p in zip(raws, parsed)]
     if not entries:
         raise DatasetError(f"{path}: 'images' is empty")
     names = [e.name for e in entries]

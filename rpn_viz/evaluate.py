@@ -121,11 +121,12 @@ def format_table(rows: Sequence[MethodRecall], photos: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rpn_viz.evaluate [--dataset DIR] [--split val] [--head HEAD.pt]``."""
-    from .cli import one_line_parser, run_reporting_errors
+    from .commandline import OneLineParser, run_command
 
-    parser = one_line_parser(
-        "python -m rpn_viz.evaluate",
-        "Recall@10/100/300 (IoU ≥ 0.5) on the bundled validation photos: the paper's RPN with the head "
+    parser = OneLineParser(
+        "rpn_viz.evaluate",
+        prog="python -m rpn_viz.evaluate",
+        description="Recall@10/100/300 (IoU ≥ 0.5) on the bundled validation photos: the paper's RPN with the head "
         "trained here, the same with an untrained head, Selective Search, sliding windows, and the COCO "
         "model when its file is on this machine.",
     )
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
-    def work() -> None:
+    def work() -> int:
         from .models import DEFAULT_MODEL, MODELS, available_models, load_model
         from .paper import load_paper_model, load_trained_paper_model
 
@@ -159,8 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         boxes = sum(len(p.boxes) for p in photos)
         print(f"{args.split} split: {len(photos)} photos, {boxes} boxes; IoU ≥ {IOU}")
         print(format_table(rows, len(photos)))
+        return 0
 
-    return run_reporting_errors("rpn_viz.evaluate", work)
+    return run_command("rpn_viz.evaluate", work)
 
 
 if __name__ == "__main__":

@@ -22,21 +22,27 @@ Design notes
   ``I;16`` in Pillow and would turn most 16-bit photos white.
 * Transparent pixels are composited onto white, so "nothing" looks like paper
   rather than the arbitrary colour stored under alpha = 0.
+* Mode conversion lives in :mod:`rpn_viz.pixels`; the messages for inputs that
+  are not images, and :func:`~rpn_viz.errors.describe_error`, in
+  :mod:`rpn_viz.errors`.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
+
+# ImageLoadError and describe_error live in rpn_viz.errors; imported here for the callers that
+# know them as rpn_viz.images.*.
+from .errors import ImageLoadError, describe_error, detail, explain_unidentified, too_large_from_pillow
+from .pixels import flatten_on_white, to_rgb
 
 __all__ = [
     "ImageLoadError",
@@ -64,7 +70,6 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "bmp", "g
 # "MPO", that many phones and cameras write are opened by the JPEG plugin;
 # "MPO" itself is not an openable name in Pillow's registry.)
 _PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-_SUPPORTED_HUMAN = "JPEG, PNG, WebP, BMP, GIF, TIFF"
 _HUMAN_FORMAT = {"WEBP": "WebP"}
 
 # Same table as PIL.ImageOps.exif_transpose.  We apply it ourselves, after
@@ -80,19 +85,6 @@ _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
     8: Image.Transpose.ROTATE_90,
 }
 _EXIF_ORIENTATION_TAG = 0x0112
-_MAX_MESSAGE_CHARS = 300
-
-
-class ImageLoadError(ValueError):
-    """One-line, user-facing reason an input could not be read as an image.
-
-    The message always starts with the file's name (or "image data" for
-    anonymous bytes) and never contains a newline, so the CLI can print it and
-    the app can show it in a single ``st.error`` without a traceback.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message))
 
 
 @dataclass(frozen=True)
@@ -130,28 +122,6 @@ class LoadedImage:
 # --------------------------------------------------------------------------
 # public helpers
 # --------------------------------------------------------------------------
-
-
-def describe_error(exc: BaseException) -> str:
-    """Turn any exception into a one-line message for the CLI or the app.
-
-    :class:`ImageLoadError` messages are returned unchanged (they are already
-    written for users).  Anything else becomes ``"TypeName: first line"`` so an
-    unexpected failure is still reported in one readable line rather than a
-    traceback.
-    """
-    if isinstance(exc, ImageLoadError):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, OSError) and exc.strerror:
-        where = exc.filename if exc.filename is not None else None
-        text = f"{exc.strerror}: {os.fsdecode(where)}" if where is not None else exc.strerror
-        return _one_line(f"{type(exc).__name__}: {text}")
-    # KeyError's str() is the repr of the key; still useful, keep it.
-    text = _one_line(str(exc))
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
 
 
 def load_image(
@@ -289,14 +259,14 @@ def _decode(stream: BinaryIO, label: str) -> LoadedImage:
         try:
             im = Image.open(stream, formats=_PIL_FORMATS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise _too_large_from_pillow(label, exc) from exc
+            raise too_large_from_pillow(label, exc, MAX_INPUT_PIXELS) from exc
         except UnidentifiedImageError as exc:
-            raise ImageLoadError(_explain_unidentified(stream, label)) from exc
+            raise ImageLoadError(explain_unidentified(stream, label)) from exc
         except MemoryError as exc:
             raise ImageLoadError(f"{label}: not enough memory to read the image header") from exc
         except Exception as exc:  # noqa: BLE001 - corrupt headers raise all sorts
             raise ImageLoadError(
-                f"{label}: corrupt or unreadable image header ({_detail(exc)})"
+                f"{label}: corrupt or unreadable image header ({detail(exc)})"
             ) from exc
         try:
             return _process(im, label)
@@ -345,27 +315,27 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_large_from_pillow(label, exc) from exc
+        raise too_large_from_pillow(label, exc, MAX_INPUT_PIXELS) from exc
     except MemoryError as exc:
         raise ImageLoadError(f"{label}: not enough memory to decode the image") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, zlib.error...
-        detail = _detail(exc)
-        if "truncated" in detail.lower():
+        reason = detail(exc)
+        if "truncated" in reason.lower():
             raise ImageLoadError(f"{label}: {fmt} file is truncated (image data ends early)") from exc
-        raise ImageLoadError(f"{label}: {fmt} file is corrupt or unreadable ({detail})") from exc
+        raise ImageLoadError(f"{label}: {fmt} file is corrupt or unreadable ({reason})") from exc
 
     orientation, orientation_note = _read_orientation(im)
 
     # 5. Any mode -> 8-bit RGB (RGBA if it has transparency; flattened below).
     try:
-        rgb, mode_note = _to_rgb(im)
+        rgb, mode_note = to_rgb(im)
     except ImageLoadError:
         raise
     except MemoryError as exc:
         raise ImageLoadError(f"{label}: not enough memory to convert the image") from exc
     except Exception as exc:  # noqa: BLE001
         raise ImageLoadError(
-            f"{label}: cannot convert {source_mode} image to RGB ({_detail(exc)})"
+            f"{label}: cannot convert {source_mode} image to RGB ({detail(exc)})"
         ) from exc
     if mode_note:
         notes.append(mode_note)
@@ -390,7 +360,7 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
         )
 
     if rgb.mode == "RGBA":
-        rgb = _flatten_on_white(rgb)
+        rgb = flatten_on_white(rgb)
     if rgb is im:
         rgb = im.copy()  # detach from the (about to be closed) file object
     rgb.info = {}  # drop EXIF etc.: orientation is already applied
@@ -439,257 +409,3 @@ def _read_orientation(im: Image.Image) -> tuple[int, str | None]:
     except (TypeError, ValueError):
         return 1, None
     return (orientation if 1 <= orientation <= 8 else 1), None
-
-
-# --------------------------------------------------------------------------
-# mode conversion
-# --------------------------------------------------------------------------
-
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_HIGH_BIT_INT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
-
-
-def _to_rgb(im: Image.Image) -> tuple[Image.Image, str | None]:
-    """Convert any supported mode to 8-bit RGB; return (image, note or None).
-
-    The returned image may be ``im`` itself when it already is RGB, and is
-    "RGBA" when it has pixels that are not fully opaque; the caller flattens
-    that onto white with :func:`_flatten_on_white` (after downscaling).
-    """
-    mode = im.mode
-    if mode == "RGB":
-        return im, None
-    if mode in _HIGH_BIT_INT_MODES:
-        gray, note = _high_bit_int_to_l(im)
-        return gray.convert("RGB"), note
-    if mode == "F":
-        gray, note = _float_to_l(im)
-        return gray.convert("RGB"), note
-    if mode == "1":
-        return im.convert("RGB"), "1-bit black-and-white image converted to RGB"
-
-    has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
-    if has_alpha:
-        gray = mode in ("L", "LA", "La")
-        rgba = im.convert("RGBA")
-        alpha_min = rgba.getchannel("A").getextrema()[0]
-        if alpha_min < 255:
-            # Stay RGBA: _process downscales first (Pillow resizes RGBA with
-            # premultiplied alpha) and then flattens onto white, so the
-            # full-size white canvas is never allocated.
-            rgb: Image.Image = rgba
-            note = "transparent areas filled with white"
-        else:
-            rgb, note = rgba.convert("RGB"), None
-        if gray:
-            note = "grayscale image converted to RGB" + (f"; {note}" if note else "")
-        return rgb, note
-
-    if mode == "L":
-        return im.convert("RGB"), "grayscale image converted to RGB"
-    if mode == "P":
-        return im.convert("RGB"), None
-    if mode == "CMYK":
-        return im.convert("RGB"), "CMYK image converted to RGB"
-    # YCbCr, HSV, RGBX, ...; unsupported ones (e.g. LAB) raise ValueError,
-    # which _process reports as "cannot convert <mode> image to RGB".
-    return im.convert("RGB"), f"{mode} image converted to RGB"
-
-
-def _flatten_on_white(rgba: Image.Image) -> Image.Image:
-    """Composite an RGBA image onto opaque white and return it as RGB."""
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
-
-
-def _high_bit_int_to_l(im: Image.Image) -> tuple[Image.Image, str]:
-    """16/32-bit integer grayscale -> 8-bit "L", scaled by the bit depth.
-
-    ``I;16*`` data is scaled by its declared bit depth (16, or what a TIFF's
-    BitsPerSample says, e.g. 12), so 0..65535 maps onto 0..255 -- unlike
-    Pillow's ``convert("L")``, which clips everything above 255 to white.
-    Mode ``I`` (32-bit) is treated as 16-bit data when its values fit in
-    0..65535 (that is how 16-bit files usually end up in it), otherwise its
-    actual value range is stretched to 0..255.
-    """
-    arr = np.asarray(im)
-    lo = int(arr.min())
-    hi = int(arr.max())
-    declared = _declared_bits(im)
-    bits: int | None = None
-    if declared is not None and 1 <= declared <= 16 and lo >= 0 and hi <= (1 << declared) - 1:
-        bits = declared
-    elif im.mode != "I" or (lo >= 0 and hi <= 0xFFFF):
-        bits = 16
-    if bits is not None:
-        scaled = arr.astype(np.float32) * np.float32(255.0 / ((1 << bits) - 1))
-        note = f"{bits}-bit grayscale converted to 8-bit RGB"
-    else:
-        span = float(hi - lo) or 1.0
-        scaled = (arr.astype(np.float64) - lo) * (255.0 / span)
-        note = f"32-bit integer image rescaled from its value range {lo}..{hi} to 8-bit RGB"
-    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(out), note
-
-
-def _float_to_l(im: Image.Image) -> tuple[Image.Image, str]:
-    """32-bit float grayscale -> 8-bit "L".
-
-    Values already in 0..1 are treated as intensities (x255); anything else
-    is stretched from its finite min..max.  NaN and infinities become black.
-    """
-    arr = np.asarray(im, dtype=np.float32)
-    finite = np.isfinite(arr)
-    if not finite.any():
-        out = np.zeros(arr.shape, dtype=np.uint8)
-        return Image.fromarray(out), "32-bit float image has no finite values; shown black"
-    lo = float(arr[finite].min())
-    hi = float(arr[finite].max())
-    if lo >= 0.0 and hi <= 1.0:
-        scaled = arr * np.float32(255.0)
-        note = "32-bit float image (0..1) converted to 8-bit RGB"
-    else:
-        span = (hi - lo) or 1.0
-        scaled = (arr - np.float32(lo)) * np.float32(255.0 / span)
-        note = f"32-bit float image rescaled from its value range {lo:g}..{hi:g} to 8-bit RGB"
-    scaled = np.where(finite, scaled, 0.0)
-    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(out), note
-
-
-def _declared_bits(im: Image.Image) -> int | None:
-    """Bits per sample declared by the file, where Pillow exposes it (TIFF)."""
-    tags = getattr(im, "tag_v2", None)
-    if tags is None:
-        return None
-    try:
-        value = tags.get(258)  # BitsPerSample
-        if isinstance(value, (tuple, list)):
-            value = value[0] if value else None
-        return int(value) if value is not None else None
-    except Exception:  # noqa: BLE001
-        return None
-
-
-# --------------------------------------------------------------------------
-# error messages
-# --------------------------------------------------------------------------
-
-_MAGIC_SUPPORTED: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-)
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-
-
-def _explain_unidentified(stream: BinaryIO, label: str) -> str:
-    """Why Pillow could not identify the data, as one line naming ``label``."""
-    try:
-        stream.seek(0)
-        head = stream.read(4096)
-    except Exception:  # noqa: BLE001
-        head = b""
-
-    for magic, fmt in _MAGIC_SUPPORTED:
-        if head.startswith(magic):
-            return f"{label}: corrupt {fmt} file (its header could not be parsed)"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return f"{label}: corrupt WebP file (its header could not be parsed)"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in _HEIF_BRANDS:
-            return f"{label}: HEIC/HEIF images are not supported; convert it to JPEG or PNG"
-        if brand in _AVIF_BRANDS:
-            return f"{label}: AVIF images are not supported; convert it to JPEG or PNG"
-        return f"{label}: is not an image: looks like a video or other media file"
-    if head.startswith(b"%PDF"):
-        return f"{label}: is not an image: looks like a PDF document"
-
-    # A real image in a format we do not decode (ICO, PPM, PSD, ...)?  Asked
-    # before the text check so ASCII formats such as PPM "P3" are named.
-    other = _identify_any_format(stream)
-    if other is not None:
-        return f"{label}: {other} images are not supported (supported: {_SUPPORTED_HUMAN})"
-
-    text_kind = _text_kind(head)
-    if text_kind is not None:
-        return f"{label}: is not an image: looks like {text_kind}"
-
-    if head.startswith(b"BM"):
-        return f"{label}: corrupt BMP file (its header could not be parsed)"
-    return f"{label}: is not a recognised image file (supported: {_SUPPORTED_HUMAN})"
-
-
-def _text_kind(head: bytes) -> str | None:
-    """'HTML', 'SVG', 'XML' or 'plain text' if ``head`` looks like text, else None."""
-    if not head:
-        return None
-    sample = head
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = sample.decode("utf-16", errors="replace")
-        except Exception:  # noqa: BLE001
-            return None
-    else:
-        if sample.startswith(b"\xef\xbb\xbf"):
-            sample = sample[3:]
-        if b"\x00" in sample:
-            return None
-        text = sample.decode("utf-8", errors="replace")
-    if not text:
-        return None
-    printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n\f")
-    if printable / len(text) < 0.95:
-        return None
-    lower = text.lstrip().lower()
-    if lower.startswith(("<!doctype html", "<html")) or any(
-        tag in lower for tag in ("<html", "<head>", "<body", "<!doctype html")
-    ):
-        return "HTML (a saved web page?)"
-    if "<svg" in lower:
-        return "SVG (vector graphics); export it as PNG"
-    if lower.startswith("<?xml"):
-        return "XML text"
-    return "plain text"
-
-
-def _identify_any_format(stream: BinaryIO) -> str | None:
-    """Name of the format if *any* Pillow plugin recognises it (header only)."""
-    try:
-        stream.seek(0)
-        with Image.open(stream) as other:
-            return other.format
-    except Exception:  # noqa: BLE001 - purely for a nicer message
-        return None
-
-
-def _too_large_from_pillow(label: str, exc: BaseException) -> ImageLoadError:
-    """Message for Pillow's own decompression-bomb refusal."""
-    match = re.search(r"\((\d+) pixels\)", str(exc))
-    claimed = f"{int(match.group(1)) / 1e6:.0f} megapixels" if match else "too many pixels"
-    return ImageLoadError(
-        f"{label}: image is too large ({claimed}; the limit is "
-        f"{MAX_INPUT_PIXELS / 1e6:.0f} megapixels) - possibly a decompression bomb"
-    )
-
-
-def _detail(exc: BaseException) -> str:
-    """Short one-line detail of an exception for inclusion in a message."""
-    text = _one_line(str(exc))
-    return text if text else type(exc).__name__
-
-
-def _one_line(text: str) -> str:
-    """Collapse whitespace (including newlines) and cap the length."""
-    flat = " ".join(str(text).split())
-    if len(flat) > _MAX_MESSAGE_CHARS:
-        flat = flat[: _MAX_MESSAGE_CHARS - 1].rstrip() + "…"
-    return flat
-

@@ -28,8 +28,11 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou
 
+from . import paper
+from .anchors import AnchorShape, anchor_shapes, inside_image
+from .boxes import best_iou
 from .filtering import FilterResult, filter_stages
-from .tracing import AnchorShape, Trace
+from .tracing import Trace
 
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
 Rounding = Literal["ceil", "floor"]
@@ -48,8 +51,8 @@ class AnchorSpec:
     ``aspect_ratio``: 0.5 = wide, 2 = tall).
     """
 
-    sizes: tuple[float, ...] = (128.0, 256.0, 512.0)
-    ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    sizes: tuple[float, ...] = tuple(float(s) for s in paper.ANCHOR_SIZES)
+    ratios: tuple[float, ...] = paper.ASPECT_RATIOS
     stride: int = 16
 
     def __post_init__(self) -> None:
@@ -74,16 +77,12 @@ class AnchorSpec:
 
     def shapes(self) -> list[AnchorShape]:
         """The k anchor shapes in ``AnchorGenerator``'s order (ratio-major, then size), after its rounding."""
-        cell = self.generator().cell_anchors[0]
-        return [
-            AnchorShape(i, float(self.sizes[i % len(self.sizes)]), float(self.ratios[i // len(self.sizes)]),
-                        float(x2 - x1), float(y2 - y1))
-            for i, (x1, y1, x2, y2) in enumerate(cell.tolist())
-        ]
+        return anchor_shapes(self.generator())
 
 
-#: The paper's anchor set: 3 scales × 3 aspect ratios on VGG-16's stride-16 conv5 map.
-PAPER_SPEC = AnchorSpec((128.0, 256.0, 512.0), (0.5, 1.0, 2.0), 16)
+#: The paper's anchor set (``rpn_viz.paper``'s sizes and ratios): 3 scales × 3 aspect ratios on
+#: VGG-16's stride-16 conv5 map (the paper RPN's MobileNetV2 is cut at stride 16 too).
+PAPER_ANCHORS = AnchorSpec(paper.ANCHOR_SIZES, paper.ASPECT_RATIOS, 16)
 
 
 def grid_size(image_size: tuple[int, int], stride: int, rounding: Rounding = "ceil") -> tuple[int, int]:
@@ -98,19 +97,6 @@ def grid_size(image_size: tuple[int, int], stride: int, rounding: Rounding = "ce
         raise ValueError(f"Image size must be positive, got {w}×{h}.")
     op = math.ceil if rounding == "ceil" else math.floor
     return max(1, op(h / stride)), max(1, op(w / stride))
-
-
-def inside_image(anchors: Tensor, image_size: tuple[int, int], border: float = 0.0) -> Tensor:
-    """(N,) bool: anchors lying entirely inside the (w, h) image, allowing ``border`` pixels outside.
-
-    The paper's training check (py-faster-rcnn's ``allowed_border = 0``): an anchor is kept only if
-    x1 ≥ 0, y1 ≥ 0, x2 ≤ w and y2 ≤ h.
-    """
-    w, h = image_size
-    return (
-        (anchors[:, 0] >= -border) & (anchors[:, 1] >= -border)
-        & (anchors[:, 2] <= w + border) & (anchors[:, 3] <= h + border)
-    )
 
 
 @dataclass
@@ -197,7 +183,7 @@ def anchors_for_grids(
 
 
 def tile_anchors(
-    image_size: tuple[int, int], spec: AnchorSpec = PAPER_SPEC, rounding: Rounding = "ceil", border: float = 0.0
+    image_size: tuple[int, int], spec: AnchorSpec = PAPER_ANCHORS, rounding: Rounding = "ceil", border: float = 0.0
 ) -> Tiling:
     """Tile ``spec``'s anchors over an image of (w, h) input pixels with ``AnchorGenerator``.
 
@@ -332,19 +318,23 @@ class MiniBatch:
 def sample_minibatch(
     labels: AnchorLabels | Tensor, batch_size: int = 256, positive_fraction: float = 0.5, seed: int = 0
 ) -> MiniBatch:
-    """Sample a training mini-batch with torchvision's ``BalancedPositiveNegativeSampler``, seeded.
+    """Sample a training mini-batch as torchvision's ``BalancedPositiveNegativeSampler`` does, seeded.
 
     At most ``batch_size · positive_fraction`` positives; negatives fill the rest (the paper: 256
-    anchors, up to 1:1). The global random state is left untouched (``fork_rng``).
+    anchors, up to 1:1). The sampler's two ``randperm`` draws, with a ``torch.Generator`` of its
+    own seeded with ``seed``: the same batch as the sampler after ``torch.manual_seed(seed)``
+    (tests/test_lab.py checks), and torch's global random state is neither read nor reseeded, so
+    concurrent sessions cannot disturb each other.
     """
     values = labels.labels if isinstance(labels, AnchorLabels) else labels
-    sampler = det_utils.BalancedPositiveNegativeSampler(batch_size, positive_fraction)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        pos_mask, neg_mask = sampler([values.to(torch.float32)])
-    return MiniBatch(
-        torch.where(pos_mask[0].bool())[0], torch.where(neg_mask[0].bool())[0], batch_size, positive_fraction, seed
-    )
+    generator = torch.Generator().manual_seed(seed)
+    positive = torch.where(values >= 1)[0]
+    negative = torch.where(values == 0)[0]
+    num_pos = min(positive.numel(), int(batch_size * positive_fraction))
+    num_neg = min(negative.numel(), batch_size - num_pos)
+    pos = positive[torch.randperm(positive.numel(), generator=generator)[:num_pos]]
+    neg = negative[torch.randperm(negative.numel(), generator=generator)[:num_neg]]
+    return MiniBatch(pos.sort().values, neg.sort().values, batch_size, positive_fraction, seed)
 
 
 def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:
@@ -363,7 +353,7 @@ def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) ->
 
 def model_anchor_set(trace: Trace) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
     """(sizes per level, ratios per level) of the traced model's ``AnchorGenerator``."""
-    generator = trace.model.model.rpn.anchor_generator
+    generator = trace.rpn.anchor_generator
     sizes = [tuple(float(s) for s in level) for level in generator.sizes]
     ratios = [tuple(float(r) for r in level) for level in generator.aspect_ratios]
     return sizes, ratios
@@ -458,7 +448,7 @@ def decode_with_custom_anchors(
 
     padded = trace.preprocess.padded_size
     custom = torch.cat(anchors_for_grids(c_sizes, c_ratios, padded, [level.grid for level in trace.levels]))
-    coder = trace.model.model.rpn.box_coder
+    coder = trace.rpn.box_coder
     decoded = coder.decode_single(trace.deltas, custom)
     input_w, input_h = trace.preprocess.input_size
     own = own or trace.result
@@ -476,15 +466,11 @@ def decode_with_custom_anchors(
         "same anchor IoU (median)": float(same.median()) if top_n else float("nan"),
         "area ratio (median)": float(ratio.median()) if top_n else float("nan"),
     }
-    if own.boxes.numel() and result.boxes.numel():
-        matched = box_iou(result.boxes, own.boxes).max(dim=1).values
-        metrics["proposals changed"] = float((matched < 0.99).sum())
-    else:
-        metrics["proposals changed"] = float(result.boxes.shape[0])
+    metrics["proposals changed"] = float((best_iou(result.boxes, own.boxes) < 0.99).sum())
     if gt_boxes is not None and torch.as_tensor(gt_boxes).numel():
         gt = torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)
         for name, boxes in (("model anchors", own.boxes), ("custom anchors", result.boxes)):
-            best = box_iou(gt, boxes).max(dim=1).values if boxes.numel() else torch.zeros(gt.shape[0])
+            best = best_iou(gt, boxes)
             metrics[f"mean best IoU with gt ({name})"] = _mean(best)
             metrics[f"recall@0.5 ({name})"] = _mean(best >= 0.5)
             metrics[f"recall@0.7 ({name})"] = _mean(best >= 0.7)

@@ -28,11 +28,9 @@ The cached, shared models are never touched: a session deep-copies ``model.rpn``
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import functools
-import json
 import math
 import statistics
 import sys
@@ -49,6 +47,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_p
 from PIL import ImageOps
 from torchvision.ops import box_iou
 
+from .boxes import best_iou
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .models import LoadedModel, WeightsInfo
 from .paper import PAPER_SPEC, PaperRPNHead, load_paper_model
@@ -210,13 +209,6 @@ def check_boxes(boxes: Sequence[Sequence[float]] | Tensor, image_size: tuple[int
     return clipped
 
 
-def best_iou(proposals: Tensor, boxes: Tensor) -> list[float]:
-    """For each box: its best IoU with any of ``proposals`` (same pixel frame), 0.0 when there are none."""
-    if proposals.numel() == 0:
-        return [0.0] * int(boxes.shape[0])
-    return box_iou(boxes.float(), proposals.float()).max(dim=1).values.tolist()
-
-
 def best_iou_top_k(
     traced: Trace, boxes: Sequence[Sequence[float]] | Tensor, k: int = TOP_K, result: FilterResult | None = None
 ) -> list[float]:
@@ -227,7 +219,7 @@ def best_iou_top_k(
     """
     result = result or traced.result
     top = traced.to_original(result.boxes[:k])
-    return best_iou(top, torch.as_tensor(boxes, dtype=torch.float32))
+    return best_iou(boxes, top).tolist()
 
 
 @dataclass
@@ -542,7 +534,7 @@ class TrainingSession:
             result=result,
             top_boxes=top,
             top_scores=result.scores[:k],
-            best_iou=best_iou(top, self.boxes),
+            best_iou=best_iou(self.boxes, top).tolist(),
         )
 
     @property
@@ -724,133 +716,7 @@ def benchmark(
     }
 
 
-# --- command line -----------------------------------------------------------------------------
+if __name__ == "__main__":  # python -m rpn_viz.learn: the command lives in rpn_viz.learn_cli
+    from .learn_cli import main
 
-EXIT_BAD_INPUT = 2
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"x1,y1,x2,y2"`` → four floats (argparse type)."""
-    parts = text.replace(" ", "").split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"box {text!r} must be four numbers x1,y1,x2,y2") from None
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"box {text!r} must be four numbers x1,y1,x2,y2")
-    return values  # type: ignore[return-value]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (``prog: error: ...``), exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"rpn_viz.learn: error: {message} (see --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from .models import MODELS
-
-    parser = _OneLineParser(
-        prog="python -m rpn_viz.learn",
-        description="Train an RPN head on your boxes in one photo; report the loss per step and how "
-        "well the top-10 proposals cover each box before and after.",
-    )
-    parser.add_argument("image", help="photo to train on")
-    parser.add_argument("--box", action="append", type=parse_box, required=True, metavar="x1,y1,x2,y2",
-                        help="a ground-truth box in photo pixels (repeat for more boxes)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
-    parser.add_argument("--lr", type=float, help="learning rate (default: 0.01 for sgd, 0.001 for adam)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default sgd (the paper's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fresh head and of the sampling (default 0)")
-    parser.add_argument("--start", default=START_PAPER, choices=[START_PAPER, *sorted(MODELS)],
-                        help="'paper' (fresh head on ImageNet MobileNetV2, default) or a COCO model to fine-tune")
-    parser.add_argument("--checkpoint", metavar="FILE", help="with --start MODEL: fine-tune this checkpoint's head")
-    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
-    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
-    parser.add_argument("--json", metavar="OUT.json", required=True, help="where to write the result ('-' for stdout)")
-    return parser
-
-
-def result_json(session: TrainingSession, after: list[float], image: str) -> dict[str, object]:
-    """The ``--json`` document: a stable contract (keys documented in :func:`main`)."""
-    step_ms = [r.ms for r in session.history]
-    return {
-        "image": image,
-        "image_size": list(session.before.preprocess.original_size),
-        "input_size": list(session.before.preprocess.input_size),
-        "device": str(session.device),
-        "start": {"model": session.start.name, "weights": session.start.weights.as_json()},
-        "weights": session.weights_info().as_json(),
-        "config": session.config.as_json(),
-        "steps": session.steps_done,
-        "boxes": [[round(v, 3) for v in box] for box in session.boxes.tolist()],
-        "labels": session.label_summary().as_json(),
-        "loss": [r.as_json() for r in session.history],
-        "top_k": TOP_K,
-        "best_iou_top_k": {"before": session.recall_before, "after": after},
-        "timings_ms": {
-            "setup": round(session.setup_ms, 3),
-            "step_median": round(statistics.median(step_ms), 3) if step_ms else None,
-        },
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rpn_viz.learn IMAGE --box x1,y1,x2,y2 ... --json OUT.json``.
-
-    JSON keys: ``loss`` (per step: step, objectness, box, total, positives, negatives),
-    ``best_iou_top_k`` ({"before": [...], "after": [...]}, one IoU per box, original-photo pixels,
-    among the top ``top_k`` proposals), ``boxes`` (as used, clipped to the photo), ``labels`` (anchor
-    label counts), ``weights`` (the trained head's label), ``start``, ``config``, ``steps``,
-    ``image_size``, ``input_size``, ``device``, ``timings_ms``. Errors: one line on stderr, exit 2.
-    """
-    args = build_parser().parse_args(argv)
-    try:
-        if args.steps < 0:
-            raise ValueError("--steps must not be negative")
-        if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-            raise ValueError("--lr must be a positive number")
-        from .images import load_image
-
-        image = load_image(args.image)
-        check_boxes(args.box, image.original_size)  # fail fast, before any model is loaded
-        start = load_start(
-            args.start,
-            weights_dir=args.weights_dir,
-            checkpoint=args.checkpoint,
-            seed=args.seed,
-            device=args.device,
-            allow_download=not args.no_download,
-        )
-        config = TrainConfig(optimizer=args.optimizer, lr=args.lr, seed=args.seed)
-        session = TrainingSession(start, image, args.box, config)
-        session.run(args.steps)
-        after = session.recall_now()
-        doc = result_json(session, after, str(args.image))
-        text = json.dumps(doc, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
-    except KeyboardInterrupt:
-        print("rpn_viz.learn: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # every failure is one line, never a traceback
-        from .images import describe_error
-
-        print(f"rpn_viz.learn: error: {describe_error(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.json != "-":
-        first = doc["loss"][0]["total"] if doc["loss"] else float("nan")
-        last = doc["loss"][-1]["total"] if doc["loss"] else float("nan")
-        print(f"{session.weights_info().label} on {doc['device']}")
-        print(f"total loss {first:.4f} → {last:.4f} over {session.steps_done} steps")
-        for box, before, now in zip(doc["boxes"], session.recall_before, after):
-            print(f"  box {box}: best IoU among top-{TOP_K} proposals {before:.3f} → {now:.3f}")
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

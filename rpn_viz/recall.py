@@ -17,17 +17,15 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
+from .boxes import as_boxes, best_iou
+
 #: The COCO-style IoU thresholds 0.50, 0.55, …, 0.95.
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
 
-def _as_boxes(boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:
-    return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-
-
 def best_iou_by_rank(proposals: Tensor, gt_boxes: Tensor) -> Tensor:
     """(M, N): entry [m, n-1] is gt box m's best IoU over the top-n proposals (a running maximum)."""
-    proposals, gt_boxes = _as_boxes(proposals), _as_boxes(gt_boxes)
+    proposals, gt_boxes = as_boxes(proposals), as_boxes(gt_boxes)
     if proposals.shape[0] == 0:
         return torch.zeros(gt_boxes.shape[0], 0)
     return torch.cummax(box_iou(gt_boxes, proposals), dim=1).values
@@ -35,13 +33,10 @@ def best_iou_by_rank(proposals: Tensor, gt_boxes: Tensor) -> Tensor:
 
 def recall_at(proposals: Tensor, gt_boxes: Tensor, iou_threshold: float = 0.5, top_n: int | None = None) -> float:
     """Fraction of ``gt_boxes`` that one of the first ``top_n`` ``proposals`` covers with IoU ≥ threshold."""
-    gt_boxes = _as_boxes(gt_boxes)
+    gt_boxes = as_boxes(gt_boxes)
     if gt_boxes.shape[0] == 0:
         raise ValueError("Recall needs at least one ground-truth box.")
-    proposals = _as_boxes(proposals)[:top_n]
-    if proposals.shape[0] == 0:
-        return 0.0
-    return float((box_iou(gt_boxes, proposals).max(dim=1).values >= iou_threshold).float().mean())
+    return float((best_iou(gt_boxes, as_boxes(proposals)[:top_n]) >= iou_threshold).float().mean())
 
 
 def log_spaced_counts(n_max: int, per_decade: int = 8) -> list[int]:
@@ -102,7 +97,7 @@ def recall_curves(
     pixel frame. ``counts`` defaults to log-spaced 1…N; ``top_ns`` to the paper's 300 / 1000 / 2000
     that do not exceed N, plus N.
     """
-    proposals, gt_boxes = _as_boxes(proposals), _as_boxes(gt_boxes)
+    proposals, gt_boxes = as_boxes(proposals), as_boxes(gt_boxes)
     m, n = gt_boxes.shape[0], proposals.shape[0]
     if m == 0:
         raise ValueError("Recall needs at least one ground-truth box.")

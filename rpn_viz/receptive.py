@@ -16,7 +16,6 @@ from typing import Callable, Literal
 
 import torch
 from torch import Tensor
-from torchvision.transforms.functional import pil_to_tensor
 
 from .tracing import Trace, head_parts
 
@@ -124,12 +123,8 @@ def effective_receptive_field(
 
 
 def model_input(trace: Trace) -> Tensor:
-    """(1, 3, H, W) network input rebuilt with the model's own transform from the traced photo."""
-    loaded = trace.model
-    pixels = pil_to_tensor(trace.image).to(device=loaded.device, dtype=torch.float32).div_(255.0)
-    with torch.inference_mode(False), torch.no_grad():
-        images, _ = loaded.model.transform([pixels])
-    return images.tensors
+    """(1, 3, H, W) the network input the trace kept (the model's own transform of the photo), on the model's device."""
+    return trace.preprocess.input_tensor[None].to(trace.model.device)
 
 
 def receptive_field(trace: Trace, level: int, row: int, col: int, target: Target = "features",
@@ -147,7 +142,7 @@ def receptive_field(trace: Trace, level: int, row: int, col: int, target: Target
     def forward(x: Tensor) -> Tensor:
         feature = list(model.backbone(x).values())[level]
         if target == "objectness":
-            return head_parts(model.rpn.head, feature)[1]
+            return head_parts(trace.rpn.head, feature)[1]
         return feature
 
     erf = effective_receptive_field(forward, image, row, col, mass, target)

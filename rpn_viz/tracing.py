@@ -30,6 +30,7 @@ from torch import Tensor
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.transforms.functional import pil_to_tensor
 
+from .anchors import AnchorShape, anchor_shapes
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .images import LoadedImage, load_image
 from .models import LoadedModel
@@ -38,28 +39,6 @@ if TYPE_CHECKING:
     import numpy
 
 ImageInput = Union[PIL.Image.Image, LoadedImage, str, os.PathLike, bytes]
-
-
-@dataclass(frozen=True)
-class AnchorShape:
-    """One of the A anchors every cell of a level gets, as ``AnchorGenerator`` defines it."""
-
-    index: int  # position among the A anchors of a cell
-    size: float  # sqrt(area) asked for, in input pixels
-    ratio: float  # height / width (torchvision's aspect_ratio)
-    width: float  # after AnchorGenerator's rounding
-    height: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.size:g}px · {_ratio_label(self.ratio)}"
-
-
-def _ratio_label(ratio: float) -> str:
-    """'1:2' style label for height/width ratio (1:2 = wide, 2:1 = tall)."""
-    if ratio >= 1:
-        return f"{ratio:g}:1 (tall)" if ratio > 1 else "1:1"
-    return f"1:{1 / ratio:g} (wide)"
 
 
 @dataclass
@@ -86,6 +65,10 @@ class LevelTrace:
     @property
     def num_anchors(self) -> int:
         return self.anchors.shape[0] * self.anchors.shape[1] * self.anchors.shape[2]
+
+    def objectness_map(self) -> tuple[Tensor, Tensor]:
+        """(H, W) best objectness probability of each cell and (H, W) its anchor (:func:`objectness_map`)."""
+        return objectness_map(self.objectness)
 
     def flat_index(self, row: int, col: int, anchor: int) -> int:
         """Row in the trace's flat anchor list of (row, col, anchor) on this level."""
@@ -129,6 +112,11 @@ class Trace:
     default_settings: FilterSettings
     result: FilterResult
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rpn(self) -> torch.nn.Module:
+        """The traced model's ``RegionProposalNetwork`` (its anchor generator, box coder, head)."""
+        return self.model.model.rpn
 
     @property
     def num_anchors_per_level(self) -> list[int]:
@@ -231,15 +219,13 @@ def head_parts(head: torch.nn.Module, feature: Tensor) -> tuple[Tensor, Tensor, 
     return t, head.cls_logits(t), head.bbox_pred(t)
 
 
-def anchor_shapes(generator: torch.nn.Module, level: int) -> list[AnchorShape]:
-    """The A anchor shapes of a level, in ``AnchorGenerator``'s order (ratio-major, then size)."""
-    sizes, ratios = generator.sizes[level], generator.aspect_ratios[level]
-    cell = generator.cell_anchors[level].cpu()
-    shapes = []
-    for i, (x1, y1, x2, y2) in enumerate(cell.tolist()):
-        ratio, size = ratios[i // len(sizes)], sizes[i % len(sizes)]
-        shapes.append(AnchorShape(i, float(size), float(ratio), x2 - x1, y2 - y1))
-    return shapes
+def objectness_map(objectness: Tensor) -> tuple[Tensor, Tensor]:
+    """(H, W) max over the A anchors of sigmoid(logit), and (H, W) which anchor gave it, of A×H×W logits.
+
+    "Is there an object here?" per cell, as one picture: the heatmap of the head step, the lab and
+    the learning page.
+    """
+    return torch.sigmoid(objectness).max(dim=0)
 
 
 @torch.inference_mode()

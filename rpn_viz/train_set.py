@@ -34,6 +34,7 @@ import torch
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
 from .learn import StepResult, TrainConfig, TrainingSession, examples_for
 from .models import LoadedModel
+from .paths import app_root
 
 DEFAULT_STEPS = 1200
 DEFAULT_SEED = 0
@@ -128,7 +129,7 @@ def head_state(session: TrainingSession) -> dict[str, torch.Tensor]:
 def _shown(path: Path) -> str:
     """A path relative to the project when it is inside it (so the facts file is the same everywhere)."""
     try:
-        return str(path.resolve().relative_to(BUNDLED.parent.parent.parent))
+        return str(path.resolve().relative_to(app_root()))
     except ValueError:
         return str(path)
 
@@ -167,11 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rpn_viz.train_set [--dataset DIR] [--steps N] [--seed S] [--save HEAD.pt]``."""
     import sys
 
-    from .cli import one_line_parser, run_reporting_errors
+    from .commandline import OneLineParser, run_command
 
-    parser = one_line_parser(
-        "python -m rpn_viz.train_set",
-        "Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
+    parser = OneLineParser(
+        "rpn_viz.train_set",
+        prog="python -m rpn_viz.train_set",
+        description="Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
         "with boxes, and save it.",
     )
     parser.add_argument("--dataset", default=str(BUNDLED.parent), metavar="DIR_OR_JSON",
@@ -187,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     args = parser.parse_args(argv)
 
-    def work() -> None:
+    def work() -> int:
         if args.steps < 1:
             raise ValueError("--steps must be at least 1")
         entries = read_box_file(args.dataset)
@@ -215,8 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = "python -m rpn_viz.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
             facts = save_head(run, args.save, box_file, command, args.lr)
             print(f"saved {args.save} (sha256 {facts['sha256']})")
+        return 0
 
-    return run_reporting_errors("rpn_viz.train_set", work)
+    return run_command("rpn_viz.train_set", work)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,15 @@ from urllib.error import HTTPError, URLError
 
 import torch
 
+from .errors import UserError
+
 WEIGHTS_DIR_ENV = "RPN_VIZ_WEIGHTS_DIR"
 
 # Hashing a 160 MB file costs ~0.3 s; remember verified files by (path, size, mtime).
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """A weights file is missing, corrupt or not the expected one; the message says what to do."""
 
 

@@ -14,22 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rpn_viz
-from conftest import untrained_app_state
+from ui.apptest import run_step as run_app
 from ui.steps import STEPS
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PIPELINE = [step.key for step in STEPS if step.group == "The pipeline"]
-
-
-def run_app(step: str, timeout: float = 300, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.session_state["step"] = step
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 @pytest.fixture
@@ -96,7 +84,7 @@ def test_sliders_refilter_without_rerunning_the_network(custom_app, monkeypatch)
 
 
 def test_untrained_model_is_labelled_everywhere_it_is_shown():
-    at = run_app("head", **untrained_app_state())
+    at = run_app("head", untrained=True)
     assert "untrained" in at.markdown[1].value
     assert any("Untrained network" in w.value for w in at.warning)
 

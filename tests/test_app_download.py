@@ -1,7 +1,7 @@
 """The app's first screen with and without a network (issue 12, part A), with Streamlit's AppTest.
 
-Online is a file server on 127.0.0.1 serving a checkpoint the tests make (conftest's
-``varied_state_dict``), with the COCO model's URL and sha256 patched to it; offline is a closed port
+Online is a file server on 127.0.0.1 serving a checkpoint the tests make
+(``rpn_viz.testing``'s random checkpoint), with the COCO model's URL and sha256 patched to it; offline is a closed port
 (or, for the real URL, conftest's ``no_internet`` guard). The torch hub cache is empty and private.
 
 Until the offline model of part B is in the picker, :func:`offline_model` adds a stand-in "shipped"
@@ -144,8 +144,8 @@ def test_offline_without_any_file_says_which_file_goes_where(empty_hub, no_inter
     assert images(at) >= 1
 
 
-def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coco_from, varied_file) -> None:
-    data = varied_file.read_bytes()
+def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coco_from, scrambled_checkpoint) -> None:
+    data = scrambled_checkpoint.read_bytes()
     server.files[PATH] = data
     coco_from(server.url(PATH), data)
     at = AppTest.from_file(APP, default_timeout=300)
@@ -161,7 +161,7 @@ def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coc
     assert f"**Model:** {SPEC.title}" in at.markdown[1].value and "official COCO weights" in at.markdown[1].value
 
     # what the page shows is the downloaded network's own computation
-    trace = rpn_viz.trace(load_model(checkpoint=varied_file, device="cpu"), ROOT / "assets" / "wine.jpg")
+    trace = rpn_viz.trace(load_model(checkpoint=scrambled_checkpoint, device="cpu"), ROOT / "assets" / "wine.jpg")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Kept"] == f"{trace.result.nms_kept_pos.numel():,}"
     assert images(at) >= 1
@@ -174,9 +174,9 @@ def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coc
 
 
 def test_offline_opens_the_offline_model_with_a_note_then_retry_downloads(
-    offline_model, server, coco_from, varied_file, no_internet
+    offline_model, server, coco_from, scrambled_checkpoint, no_internet
 ) -> None:
-    data = varied_file.read_bytes()
+    data = scrambled_checkpoint.read_bytes()
     coco_from(closed_port_url(), data)
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()

@@ -8,42 +8,13 @@ no weights file needed) or on a custom checkpoint the tests make; ground-truth b
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import untrained_app_state
 from rpn_viz import lab
+from ui.apptest import check, run_step, text_of
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
-FIRST_SAMPLE = json.loads((ROOT / "assets" / "samples.json").read_text())[0]["file"]
-SHA = hashlib.sha256((ROOT / "assets" / FIRST_SAMPLE).read_bytes()).hexdigest()
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
-
-
-def run_step(step: str, gt: list[list[float]] | None = None, untrained: bool = True, **state: object) -> AppTest:
-    """The app on ``step``: on the untrained network, or (``untrained=False``) on the default model."""
-    at = AppTest.from_file(str(APP), default_timeout=300)
-    at.session_state["step"] = step
-    if untrained:
-        for key, value in untrained_app_state().items():
-            at.session_state[key] = value
-    if gt is not None:
-        at.session_state["gt_boxes"] = {SHA: [list(b) for b in gt]}
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def text_of(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
 
 
 def images_of(at: AppTest) -> int:
@@ -54,9 +25,9 @@ def images_of(at: AppTest) -> int:
 
 
 def test_anchor_lab_counts_and_labels() -> None:
-    at = run_step("lab_anchors", gt=GT)
+    at = run_step("lab_anchors", untrained=True, gt=GT)
     text = text_of(at)
-    paper = lab.tile_anchors((1000, 600), lab.PAPER_SPEC)
+    paper = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS)
     assert f"**{paper.num_anchors:,}**" in text and f"**{paper.num_inside:,}**" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "9"
@@ -73,7 +44,7 @@ def test_anchor_lab_counts_and_labels() -> None:
 
 
 def test_custom_anchors_page() -> None:
-    at = run_step("lab_custom", gt=GT, lab_custom_scale=2.0)
+    at = run_step("lab_custom", untrained=True, gt=GT, lab_custom_scale=2.0)
     text = text_of(at)
     assert "Anchor position a of every cell now gets your a-th anchor" in text
     assert "untrained" in text
@@ -85,20 +56,19 @@ def test_custom_anchors_page() -> None:
 
 
 def test_recall_page() -> None:
-    at = run_step("lab_recall")
+    at = run_step("lab_recall", untrained=True)
     assert any("at least one ground-truth box" in i.value for i in at.info)
-    at = run_step("lab_recall", gt=GT)
+    at = run_step("lab_recall", untrained=True, gt=GT)
     assert "of your 2 boxes" in text_of(at)
     assert images_of(at) >= 3  # two curves and the coverage picture
     assert len(at.dataframe) >= 1
 
 
+@pytest.mark.slow
 def test_before_the_rpn_page() -> None:
-    at = run_step("lab_before", gt=GT, lab_before_side=200, lab_before_mode="single")
+    at = run_step("lab_before", untrained=True, gt=GT, lab_before_side=200, lab_before_mode="single")
     assert any("Press the button" in i.value for i in at.info)
-    at.button(key="lab_before_run").click()
-    at.run()
-    assert not at.exception and not at.error
+    check(at.button(key="lab_before_run").click().run())
     text = text_of(at)
     assert "Selective Search boxes" in text and "Recall at IoU 0.5" in text
     rows = at.dataframe[0].value
@@ -113,7 +83,7 @@ def custom_app(monkeypatch, scrambled_checkpoint):
 
 
 def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
-    at = run_step("lab_untrained", untrained=False)
+    at = run_step("lab_untrained")
     assert not at.info  # both sides are there
     assert any("every objectness is 0.500" in w.value for w in at.warning)
     table = at.dataframe[0].value
@@ -124,7 +94,7 @@ def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
 
 
 def test_custom_anchors_move_a_real_heads_boxes(custom_app) -> None:
-    at = run_step("lab_custom", gt=GT, untrained=False, lab_custom_scale=2.0)
+    at = run_step("lab_custom", gt=GT, lab_custom_scale=2.0)
     table = at.dataframe[0].value
     values = dict(zip(table["measure"], table["value"]))
     assert values["area ratio (median)"] == pytest.approx(4.0, rel=0.05)
@@ -133,7 +103,7 @@ def test_custom_anchors_move_a_real_heads_boxes(custom_app) -> None:
 
 
 def test_trained_vs_untrained_page() -> None:
-    at = run_step("lab_untrained")
+    at = run_step("lab_untrained", untrained=True)
     # no trained weights here: the page says so and shows the untrained side, measured
     assert any("not on this machine" in i.value for i in at.info)
     assert any("every objectness is 0.500" in w.value for w in at.warning)
@@ -141,11 +111,9 @@ def test_trained_vs_untrained_page() -> None:
 
 
 def test_receptive_field_page() -> None:
-    at = run_step("lab_receptive", lab_receptive_level="pool")
+    at = run_step("lab_receptive", untrained=True, lab_receptive_level="pool")
     assert any("press the button" in i.value for i in at.info)
-    at.button(key="lab_receptive_run").click()
-    at.run()
-    assert not at.exception and not at.error
+    check(at.button(key="lab_receptive_run").click().run())
     text = text_of(at)
     assert "of the gradient" in text and "anchors are" in text
     assert images_of(at) >= 1

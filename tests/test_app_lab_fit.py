@@ -27,7 +27,7 @@ def expected():
     gt = lab.working_to_input(trace, GT)
     frame = af.trace_frame(trace)
     return {key: af.photo_stats(src, frame, gt)[1] for key, src in
-            {"model": af.ModelAnchors.of(trace), "paper": af.GridAnchors(lab.PAPER_SPEC)}.items()}
+            {"model": af.ModelAnchors.of(trace), "paper": af.GridAnchors(lab.PAPER_ANCHORS)}.items()}
 
 
 def test_fit_page_with_a_samples_boxes(expected) -> None:

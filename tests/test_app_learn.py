@@ -7,46 +7,23 @@ skips, saying why, without it. Boxes go into ``st.session_state["gt_boxes"]`` as
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import untrained_app_state
 from rpn_viz.paper import MOBILENET_V2_IMAGENET
 from rpn_viz.weights import is_available
+from ui.apptest import app_test, check, text_of
 from ui.resources import YOUR_RPN_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-CAT_SHA = hashlib.sha256((ROOT / "assets" / "cat.jpg").read_bytes()).hexdigest()
 CAT_BOX = [0.0, 0.0, 400.0, 300.0]  # the cat's face fills the photo up to the grey background
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not is_available(MOBILENET_V2_IMAGENET),
     reason=f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in $RPN_VIZ_WEIGHTS_DIR or torch's cache",
-)
-
-
-def text_of(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
-
-
-def check(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+)]
 
 
 def test_train_then_view_the_pipeline_with_your_rpn() -> None:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in untrained_app_state().items():  # a sidebar model that needs no weights file
-        at.session_state[key] = value
-    at.session_state["step"] = "learn"
-    at.session_state["sample"] = "Chelsea the cat"
-    at.session_state["gt_boxes"] = {CAT_SHA: [list(CAT_BOX)]}
-    at.session_state["learn_steps"] = 20
-    at.session_state["learn_every"] = 10
+    at = app_test("learn", untrained=True, sample="Chelsea the cat", gt=[CAT_BOX], learn_steps=20, learn_every=10)
     at.run()
     check(at)
     assert any("Press **Train**" in i.value for i in at.info)
@@ -85,13 +62,9 @@ def test_fine_tune_the_shipped_head_on_your_photo_and_the_bundled_ones() -> None
     from rpn_viz.dataset import read_box_file, select
     from ui.resources import SHIPPED_KEY
 
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.session_state["step"] = "learn"
-    at.session_state["sample"] = "Chelsea the cat"  # its hand-drawn boxes come with the sample
-    at.session_state["learn_start"] = SHIPPED_KEY
-    at.session_state["learn_bundled"] = True
-    at.session_state["learn_steps"] = 10
-    at.session_state["learn_every"] = 10
+    # the cat sample comes with its hand-drawn boxes
+    at = app_test("learn", sample="Chelsea the cat", timeout=600, learn_start=SHIPPED_KEY, learn_bundled=True,
+                  learn_steps=10, learn_every=10)
     at.run()
     check(at)
     at.button(key="learn_train").click().run()

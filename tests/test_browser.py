@@ -1,6 +1,7 @@
 """The app in a real browser, as a user uses it: Debian's Chromium driven by Playwright.
 
-Starts ``streamlit run app.py`` on a free loopback port, then: walks every step from the sidebar,
+Starts the app with ``rpn-viz app`` on a free loopback port (``rpn_viz.testing.AppServer``, shared
+with ``bench/load_test.py``), then: walks every step from the sidebar,
 checks that pictures render and no exception appears, uploads a photo, moves a slider, and uploads a
 broken file (a clear one-line error, and the app keeps working). A second server (``tests/serve_app.py``)
 has its COCO file on a loopback server the test controls: offline first, then the user picks the COCO
@@ -11,72 +12,38 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS, AppServer, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI installs it)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_app(command: list[str], env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start a Streamlit server (``command`` + port options) on a free loopback port; wait until it is up."""
-    port = free_port()
-    log = open(log_path, "w+")
-    process = subprocess.Popen(
-        [*command, "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    log.seek(0)
-    pytest.fail(f"streamlit did not start:\n{log.read()[-2000:]}")
-
-
-def stop_app(process: subprocess.Popen) -> None:
-    process.terminate()
-    process.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, scrambled_checkpoint):
-    env = {**os.environ, "RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}
-    process, url = launch_app([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")], env,
-                              tmp_path_factory.mktemp("server") / "streamlit.log")
-    yield url
-    stop_app(process)
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    app = AppServer(log, env={"RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)})
+    try:
+        app.wait_healthy()
+    except RuntimeError as exc:
+        app.stop()
+        pytest.fail(f"streamlit did not start: {exc}")
+    yield app.url
+    app.stop()
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
 
@@ -94,15 +61,23 @@ def page(browser, server):
     page.close()
 
 
+# Streamlit's own state (the stApp element's data-test-script-state) and nothing stale or loading.
+IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning' &&"
+        " !document.querySelector('[data-testid=stStatusWidget]') &&"
+        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
+
+
 def settle(page) -> None:
-    """Wait until Streamlit has finished the current run."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=stStatusWidget]') &&"
-        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0",
-        timeout=180_000,
-    )
-    page.wait_for_timeout(300)
+    """Wait until Streamlit has finished the run the last action started.
+
+    The action's rerun may not have begun yet: wait (at most 0.5 s, returning as soon as it does)
+    for the app to leave the idle state, then for it to be idle again with nothing stale on the page.
+    """
+    try:
+        page.wait_for_function(f"() => !({IDLE})", timeout=500)
+    except sync_api.TimeoutError:
+        pass  # the run was over before we looked, or the action started none
+    page.wait_for_function(f"() => {IDLE}", timeout=180_000)
 
 
 def assert_healthy(page, what: str) -> None:
@@ -123,7 +98,7 @@ def screenshot(page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         size = page.viewport_size
         page.set_viewport_size({"width": size["width"], "height": 2600})  # the app scrolls inside itself
-        page.wait_for_timeout(800)
+        page.wait_for_function("() => [...document.images].every(i => i.complete)")  # re-laid-out pictures
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
         page.set_viewport_size(size)
 
@@ -151,11 +126,16 @@ def test_walk_every_step_of_the_pipeline(page, server):
         assert f"step={step.key}" in page.url or step.key == STEPS[0].key  # the URL names the step
 
 
-def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
+def open_upload(page, server) -> None:
+    """The Input step with the sidebar's photo source switched to Upload."""
     page.goto(f"{server}/?step=input")
     settle(page)
     page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).first.click()
     settle(page)
+
+
+def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
+    open_upload(page, server)
     photo = tmp_path / "my photo.png"
     from PIL import Image
 
@@ -183,10 +163,7 @@ def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
 
 
 def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, server, tmp_path):
-    page.goto(f"{server}/?step=input")
-    settle(page)
-    page.locator("[data-testid=stSidebar]").get_by_text("Upload", exact=True).first.click()
-    settle(page)
+    open_upload(page, server)
     broken = tmp_path / "holiday.jpg"
     broken.write_text("<html><body>not a photo</body></html>")
     page.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(broken))
@@ -230,21 +207,29 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
     screenshot(page, "your-rpn-proposals")
 
 
-def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, tmp_path, varied_file):
+def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, tmp_path, scrambled_checkpoint):
     """Offline, the first screen says so; online again, picking the COCO model downloads it with a
     progress bar (the test holds the body half-way to see it), then the step shows its picture."""
     from loopback import FileServer, Hold
     from rpn_viz.models import DEFAULT_MODEL, MODELS
 
     spec = MODELS[DEFAULT_MODEL]
-    data = varied_file.read_bytes()
+    data = scrambled_checkpoint.read_bytes()
     port = free_port()  # nothing listens there yet: the machine is "offline"
     path = f"/models/{spec.official.filename}"
-    env = {k: v for k, v in os.environ.items() if k not in ("RPN_VIZ_CHECKPOINT", "RPN_VIZ_WEIGHTS_DIR")}
-    env["TORCH_HOME"] = str(tmp_path / "torch_home")  # an empty cache: neither the COCO nor the ImageNet file
-    process, url = launch_app(
-        [sys.executable, str(ROOT / "tests" / "serve_app.py"), f"http://127.0.0.1:{port}{path}",
-         hashlib.sha256(data).hexdigest()], env, tmp_path / "streamlit.log")
+    app = AppServer(
+        tmp_path / "streamlit.log",
+        env={"TORCH_HOME": str(tmp_path / "torch_home")},  # an empty cache: neither the COCO nor the ImageNet file
+        unset=("RPN_VIZ_CHECKPOINT", "RPN_VIZ_WEIGHTS_DIR"),
+        command=[sys.executable, str(ROOT / "tests" / "serve_app.py"), f"http://127.0.0.1:{port}{path}",
+                 hashlib.sha256(data).hexdigest()],
+    )
+    try:
+        app.wait_healthy()
+    except RuntimeError as exc:
+        app.stop()
+        pytest.fail(f"streamlit did not start: {exc}")
+    url = app.url
     page = new_page(browser)
     files = None
     try:
@@ -285,7 +270,7 @@ def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, t
         if files is not None:
             files.stop()
         page.close()
-        stop_app(process)
+        app.stop()
 
 
 def test_anchor_fit_page_draws_unmatched_boxes_and_a_bad_box_file_keeps_them(page, server, tmp_path):

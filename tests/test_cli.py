@@ -28,12 +28,9 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import warnings
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 
@@ -43,11 +40,11 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
-from conftest import varied_state_dict
 import rpn_viz
 from rpn_viz import cli, weights
 from rpn_viz.export import trace_json
 from rpn_viz.models import DEFAULT_MODEL, MODELS
+from rpn_viz.testing import Measured, run_measured
 from rpn_viz.weights import WEIGHTS_DIR_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +90,7 @@ def exif_rotated_jpeg(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, scrambled_checkpoint) -> dict[str, Path]:
     """Every input file of this module, made once."""
     d = tmp_path_factory.mktemp("cli_inputs")
     f: dict[str, Path] = {}
@@ -119,9 +116,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["bomb"].write_bytes(png_claiming_size(60000, 60000))
 
     f["checkpoint"] = d / "my_finetuned.pth"
-    state = varied_state_dict(seed=0)
-    torch.save(state, f["checkpoint"])
-    ckpt = f["checkpoint"].read_bytes()
+    ckpt = scrambled_checkpoint.read_bytes()  # the session's random checkpoint (varied scores)
+    f["checkpoint"].write_bytes(ckpt)
+    state = torch.load(f["checkpoint"], weights_only=True)
     f["truncated_ckpt"] = d / "truncated.pth"
     f["truncated_ckpt"].write_bytes(ckpt[: len(ckpt) // 2])
     f["corrupt_ckpt"] = d / "corrupt.pth"
@@ -148,18 +145,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    wall_s: float
-    maxrss_mb: float
-
-    @property
-    def stderr_lines(self) -> list[str]:
-        return self.stderr.splitlines()
+Run = Measured
 
 
 def child_env(files: dict[str, Path]) -> dict[str, str]:
@@ -173,27 +159,8 @@ def child_env(files: dict[str, Path]) -> dict[str, str]:
     return env
 
 
-# Linux counts the parent's resident memory at fork in the child's ru_maxrss (exec keeps it), so a
-# child of this (big) pytest process would report at least pytest's size. A small Python process
-# forks the command instead and reports the command's own ru_maxrss.
-RSS_LAUNCHER = """
-import json, os, sys
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execv(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    json.dump({"maxrss_kb": usage.ru_maxrss}, out)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"""
-
-
 class Launcher:
-    """Runs ``python ARGS`` processes two at a time, recording wall time and peak memory."""
+    """Runs ``python ARGS`` processes two at a time, with wall time and peak memory (``run_measured``)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -204,26 +171,13 @@ class Launcher:
     def submit(self, args: list[str]) -> concurrent.futures.Future:
         return self.pool.submit(self._run, args)
 
+    def _started(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.procs.append(proc)
+
     def _run(self, args: list[str]) -> Run:
-        with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            report = Path(tmp) / "usage.json"
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                [sys.executable, "-c", RSS_LAUNCHER, str(report), sys.executable, *args],
-                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-            )
-            with self.lock:
-                self.procs.append(proc)
-            try:
-                proc.wait(timeout=PROCESS_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            wall = time.perf_counter() - start
-            maxrss_kb = json.loads(report.read_text())["maxrss_kb"] if report.is_file() else 0
-            out.seek(0)
-            err.seek(0)
-            return Run(args, proc.returncode, out.read().decode(), err.read().decode(), wall, maxrss_kb / 1024)
+        return run_measured([sys.executable, *args], env=self.env, cwd=ROOT, timeout_s=PROCESS_TIMEOUT_S,
+                            on_start=self._started)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -242,9 +196,44 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+class Runs:
+    """The module's ``python -m rpn_viz`` processes, each started at most once, on first demand."""
+
+    def __init__(self, cases: dict[str, list[str]], launcher: Launcher) -> None:
+        self.cases, self.launcher = cases, launcher
+        self.futures: dict[str, concurrent.futures.Future] = {}
+
+    def start(self, name: str) -> concurrent.futures.Future:
+        if name not in self.futures:
+            self.futures[name] = self.launcher.submit(self.cases[name])
+        return self.futures[name]
+
+    def __getitem__(self, name: str) -> concurrent.futures.Future:
+        return self.start(name)
+
+
+def processes(*names: str) -> list[pytest.MarkDecorator]:
+    """The marks of a test that reads these processes: they start early, and only when it is selected
+    (``cli_processes``); each costs a torch import and a forward pass (``slow``)."""
+    return [pytest.mark.cli_processes(*names), pytest.mark.slow]
+
+
+def reads(*names: str):
+    """Decorator form of :func:`processes`."""
+
+    def mark(test):
+        for marker in processes(*names):
+            test = marker(test)
+        return test
+
+    return mark
+
+
 @pytest.fixture(scope="module", autouse=True)
-def runs(files, one_thread) -> dict[str, concurrent.futures.Future]:
-    """Start every ``python -m rpn_viz`` process of this module (they run while other tests do)."""
+def runs(request, files, one_thread) -> Runs:
+    """The ``python -m rpn_viz`` processes the selected tests of this module read, started together
+    when the module's first test runs (they run while the in-process tests do); none when no
+    selected test needs one."""
     out = files["out"]
     cases = {
         # -X importtime lists every module the real CLI run imports (on stderr)
@@ -261,12 +250,17 @@ def runs(files, one_thread) -> dict[str, concurrent.futures.Future]:
         "bad_float": ["-m", "rpn_viz", str(files["scene"]), "--untrained", "--nms-iou", "abc"],
     }
     launcher = Launcher(child_env(files))
-    futures = {name: launcher.submit(args) for name, args in cases.items()}
-    yield futures
+    runs = Runs(cases, launcher)
+    for item in request.session.items:
+        if item.module is request.module:
+            for marker in item.iter_markers("cli_processes"):
+                for name in marker.args:
+                    runs.start(name)
+    yield runs
     launcher.close()
 
 
-def result(runs, name: str) -> Run:
+def result(runs: Runs, name: str) -> Run:
     return runs[name].result(timeout=PROCESS_TIMEOUT_S * 3)
 
 
@@ -615,6 +609,7 @@ def imported_modules(importtime_stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
 
 
+@reads("exif")
 def test_json_contract_on_exif_rotated_jpeg(runs, files, untrained_model) -> None:
     run = result(runs, "exif")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -662,6 +657,7 @@ def test_json_contract_on_exif_rotated_jpeg(runs, files, untrained_model) -> Non
         assert isinstance(timings[stage], (int, float)) and timings[stage] >= 0, stage
 
 
+@reads("exif")
 def test_summary_is_printed_alongside_json(runs) -> None:
     run = result(runs, "exif")
     text = run.stdout
@@ -670,6 +666,7 @@ def test_summary_is_printed_alongside_json(runs) -> None:
     assert "#0 " in text and "#9 " in text and "#10 " not in text  # --top defaults to 10
 
 
+@reads("exif")
 def test_cli_imports_no_ui_or_plotting_library(runs) -> None:
     run = result(runs, "exif")
     modules = imported_modules(run.stderr)
@@ -678,6 +675,7 @@ def test_cli_imports_no_ui_or_plotting_library(runs) -> None:
     assert ui == [], f"the CLI imported {ui}"
 
 
+@reads("custom")
 def test_custom_checkpoint_and_settings_flags_equal_torchvision(runs, files) -> None:
     run = result(runs, "custom")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
@@ -707,6 +705,7 @@ def test_custom_checkpoint_and_settings_flags_equal_torchvision(runs, files) -> 
     assert len(set(p["score"] for p in doc["proposals"])) == 7  # the checkpoint gives varied scores
 
 
+@reads("thresh")
 def test_score_threshold_above_untrained_scores_gives_no_proposals(runs) -> None:
     run = result(runs, "thresh")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
@@ -716,6 +715,7 @@ def test_score_threshold_above_untrained_scores_gives_no_proposals(runs) -> None
     assert "#0 " not in text
 
 
+@reads("big", "exif")
 def test_24_megapixel_jpeg_in_bounded_memory(runs, untrained_model) -> None:
     run = result(runs, "big")
     assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
@@ -733,10 +733,10 @@ def test_24_megapixel_jpeg_in_bounded_memory(runs, untrained_model) -> None:
 @pytest.mark.parametrize(
     "name, fragments",
     [
-        ("missing", ["no_such_photo.jpg", "not found"]),
-        ("bomb", ["bomb.png", "too large"]),
-        ("wrong_hash", [OFFICIAL_NAME, "not the official", SPEC.official.url]),
-        ("bad_float", ["--nms-iou", "invalid float value"]),
+        pytest.param("missing", ["no_such_photo.jpg", "not found"], marks=processes("missing")),
+        pytest.param("bomb", ["bomb.png", "too large"], marks=processes("bomb")),
+        pytest.param("wrong_hash", [OFFICIAL_NAME, "not the official", SPEC.official.url], marks=processes("wrong_hash")),
+        pytest.param("bad_float", ["--nms-iou", "invalid float value"], marks=processes("bad_float")),
     ],
 )
 def test_error_process_exits_nonzero_with_one_line(runs, name, fragments) -> None:
@@ -748,3 +748,62 @@ def test_error_process_exits_nonzero_with_one_line(runs, name, fragments) -> Non
     assert run.stdout == ""
     for fragment in fragments:
         assert fragment in run.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input is answered before torch is imported (issue 13)
+# --------------------------------------------------------------------------------------------------
+
+# Runs ``rpn_viz.cli.console`` on every command line given (JSON list of argv lists), in one fresh
+# process, and reports each exit status and stderr, then which heavy libraries got imported.
+NO_TORCH_LAUNCHER = """
+import contextlib, io, json, sys
+from rpn_viz.cli import console
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = console(argv)
+        except SystemExit as exit:
+            code = exit.code
+    results.append({"code": code, "stderr": err.getvalue()})
+heavy = sorted(m for m in ("torch", "torchvision", "streamlit", "matplotlib") if m in sys.modules)
+print(json.dumps({"results": results, "imported": heavy}))
+"""
+
+
+def test_bad_input_is_answered_without_importing_torch(files) -> None:
+    cases = {
+        "missing": ([str(files["missing"]), "--untrained"], ["no_such_photo.jpg", "not found"]),
+        "folder": ([str(files["folder"])], ["a_folder.jpg", "folder"]),
+        "empty": ([str(files["empty"])], ["empty.jpg", "empty"]),
+        "text": ([str(files["text"])], ["notes.jpg", "not an image"]),
+        "html": ([str(files["html"])], ["saved_page.jpg", "HTML"]),
+        "bomb": ([str(files["bomb"])], ["bomb.png", "too large"]),
+        "bad float": ([str(files["scene"]), "--nms-iou", "abc"], ["--nms-iou", "invalid float value"]),
+        "out of range": ([str(files["scene"]), "--nms-iou", "2"], ["--nms-iou", "between 0 and 1"]),
+        "unknown option": ([str(files["scene"]), "--frobnicate"], ["unrecognized arguments", "--frobnicate"]),
+        "unknown model": ([str(files["scene"]), "--model", "yolo"], ["--model", "invalid choice", "yolo"]),
+        "bad device": ([str(files["scene"]), "--device", "tpu"], ["--device", "tpu"]),
+        "no image": ([], ["required", "image"]),
+    }
+    argvs = [argv for argv, _ in cases.values()]
+    env = {k: v for k, v in os.environ.items() if k != WEIGHTS_DIR_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run([sys.executable, "-c", NO_TORCH_LAUNCHER, json.dumps(argvs)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["imported"] == [], f"bad input loaded {report['imported']}"
+    for (name, (_, fragments)), got in zip(cases.items(), report["results"]):
+        lines = got["stderr"].splitlines()
+        assert got["code"] == cli.EXIT_BAD_INPUT, (name, got)
+        assert len(lines) == 1 and lines[0].startswith("rpn_viz: error: "), (name, got)
+        for fragment in fragments:
+            assert fragment in lines[0], (name, fragment, lines[0])
+
+
+def test_the_cli_knows_the_registry_without_importing_it() -> None:
+    """``--model`` is checked before torch is imported, against a copy of the registry's names."""
+    assert sorted(cli.MODEL_NAMES) == sorted(MODELS) and cli.DEFAULT_MODEL == DEFAULT_MODEL

@@ -1,6 +1,6 @@
 """Downloading an official checkpoint (issue 12, part A), from a file server on 127.0.0.1.
 
-The served file is a Faster R-CNN checkpoint the tests make (conftest's ``varied_state_dict``,
+The served file is a Faster R-CNN checkpoint the tests make (``rpn_viz.testing``'s random checkpoint,
 saved with torch.save), or a few MB of random tensors where only the transfer matters; the
 registry's URL and sha256 are patched to point at it. Checked: progress that only grows and ends at
 the total, then the loaded model traces like the same checkpoint loaded directly; one transfer for
@@ -80,10 +80,10 @@ def closed_port() -> int:
 
 
 def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
-    hub, server, monkeypatch, capfd, varied_file
+    hub, server, monkeypatch, capfd, scrambled_checkpoint
 ) -> None:
     """The CLI's path: load_model(allow_download=True) fetches the file, prints progress, loads it."""
-    data = varied_file.read_bytes()
+    data = scrambled_checkpoint.read_bytes()
     monkeypatch.setitem(MODELS, DEFAULT_MODEL, replace(SPEC, official=serve(server, data, PATH)))
     loaded = load_model(device="cpu")
     err = capfd.readouterr().err
@@ -96,7 +96,7 @@ def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
     assert loaded.weights.kind == "official" and loaded.weights.path == str(hub / SPEC.official.filename)
 
     downloaded = rpn_viz.trace(loaded, ROOT / "assets" / "cat.jpg")
-    direct = rpn_viz.trace(load_model(checkpoint=varied_file, device="cpu"), ROOT / "assets" / "cat.jpg")
+    direct = rpn_viz.trace(load_model(checkpoint=scrambled_checkpoint, device="cpu"), ROOT / "assets" / "cat.jpg")
     assert torch.equal(downloaded.result.boxes, direct.result.boxes)
     assert torch.equal(downloaded.result.scores, direct.result.scores)
     assert downloaded.result.scores.std() > 0.01  # varied scores: the equality means something

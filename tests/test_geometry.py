@@ -110,6 +110,7 @@ def test_step_through_nms_equals_torchvision(threshold):
             assert list(step.ious) == expected
 
 
+@pytest.mark.slow
 def test_step_through_nms_on_the_trace(scrambled, photos):
     result = rpn_viz.trace(scrambled, photos[2]).result
     pos = result.nms_input_pos
@@ -121,6 +122,7 @@ def test_step_through_nms_on_the_trace(scrambled, photos):
             assert int(result.suppressed_by[pos[victim]]) == int(pos[step.kept])
 
 
+@pytest.mark.slow
 def test_second_stage_equals_the_full_detector(scrambled, photos):
     """Detections from the trace's proposals equal torchvision's transform → backbone → rpn → roi_heads."""
     from torchvision.transforms.functional import pil_to_tensor

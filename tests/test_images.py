@@ -377,33 +377,23 @@ def _three_frames(size=(12, 12)) -> list[Image.Image]:
     return [Image.new("RGB", size, c) for c in (RED, GREEN, BLUE)]
 
 
-def test_animated_gif_uses_first_frame(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "name, options, fmt, note",
+    [
+        ("anim.gif", dict(loop=0), "GIF", "animated GIF: first of 3 frames"),
+        ("anim.webp", dict(lossless=True), "WEBP", "animated WebP: first of 3 frames"),
+        ("anim.png", {}, "PNG", "animated PNG: first of 3 frames"),
+    ],
+)
+def test_animated_image_uses_first_frame(tmp_path, name, options, fmt, note) -> None:
     first, *rest = _three_frames()
-    path = _save(first, tmp_path / "anim.gif", save_all=True, append_images=rest, duration=100, loop=0)
+    path = _save(first, tmp_path / name, save_all=True, append_images=rest, duration=100, **options)
     with Image.open(path) as check:
         assert check.n_frames == 3
     result = load_image(path)
     _assert_rgb(result)
-    assert result.source_format == "GIF"
-    assert result.note == "animated GIF: first of 3 frames"
-    assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
-
-
-def test_animated_webp_uses_first_frame(tmp_path) -> None:
-    first, *rest = _three_frames()
-    path = _save(first, tmp_path / "anim.webp", save_all=True, append_images=rest, duration=100, lossless=True)
-    result = load_image(path)
-    _assert_rgb(result)
-    assert result.source_format == "WEBP"
-    assert result.note == "animated WebP: first of 3 frames"
-    assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
-
-
-def test_animated_png_uses_first_frame(tmp_path) -> None:
-    first, *rest = _three_frames()
-    path = _save(first, tmp_path / "anim.png", save_all=True, append_images=rest, duration=100)
-    result = load_image(path)
-    assert result.note == "animated PNG: first of 3 frames"
+    assert result.source_format == fmt
+    assert result.note == note
     assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
 
 

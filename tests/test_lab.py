@@ -17,6 +17,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
@@ -106,7 +107,7 @@ def _py_faster_rcnn_inside(width: int, height: int, stride: int = 16) -> tuple[i
 
 
 def test_paper_example_anchor_counts() -> None:
-    tiling = lab.tile_anchors((1000, 600), lab.PAPER_SPEC)
+    tiling = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS)
     assert tiling.grid == (38, 63)  # "∼2,400" cells: 2,394
     assert tiling.k == 9
     assert tiling.num_anchors == 21546 == 63 * 38 * 9
@@ -118,12 +119,12 @@ def test_paper_example_anchor_counts() -> None:
     # rescaled to 800×600) gives.
     assert _py_faster_rcnn_inside(1000, 600) == (21546, 8151)
     assert abs(tiling.num_inside - 8151) / 8151 < 0.02
-    pascal = lab.tile_anchors((800, 600), lab.PAPER_SPEC)
+    pascal = lab.tile_anchors((800, 600), lab.PAPER_ANCHORS)
     assert (pascal.num_anchors, pascal.num_inside) == (17100, 5954)
     assert 5500 <= pascal.num_inside <= 6500
     assert _py_faster_rcnn_inside(800, 600) == (17100, 5944)
     # floor rounding (a network that drops the remainder): 37 × 62 cells
-    floor = lab.tile_anchors((1000, 600), lab.PAPER_SPEC, rounding="floor")
+    floor = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS, rounding="floor")
     assert floor.grid == (37, 62) and floor.num_anchors == 20646
     # the biggest shapes hardly ever fit: the 724×362 and 362×724 anchors of the 512 scale
     per_shape = tiling.inside_per_shape()
@@ -250,6 +251,14 @@ def test_minibatch_is_balanced_and_seeded() -> None:
     batch = lab.sample_minibatch(small)
     npos = int((small.labels == 1).sum())
     assert 1 <= npos < 128 and batch.positive.numel() == npos and batch.size == 256
+    # oracle: torchvision's own sampler after torch.manual_seed(seed) picks exactly the same anchors
+    for which, seed in ((labels, 3), (labels, 4), (small, 0)):
+        ours = lab.sample_minibatch(which, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            pos, neg = BalancedPositiveNegativeSampler(256, 0.5)([which.labels.to(torch.float32)])
+        assert torch.equal(ours.positive, torch.where(pos[0].bool())[0])
+        assert torch.equal(ours.negative, torch.where(neg[0].bool())[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,7 +434,10 @@ def test_side_by_side(handset_trace, untrained_trace, untrained) -> None:
     assert right.stats[f"IoU of top-10 proposals with their anchors"] == pytest.approx(1.0)
     assert all((m.best_anchor == 14).all() for m in left.heatmaps)
     assert left.stats["max objectness"] == pytest.approx(torch.sigmoid(torch.tensor(7.0)).item(), abs=1e-4)
-    assert any("untrained" in note for note in pair.notes)
+    assert pair.same_input and pair.untrained == [baselines.untrained_output(untrained_trace)]
+    flat = pair.untrained[0]  # untrained: every objectness 0.5, no box moved
+    assert flat.spread < 1e-3 and flat.mean == pytest.approx(0.5, abs=1e-3) and flat.largest_shift < 0.5
+    assert "untrained" in flat.label
     # the same post-processing for both, when asked
     fewer = baselines.side_by_side(handset_trace, untrained_trace, top_n=50,
                                    settings=handset_trace.default_settings.with_changes(post_nms_top_n=7))
@@ -488,6 +500,7 @@ def test_mass_box_on_known_weights() -> None:
     assert box == (50.0, 0.0, 51.0, 1.0) and held == pytest.approx(0.98)
 
 
+@pytest.mark.slow
 def test_receptive_field_on_the_model(untrained_trace) -> None:
     assert torch.equal(receptive.model_input(untrained_trace)[0], untrained_trace.preprocess.input_tensor)
     level, row, col = 0, 5, 7

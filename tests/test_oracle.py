@@ -49,10 +49,17 @@ def check_equal(result, loaded, images, features) -> int:
     return int(expected[0].shape[0])
 
 
+# Every sample photo (tests/conftest.py: the six assets/*.jpg); the first in the fast subset, the
+# others marked slow (each photo costs a trace and ten torchvision post-processing runs per model).
+PHOTO_INDICES = [pytest.param(i, marks=[pytest.mark.slow] if i else [], id=f"photo{i}") for i in range(6)]
+
+
+@pytest.mark.parametrize("photo_index", PHOTO_INDICES)
 @pytest.mark.parametrize("model_name", ["untrained", "scrambled", "official", "shipped"])
-def test_trace_equals_torchvision_on_every_photo(model_name, request, photos):
+def test_trace_equals_torchvision_on_every_photo(model_name, photo_index, request, photos):
     loaded = request.getfixturevalue(model_name)
-    for photo in photos:
+    assert len(photos) == len(PHOTO_INDICES), "one parameter per sample photo"
+    for photo in photos[photo_index : photo_index + 1]:
         trace = rpn_viz.trace(loaded, photo)
         assert trace.default_settings == FilterSettings.from_rpn(loaded.model.rpn)
         images, features = torchvision_features(loaded, trace.image)

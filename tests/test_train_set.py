@@ -21,6 +21,7 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 import rpn_viz
 from rpn_viz import dataset
+from rpn_viz.box_files import BoxFileError
 from rpn_viz.dataset import DatasetError, read_box_file
 from rpn_viz.learn import TrainingSession, example_order, examples_for, generalisation, mirrored
 from rpn_viz.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
@@ -81,22 +82,27 @@ def test_samples_come_with_their_boxes():
             assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h, entry["file"]
 
 
+def add_box(doc: dict, box: list) -> None:
+    doc["images"][0]["boxes"].append(box)
+    doc["images"][0]["labels"].append("thing")
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda d: d["images"][0]["boxes"].append([500, 300, 700, 390]), "box 2 [500, 300, 700, 390] lies outside the 600×400 photo"),
-        (lambda d: d["images"][0]["boxes"].append([50, 50, 40, 60]), "box 2 [50, 50, 40, 60] is empty"),
-        (lambda d: d["images"][0]["boxes"].append([1, 2, 3]), "box 2 must be four numbers"),
-        (lambda d: d["images"][0].update(file="missing.jpg"), "no such photo"),
+        (lambda d: add_box(d, [500, 300, 700, 390]), "coffee.jpg's box 2 (thing) [500, 300, 700, 390] reaches 100 px outside the 600×400 photo"),
+        (lambda d: add_box(d, [50, 50, 40, 60]), "coffee.jpg's box 2 (thing) [50, 50, 40, 60] is empty"),
+        (lambda d: add_box(d, [1, 2, 3]), "coffee.jpg's box 2 should be [x1, y1, x2, y2]"),
+        (lambda d: d["images"][0].update(file="missing.jpg"), "missing.jpg: no such photo"),
         (lambda d: d["images"][0].update(file="../coffee.jpg"), "plain file name"),
         (lambda d: d["images"][0].update(split="test"), "'split' must be 'train' or 'val'"),
-        (lambda d: d["images"][0].update(labels=["a", "b"]), "one name per box"),
+        (lambda d: d["images"][0].update(labels=["a", "b"]), "coffee.jpg has 1 boxes but 2 labels"),
         (lambda d: d["images"].append(dict(d["images"][0])), "listed twice"),
-        (lambda d: d.pop("images"), "expected an object with a list 'images'"),
+        (lambda d: d.pop("images"), 'the file has no "images"'),
     ],
 )
 def test_a_bad_box_file_is_one_line_naming_the_culprit(tiny_set, change, message):
-    with pytest.raises(DatasetError) as error:
+    with pytest.raises(BoxFileError) as error:  # the anchor lab's reader checks the same file first
         read_box_file(rewrite(tiny_set, change))
     text = str(error.value)
     assert message in text and "\n" not in text
@@ -112,7 +118,7 @@ def test_a_broken_photo_or_a_wrong_size_stops_before_training(tiny_set):
     with pytest.raises(DatasetError, match="the photo is 600×400, but the box file says 640×400"):
         read_box_file(tiny_set)[0].load()
     (tiny_set / "boxes.json").write_text("{not json")
-    with pytest.raises(DatasetError, match="not valid JSON"):
+    with pytest.raises(BoxFileError, match="not valid JSON"):
         read_box_file(tiny_set)
 
 

@@ -53,6 +53,12 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def varied_file(scrambled_checkpoint) -> Path:
+    """A full-size state dict of the default model's layout, saved with torch.save (~78 MB): the session's one."""
+    return scrambled_checkpoint
+
+
 @pytest.fixture()
 def isolated(monkeypatch, tmp_path) -> dict:
     """No weights folder configured, an empty hub cache under tmp, and no network at all.
@@ -274,6 +280,7 @@ def test_custom_checkpoint_from_the_finetuning_tutorial(isolated, tmp_path, load
     assert isolated["downloads"] == []  # a checkpoint never needs the official file
 
 
+@pytest.mark.slow
 def test_custom_checkpoint_gives_the_proposals_of_its_weights(isolated, varied_file) -> None:
     """The loaded checkpoint is the network torchvision builds from the same state dict."""
     loaded = load_model(checkpoint=varied_file, device="cpu")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image
 
+from rpn_viz.boxes import parse_boxes
+
 from . import theme
 from .figures import clickable_picture
 from .photo import Photo
@@ -24,23 +26,6 @@ def get_boxes(photo: Photo) -> list[Box]:
 
 def set_boxes(photo: Photo, boxes: list[Box]) -> None:
     st.session_state.setdefault("gt_boxes", {})[photo.sha256] = boxes
-
-
-def parse_boxes(text: str, size: tuple[int, int]) -> list[Box]:
-    """Boxes from text, one 'x1, y1, x2, y2' per line; raises ValueError with a readable reason."""
-    boxes = []
-    w, h = size
-    for number, line in enumerate(text.strip().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = [p for p in line.replace(";", ",").replace(" ", ",").split(",") if p]
-        if len(parts) != 4:
-            raise ValueError(f"line {number}: expected 4 numbers x1, y1, x2, y2, got {len(parts)}")
-        x1, y1, x2, y2 = (float(p) for p in parts)
-        if not (x2 > x1 and y2 > y1):
-            raise ValueError(f"line {number}: x2 must exceed x1 and y2 exceed y1")
-        boxes.append([max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)])
-    return boxes
 
 
 def _preview(image: Image.Image, boxes: list[Box]) -> Image.Image:

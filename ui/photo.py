@@ -9,9 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from rpn_viz.images import SUPPORTED_EXTENSIONS, ImageLoadError, LoadedImage, describe_error, load_image
+from rpn_viz.errors import ImageLoadError, describe_error
+from rpn_viz.images import SUPPORTED_EXTENSIONS, LoadedImage, load_image
+from rpn_viz.paths import assets_dir
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = assets_dir()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
+from rpn_viz.anchors import inside_image
+
 from .. import follow, theme
 from ..context import StepContext
 from ..figures import clickable_picture, download_png
@@ -127,11 +129,10 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
         hide_index=True,
     )
     iw, ih = ctx.input_size
-    inside = lambda t: int(((t[..., 0] >= 0) & (t[..., 1] >= 0) & (t[..., 2] <= iw) & (t[..., 3] <= ih)).sum())  # noqa: E731
     table = [
         {"level": lv.name, "grid (rows×cols)": f"{lv.grid[0]}×{lv.grid[1]}", "stride": f"{lv.stride[1]}",
          "anchors per cell": len(lv.anchor_shapes), "anchors": lv.num_anchors,
-         "fully inside the image": inside(lv.anchors)}
+         "fully inside the image": int(inside_image(lv.anchors, (iw, ih)).sum())}
         for lv in trace.levels
     ]
     total = sum(lv.num_anchors for lv in trace.levels)

@@ -26,7 +26,7 @@ def _conv_shapes(head: torch.nn.Module) -> list[tuple[str, str]]:
 
 def render(ctx: StepContext) -> None:
     trace = ctx.trace
-    head = trace.model.model.rpn.head
+    head = trace.rpn.head
     a = len(trace.levels[0].anchor_shapes)
     st.markdown(
         f"""
@@ -64,7 +64,7 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     chosen = st.selectbox("Anchor shape", options, key="head_anchor")
     probs = torch.sigmoid(level.objectness)
     if chosen == "max over anchors":
-        values = probs.max(dim=0).values.numpy()
+        values = level.objectness_map()[0].numpy()
     else:
         values = probs[options.index(chosen) - 1].numpy()
     h, w = level.grid

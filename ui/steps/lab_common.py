@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from rpn_viz.boxes import split_numbers
 from rpn_viz.lab import AnchorSpec, working_to_input
 
 from ..boxes import box_editor, get_boxes
@@ -30,7 +31,7 @@ def gt_section(ctx: StepContext, key: str, expanded: bool | None = None) -> torc
 
 def parse_numbers(text: str, what: str) -> list[float]:
     """Positive numbers from 'a, b, c' text; raises ValueError with a readable reason."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    parts = split_numbers(text)
     if not parts:
         raise ValueError(f"give at least one {what}")
     try:

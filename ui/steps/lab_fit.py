@@ -32,7 +32,7 @@ def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
     custom = lab_anchor_spec()
     return {
         "model": af.ModelAnchors.of(ctx.trace),
-        "paper": af.GridAnchors(lab.PAPER_SPEC, "the paper's k = 9"),
+        "paper": af.GridAnchors(lab.PAPER_ANCHORS, "the paper's k = 9"),
         "custom": af.GridAnchors(custom, "custom anchors (L1)"),
     }
 

@@ -81,6 +81,21 @@ def _proposals(ctx: StepContext, views: list[baselines.TraceView], traces: list[
     return side_by_side(panels)
 
 
+def untrained_text(out: baselines.UntrainedOutput) -> str:
+    """What an untrained network's output is, in words, from its measured numbers."""
+    if out.spread < 1e-3:
+        text = (f"{out.label}: every objectness is {out.mean:.3f} (spread {out.spread:.0e}) — a flat heatmap: random "
+                "weights give near-zero features, so the head has nothing to say")
+    else:
+        text = (f"{out.label}: objectness varies (std {out.spread:.3f}), but only as random weights make it vary; "
+                "it is not about objects")
+    if out.largest_shift < 0.5:
+        text += (f"; every proposal is its anchor (largest shift {out.largest_shift:.1e} px), and which anchors "
+                 "survive NMS is decided by ties, not by the photo.")
+    else:
+        text += f"; boxes move up to {out.largest_shift:.0f} px from their anchors, in random directions."
+    return text
+
 def render(ctx: StepContext) -> None:
     st.markdown(
         """
@@ -95,7 +110,7 @@ differs. On the left of each figure the trained network, on the right the untrai
         st.info(other)
         traces = [ctx.trace]
         views = [baselines.trace_view(ctx.trace, max(TOP), ctx.result)]
-        notes = [baselines.untrained_note(ctx.trace)] if not ctx.loaded.is_trained else []
+        notes = [untrained_text(baselines.untrained_output(ctx.trace))] if not ctx.loaded.is_trained else []
     else:
         traces = [ctx.trace, other] if ctx.loaded.is_trained else [other, ctx.trace]
         try:
@@ -103,7 +118,9 @@ differs. On the left of each figure the trained network, on the right the untrai
         except ValueError as exc:
             st.error(str(exc))
             return
-        views, notes = [pair.left, pair.right], pair.notes
+        views, notes = [pair.left, pair.right], [untrained_text(u) for u in pair.untrained]
+        if not pair.same_input:
+            notes.insert(0, "The two network inputs differ: these are not the same photo (or not the same preprocessing).")
     for note in notes:
         st.warning(note)
     names = [level.name for level in ctx.trace.levels]

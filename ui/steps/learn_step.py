@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from rpn_viz.images import describe_error
-from rpn_viz.dataset import BUNDLED, DatasetError, read_box_file, select
+from rpn_viz.box_files import BoxFileError
+from rpn_viz.dataset import BUNDLED, read_box_file, select
 from rpn_viz.learn import (
     DEFAULT_LR,
     DEFAULT_STEPS,
@@ -511,7 +512,7 @@ def render(ctx: StepContext) -> None:
                 st.session_state[RUN_KEY] = run
             run.session.set_lr(lr)
             _train(run, steps, every)
-        except DatasetError as exc:
+        except BoxFileError as exc:
             st.error(f"The bundled photos cannot be used: {exc}")
             return
         except Exception as exc:  # one line, never a traceback

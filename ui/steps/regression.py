@@ -33,7 +33,7 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     level, row, col, a = trace.locate(flat)
     shape = level.anchor_shapes[a]
     anchor, deltas = trace.anchors[flat], trace.deltas[flat]
-    ex = explain_decode(anchor, deltas, trace.model.model.rpn.box_coder)
+    ex = explain_decode(anchor, deltas, trace.rpn.box_coder)
     prob = float(torch.sigmoid(trace.logits[flat]))
     if found is not None:
         followed_rank = int(torch.where(order == found.flat_index)[0][0])

@@ -1,0 +1,31 @@
+"""Where the app's files are: this checkout, or the copy ``pip install .`` put under ``sys.prefix``.
+
+The package is importable from both, but ``app.py``, ``.streamlit/config.toml`` and the sample
+photos in ``assets/`` are not Python modules: a non-editable install copies them to
+``<prefix>/share/rpn-viz/`` (``pyproject.toml``, data-files). Everything that opens them asks here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = ["app_root", "assets_dir"]
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_INSTALLED = Path(sys.prefix) / "share" / "rpn-viz"
+
+
+def app_root() -> Path:
+    """The folder holding ``app.py`` (and ``assets/``, ``.streamlit/``): the checkout first."""
+    for folder in (_CHECKOUT, _INSTALLED):
+        if (folder / "app.py").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"app.py is neither in {_CHECKOUT} (a checkout) nor in {_INSTALLED} (pip install .): reinstall rpn-viz"
+    )
+
+
+def assets_dir() -> Path:
+    """The sample photos (``assets/``)."""
+    return app_root() / "assets"
