@@ -13,22 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, FLAGS, ROOT, assert_healthy, server, sync_api  # noqa: F401 (fixture)
+from test_browser import ROOT, assert_healthy, browser, server  # noqa: F401 (fixtures)
 from test_browser import settle as settle_run
 
 import rpn_viz
 from rpn_viz.follow import follow
 
+pytestmark = pytest.mark.browser
+
 PIPELINE_TITLES = ["1 · Input", "2 · Feature maps", "3 · Anchors", "4 · RPN head", "5 · Regression", "6 · Before NMS",
                    "7 · NMS", "8 · Proposals"]
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def new_page(browser, width: int = 1440, height: int = 1000):
