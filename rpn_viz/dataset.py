@@ -30,6 +30,8 @@ from .box_files import BUNDLED_PATH as BUNDLED
 from .box_files import BoxFileError, ImageBoxes, parse_bundled
 from .images import ImageLoadError, LoadedImage, load_image
 
+__all__ = ["BUNDLED", "FORMAT", "AnnotatedPhoto", "DatasetError", "box_count", "load_photos", "read_box_file", "select"]
+
 Split = Literal["train", "val"]
 
 

@@ -47,7 +47,7 @@ def build_parser(prog: str = "python -m rpn_viz.learn") -> argparse.ArgumentPars
 
 def result_json(session, after: list[float], image: str) -> dict[str, object]:
     """The ``--json`` document of a :class:`~rpn_viz.learn.TrainingSession`: a stable contract (keys in :func:`main`)."""
-    from .learn import TOP_K
+    from .examples import TOP_K
 
     step_ms = [r.ms for r in session.history]
     return {
@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.learn
         from .images import load_image
 
         image = load_image(args.image)
-        from .learn import TOP_K, TrainConfig, TrainingSession, check_boxes, load_start
+        from .examples import TOP_K, check_boxes
+        from .learn import TrainConfig, TrainingSession, load_start
 
         check_boxes(args.box, image.original_size)  # fail fast, before any model is loaded
         start = load_start(args.start, seed=args.seed, **weights_options(args))

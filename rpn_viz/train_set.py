@@ -32,7 +32,8 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
-from .learn import StepResult, TrainConfig, TrainingSession, examples_for
+from .examples import examples_for
+from .learn import StepResult, TrainConfig, TrainingSession
 from .models import LoadedModel
 from .paths import app_root
 

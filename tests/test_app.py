@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import rpn_viz
+from ui.apptest import pictures
 from ui.apptest import run_step as run_app
 from ui.steps import STEPS
 
@@ -25,19 +25,11 @@ def custom_app(monkeypatch, scrambled_checkpoint):
     monkeypatch.setenv("RPN_VIZ_CHECKPOINT", str(scrambled_checkpoint))
 
 
-def _images(at: AppTest) -> int:
-    """Pictures on the page: images, plus clickable pictures (the image-coordinates component)."""
-    return sum(
-        1 for element in at.main
-        if type(element).__name__ == "Image" or getattr(element, "type", "") == "component_instance"
-    )
-
-
 @pytest.mark.parametrize("step", PIPELINE)
 def test_every_pipeline_step_renders_with_a_custom_checkpoint(custom_app, step):
     at = run_app(step)
     assert at.title[0].value == next(s for s in STEPS if s.key == step).title.split("·")[1].strip()
-    assert _images(at) >= 1, "every step draws at least one picture"
+    assert pictures(at) >= 1, "every step draws at least one picture"
     assert any("Custom checkpoint" in str(o) for o in at.sidebar.selectbox(key="model").options)
     assert "custom checkpoint" in at.markdown[1].value
 
@@ -116,4 +108,4 @@ def test_proposals_step_offers_downloads(custom_app):
 def test_official_model_steps(official):
     for step in PIPELINE:
         at = run_app(step, model=f"official:{official.name}")
-        assert _images(at) >= 1
+        assert pictures(at) >= 1

@@ -26,6 +26,7 @@ from loopback import FileServer
 from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
 from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
+from ui.apptest import pictures
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -43,10 +44,6 @@ def text_of(at: AppTest) -> str:
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-
-
-def images(at: AppTest) -> int:
-    return sum(1 for e in at.main if type(e).__name__ == "Image" or getattr(e, "type", "") == "component_instance")
 
 
 def closed_port_url() -> str:
@@ -141,7 +138,7 @@ def test_offline_without_any_file_says_which_file_goes_where(empty_hub, no_inter
     assert at.sidebar.selectbox(key="model").value == f"untrained:{DEFAULT_MODEL}"
     assert any(o.startswith("Untrained") and "for comparison" in o for o in at.sidebar.selectbox(key="model").options)
     assert "untrained (random weights" in at.markdown[1].value
-    assert images(at) >= 1
+    assert pictures(at) >= 1
 
 
 def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coco_from, scrambled_checkpoint) -> None:
@@ -164,7 +161,7 @@ def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coc
     trace = rpn_viz.trace(load_model(checkpoint=scrambled_checkpoint, device="cpu"), ROOT / "assets" / "wine.jpg")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Kept"] == f"{trace.result.nms_kept_pos.numel():,}"
-    assert images(at) >= 1
+    assert pictures(at) >= 1
 
     again = AppTest.from_file(APP, default_timeout=300)  # a new session: the file is here now
     again.run()
@@ -190,7 +187,7 @@ def test_offline_opens_the_offline_model_with_a_note_then_retry_downloads(
     assert any(label in note for label in picker.options if label != picker.options[0])
     header = at.markdown[1].value
     assert "COCO" not in header  # never labelled as the COCO model
-    assert images(at) >= 1
+    assert pictures(at) >= 1
 
     at.run()  # a rerun keeps the note while the offline model is shown
     assert any("not the COCO model" in i.value for i in at.info)

@@ -9,19 +9,11 @@ no weights file needed) or on a custom checkpoint the tests make; ground-truth b
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from rpn_viz import lab
-from ui.apptest import check, run_step, text_of
+from ui.apptest import check, downloadable_pictures, run_step, text_of
 
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
-
-
-def images_of(at: AppTest) -> int:
-    """Figures shown; each must come with its own download button (``ui.figures.show_figure``)."""
-    figures = len(at.get("image"))
-    assert len(at.get("download_button")) >= figures
-    return figures
 
 
 def test_anchor_lab_counts_and_labels() -> None:
@@ -32,7 +24,7 @@ def test_anchor_lab_counts_and_labels() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "9"
     assert "positive" in text and "mini-batch of 256" in text
-    assert images_of(at) >= 3  # tiling, inside/crossing bars, mini-batch
+    assert downloadable_pictures(at) >= 3  # tiling, inside/crossing bars, mini-batch
     # the paper's example, with other sliders: k follows the choices
     at.radio(key="lab_image").set_value("paper")
     at.multiselect(key="lab_ratios").set_value([1.0])
@@ -48,7 +40,7 @@ def test_custom_anchors_page() -> None:
     text = text_of(at)
     assert "Anchor position a of every cell now gets your a-th anchor" in text
     assert "untrained" in text
-    assert images_of(at) >= 2
+    assert downloadable_pictures(at) >= 2
     at.text_input(key="lab_custom_ratios").set_value("0.5, 1, 2, 3")
     at.run()
     assert not at.exception
@@ -56,11 +48,13 @@ def test_custom_anchors_page() -> None:
 
 
 def test_recall_page() -> None:
-    at = run_step("lab_recall", untrained=True)
+    at = run_step("lab_recall", untrained=True, gt=[])  # the user cleared the sample's own boxes
     assert any("at least one ground-truth box" in i.value for i in at.info)
+    at = run_step("lab_recall", untrained=True)  # a sample starts with its hand-drawn boxes
+    assert "of your 7 boxes" in text_of(at)
     at = run_step("lab_recall", untrained=True, gt=GT)
     assert "of your 2 boxes" in text_of(at)
-    assert images_of(at) >= 3  # two curves and the coverage picture
+    assert downloadable_pictures(at) >= 3  # two curves and the coverage picture
     assert len(at.dataframe) >= 1
 
 
@@ -73,7 +67,7 @@ def test_before_the_rpn_page() -> None:
     assert "Selective Search boxes" in text and "Recall at IoU 0.5" in text
     rows = at.dataframe[0].value
     assert list(rows["method"]) == ["sliding windows", "Selective Search", "RPN"]
-    assert images_of(at) >= 2
+    assert downloadable_pictures(at) >= 2
 
 
 @pytest.fixture
@@ -90,7 +84,7 @@ def test_trained_vs_untrained_with_a_custom_checkpoint(custom_app) -> None:
     assert list(table.columns) == ["measure", "custom weights", "untrained"]
     spread = dict(zip(table["measure"], table["custom weights"]))["spread of objectness (std)"]
     assert spread > 0.01  # the checkpoint's scores vary; the untrained ones do not
-    assert images_of(at) >= 2
+    assert downloadable_pictures(at) >= 2
 
 
 def test_custom_anchors_move_a_real_heads_boxes(custom_app) -> None:
@@ -107,7 +101,7 @@ def test_trained_vs_untrained_page() -> None:
     # no trained weights here: the page says so and shows the untrained side, measured
     assert any("not on this machine" in i.value for i in at.info)
     assert any("every objectness is 0.500" in w.value for w in at.warning)
-    assert images_of(at) >= 2
+    assert downloadable_pictures(at) >= 2
 
 
 def test_receptive_field_page() -> None:
@@ -116,4 +110,4 @@ def test_receptive_field_page() -> None:
     check(at.button(key="lab_receptive_run").click().run())
     text = text_of(at)
     assert "of the gradient" in text and "anchors are" in text
-    assert images_of(at) >= 1
+    assert downloadable_pictures(at) >= 1

@@ -15,9 +15,14 @@ from rpn_viz import anchor_fit as af
 from rpn_viz import box_files, lab
 from rpn_viz.models import DEFAULT_MODEL
 
-from test_app_lab import FIRST_SAMPLE, GT, ROOT, SHA, images_of, run_step, text_of
+from rpn_viz.paths import app_root
+from ui.apptest import downloadable_pictures, run_step, sample_sha, text_of
 
-MODEL = f"untrained:{DEFAULT_MODEL}"
+ROOT = app_root()
+FIRST_SAMPLE = json.loads((ROOT / "assets" / "samples.json").read_text())[0]["file"]
+SHA = sample_sha()
+GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
+
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,7 @@ def expected():
 
 
 def test_fit_page_with_a_samples_boxes(expected) -> None:
-    at = run_step("lab_fit", gt=GT, model=MODEL, lab_fit_k=9)  # k = 9 left from a larger set: 2 boxes allow 2
+    at = run_step("lab_fit", gt=GT, untrained=True, lab_fit_k=9)  # k = 9 left from a larger set: 2 boxes allow 2
     metrics = {m.label: int(m.value) for m in at.metric}
     assert metrics == expected["model"].counts()  # the model's anchors are the picture's default
     boxes = at.dataframe[0].value
@@ -42,7 +47,7 @@ def test_fit_page_with_a_samples_boxes(expected) -> None:
     paper_bpr = float((expected["paper"].best_iou >= 0.7).float().mean())
     assert table["best possible recall @ 0.7"][1] == f"{paper_bpr:.0%}"
     assert table["best possible recall @ 0.7"][3] == "100%"  # two boxes, two fitted shapes: each fits its box
-    assert images_of(at) >= 2  # the unmatched-box picture and the shape plot
+    assert downloadable_pictures(at) >= 2  # the unmatched-box picture and the shape plot
     assert "learned for **its own anchors**" in text_of(at)
 
     at.radio(key="lab_fit_source").set_value("paper")
@@ -67,7 +72,8 @@ def test_fit_page_with_a_samples_boxes(expected) -> None:
 
 
 def test_fit_page_on_a_bundled_set(monkeypatch, tmp_path) -> None:
-    at = run_step("lab_fit", model=MODEL, lab_fit_scope="bundled")
+    monkeypatch.setattr(box_files, "BUNDLED_PATH", tmp_path / "missing" / "boxes.json")
+    at = run_step("lab_fit", untrained=True, lab_fit_scope="bundled")
     assert any("no bundled set yet" in i.value for i in at.info)
 
     doc = {"format": box_files.BUNDLED_FORMAT, "images": [
@@ -78,13 +84,13 @@ def test_fit_page_on_a_bundled_set(monkeypatch, tmp_path) -> None:
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps(doc))
     monkeypatch.setattr(box_files, "BUNDLED_PATH", path)
-    at = run_step("lab_fit", model=MODEL, lab_fit_scope="bundled", lab_fit_k=3)
+    at = run_step("lab_fit", untrained=True, gt=[], lab_fit_scope="bundled", lab_fit_k=3)
     table = at.dataframe[0].value  # no box on this photo: the first table is the whole set's
     assert list(table["anchors"])[3] == "fitted k = 3"
     assert "5 boxes on 2 photo(s)" in text_of(at)
     per_category = at.dataframe[1].value
     assert sorted(per_category["category"]) == ["bicycle", "car", "person"]
-    assert images_of(at) >= 1
+    assert downloadable_pictures(at) >= 1
 
 
 def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:
@@ -93,7 +99,7 @@ def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:
     entries = json.loads((ROOT / "assets" / "samples.json").read_text())
     entries[0] = {**entries[0], "boxes": GT, "labels": ["drum", "speaker"]}
     monkeypatch.setattr(lab_fit, "samples", lambda: entries)
-    at = run_step("lab_fit", model=MODEL)
+    at = run_step("lab_fit", untrained=True, gt=[])  # the user cleared the sample's boxes
     assert not at.metric  # no box yet
     assert "**2 boxes** for" in text_of(at)
     at.button(key="lab_fit_sample_use").click()

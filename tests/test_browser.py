@@ -187,6 +187,7 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
                     "(set RPN_VIZ_WEIGHTS_DIR); the paper RPN cannot be trained without it")
     page.goto(f"{server}/?step=learn")
     settle(page)
+    page.get_by_text("Ground-truth boxes (7 on this photo", exact=False).first.click()  # the sample's own boxes
     boxes = page.get_by_label("Boxes (x1, y1, x2, y2 per line, photo pixels)")
     boxes.fill("20, 495, 430, 765")  # the drum in wine.jpg, the first sample
     boxes.press("Control+Enter")
@@ -196,7 +197,8 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
     page.get_by_text("It is now your RPN", exact=False).first.wait_for(timeout=300_000)
     settle(page)
     assert_healthy(page, "after training")
-    assert page.locator("[data-testid=stMain] [data-testid=stImage] img").count() >= 3  # curves, heatmap, batch
+    assert page.locator("[data-testid=stMain] [data-testid=stImage] img").count() >= 3  # heatmap, batch, other photo
+    assert page.locator("[data-testid=stMain] [data-testid=stVegaLiteChart]").count() >= 1  # the loss curves
     screenshot(page, "learn-trained")
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Model").click()
     page.get_by_role("option", name="Your RPN", exact=False).first.click()

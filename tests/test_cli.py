@@ -43,7 +43,7 @@ from torchvision.transforms.functional import pil_to_tensor
 import rpn_viz
 from rpn_viz import cli, weights
 from rpn_viz.export import trace_json
-from rpn_viz.models import DEFAULT_MODEL, MODELS
+from rpn_viz.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
 from rpn_viz.weights import WEIGHTS_DIR_ENV
 
@@ -806,4 +806,8 @@ def test_bad_input_is_answered_without_importing_torch(files) -> None:
 
 def test_the_cli_knows_the_registry_without_importing_it() -> None:
     """``--model`` is checked before torch is imported, against a copy of the registry's names."""
-    assert sorted(cli.MODEL_NAMES) == sorted(MODELS) and cli.DEFAULT_MODEL == DEFAULT_MODEL
+    assert sorted(cli.MODEL_NAMES) == sorted(model_names()) and cli.DEFAULT_MODEL == DEFAULT_MODEL
+    assert set(model_names()) == {*MODELS, "paper_rpn"}
+    from rpn_viz import learn, learn_cli
+
+    assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (learn.START_PAPER, learn.DEFAULT_STEPS)

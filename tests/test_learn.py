@@ -24,9 +24,9 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from rpn_viz import FilterSettings, load_image, trace
 from rpn_viz.learn_cli import main as learn_main
-from rpn_viz.learn import TrainConfig, TrainingSession, best_iou_top_k, check_boxes, copy_for_training
-from rpn_viz.paper import MOBILENET_V2_IMAGENET, PaperRPNHead, feature_stride, load_paper_model
-from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
+from rpn_viz.examples import best_iou_top_k, check_boxes
+from rpn_viz.learn import TrainConfig, TrainingSession, copy_for_training
+from rpn_viz.paper import PaperRPNHead, feature_stride, load_paper_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "assets" / "cat.jpg"  # 451×300, a tabby cat's face filling the photo

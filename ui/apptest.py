@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from rpn_viz.paths import app_root
 
-__all__ = ["app_test", "check", "run_step", "sample_sha", "text_of"]
+__all__ = ["app_test", "check", "downloadable_pictures", "pictures", "run_step", "sample_sha", "text_of"]
 
 
 def sample_sha(title: str | None = None) -> str:
@@ -66,3 +66,16 @@ def run_step(step: str, **kwargs: object) -> AppTest:
 def text_of(at: AppTest) -> str:
     """All markdown and captions of the page, for looking up the numbers it states."""
     return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+
+
+def pictures(at: AppTest) -> int:
+    """Pictures on the page: images, plus clickable pictures (the image-coordinates component)."""
+    return sum(1 for element in at.main
+               if type(element).__name__ == "Image" or getattr(element, "type", "") == "component_instance")
+
+
+def downloadable_pictures(at: AppTest) -> int:
+    """Images shown, each of which must come with its own download button (``ui.figures``)."""
+    figures = len(at.get("image"))
+    assert len(at.get("download_button")) >= figures
+    return figures

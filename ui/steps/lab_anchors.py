@@ -126,8 +126,8 @@ how many anchors there are, how many cross the image border, and which ones woul
     m[3].metric("inside the image", f"{tiling.num_inside:,}")
     m[4].metric("crossing the border", f"{tiling.num_cross_boundary:,}")
     share = tiling.num_inside / tiling.num_anchors
-    paper = lab.tile_anchors(PAPER_IMAGE, lab.PAPER_SPEC)
-    pascal = lab.tile_anchors((800, 600), lab.PAPER_SPEC)
+    paper = lab.tile_anchors(PAPER_IMAGE, lab.PAPER_ANCHORS)
+    pascal = lab.tile_anchors((800, 600), lab.PAPER_ANCHORS)
     st.markdown(
         f"""
 The {tiling.image_size[0]}×{tiling.image_size[1]} image at stride {stride} has {rows}×{cols} = **{tiling.num_positions:,}

@@ -7,32 +7,18 @@ Layout and drawing only: the training, the labels, the losses and every number c
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from rpn_viz.images import describe_error
 from rpn_viz.box_files import BoxFileError
 from rpn_viz.dataset import BUNDLED, read_box_file, select
-from rpn_viz.learn import (
-    DEFAULT_LR,
-    DEFAULT_STEPS,
-    TOP_K,
-    Example,
-    LiveView,
-    TrainConfig,
-    TrainingSession,
-    best_iou_top_k,
-    examples_for,
-    generalisation,
-)
+from rpn_viz.examples import TOP_K, Example, best_iou_top_k, examples_for
+from rpn_viz.learn import DEFAULT_LR, DEFAULT_STEPS, LiveView, StepResult, TrainConfig, TrainingSession, generalisation
 from rpn_viz.models import MODELS, LoadedModel
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
 from rpn_viz.tracing import Trace, trace
@@ -41,11 +27,14 @@ from rpn_viz.weights import WeightsError, is_available
 from .. import theme
 from ..boxes import box_editor, get_boxes, parse_boxes
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, overlay_heatmap, show_figure, show_photo
+from ..figures import download_png
+from ..pictures import Picture
+from ..store import session_store
 from ..photo import Photo, sample_photo, samples
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, get_model, model_choices, training_turn
 
 PAPER = "paper"
+PICTURE_WIDTH = 560  # screen pixels of a picture's drawing area (three pictures side by side)
 LR_CHOICES = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
 RUN_KEY = "learn_run"
 
@@ -62,7 +51,6 @@ class Run:
     bundled: bool  # also trains on the bundled photos
     registered_steps: int = 0
     input_view: np.ndarray | None = None
-    second: dict = field(default_factory=dict)  # (photo sha, steps, start?) -> Trace
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading ImageNet MobileNetV2 once for this server…")
@@ -118,136 +106,61 @@ def _to_original(photo: Photo, boxes: list[list[float]]) -> list[list[float]]:
 # --- figures --------------------------------------------------------------------------------
 
 
-def _loss_figure(session: TrainingSession) -> Figure:
-    losses = session.losses()
-    steps = np.arange(1, session.steps_done + 1)
-    fig, ax = plt.subplots(figsize=(7, 4.6))
-    for name, colour, style in (("total", theme.OKABE_ITO["black"], "-"), ("objectness", theme.KEPT, "-"),
-                                ("box", theme.CURRENT, "--")):
-        ax.plot(steps, losses[name], color=colour, lw=2.2, linestyle=style, label=f"{name} loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss on the step's 256 anchors")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(0, max(10, session.steps_done))
-    ax.set_title(f"Loss, {session.steps_done} steps")
-    ax.grid(alpha=0.3)
-    legend(ax, loc="upper right")
-    return fig
+def _loss_chart(slot, session: TrainingSession) -> None:
+    """The loss of every step so far, as a native chart (its menu saves it as PNG or SVG)."""
+    slot.line_chart({"step": list(range(1, session.steps_done + 1)), **session.losses()}, x="step",
+                    y=["total", "objectness", "box"], x_label="step", y_label="loss (256 anchors)",
+                    color=[theme.OKABE_ITO["black"], theme.KEPT, theme.CURRENT])
 
 
-def _rects(ax, boxes: torch.Tensor | list, colour: str, linewidth: float, alpha: float = 1.0,
-           linestyle: str = "-", label: str | None = None) -> None:
-    """Many unfilled rectangles as one ``LineCollection`` (hundreds of anchors draw in milliseconds)."""
-    rows = boxes.tolist() if isinstance(boxes, torch.Tensor) else list(boxes)
-    if not rows:
-        return
-    outlines = [[(x1, y1), (x2, y1), (x2, y2), (x1, y2), (x1, y1)] for x1, y1, x2, y2 in rows]
-    ax.add_collection(LineCollection(outlines, colors=colour, linewidths=linewidth, alpha=alpha,
-                                     linestyles=linestyle, label=label))
+def _own_step(session: TrainingSession) -> StepResult | None:
+    """The last step that trained on this page's photo (with the bundled photos, most steps do not)."""
+    return next((r for r in reversed(session.history) if r.example == 0), None)
 
 
-def _heatmap_figure(session: TrainingSession, live: LiveView, view: np.ndarray) -> Figure:
-    """Objectness (max over the k anchors, finest level) with the current top proposals and the boxes."""
+def _heatmap_picture(session: TrainingSession, live: LiveView, view: np.ndarray) -> Image.Image:
+    """Objectness (max over the k anchors, finest level) with the current top proposals and your boxes."""
     level = session.before.levels[0]
-    h, w = level.grid
-    sy, sx = level.stride
-    iw, ih = session.before.preprocess.input_size
-    fig, ax = new_figure((iw, ih), max_width=7)
+    (h, w), (sy, sx) = level.grid, level.stride
+    picture = Picture(view, width=PICTURE_WIDTH)
+    picture.heatmap(torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy(), (w * sx, h * sy), alpha=0.55)
+    picture.boxes(live.result.boxes[:TOP_K].tolist(), "white", 1.6, style="--", halo=theme.OKABE_ITO["black"],
+                  label=f"top-{TOP_K} proposals")
+    picture.boxes(session.boxes_input.tolist(), theme.GROUND_TRUTH, 3.5, halo=theme.OKABE_ITO["black"],
+                  label="your boxes")
     where = f", level '{level.name}'" if len(session.before.levels) > 1 else ""
-    show_photo(ax, view, f"Objectness{where} and top-{TOP_K} proposals, step {live.step}")
-    probs = torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy()
-    overlay_heatmap(ax, probs, (w * sx, h * sy), alpha=0.55)
-    top = live.result.boxes[:TOP_K]
-    # a black halo under white dashes stays visible on every colour of the heatmap
-    _rects(ax, top, theme.OKABE_ITO["black"], 3.2)
-    _rects(ax, top, "white", 1.6, linestyle="--", label=f"top-{TOP_K} proposals")
-    _rects(ax, session.boxes_input, theme.OKABE_ITO["black"], 6.0)
-    draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
-    ax.set_xlim(0, iw)
-    ax.set_ylim(ih, 0)
-    legend(ax, loc="lower right", fontsize=10)
-    return fig
+    return picture.render(f"Objectness{where} and top-{TOP_K} proposals, step {live.step}")
 
 
-def _minibatch_figure(session: TrainingSession, view: np.ndarray) -> Figure:
-    """The last step's sampled anchors: positives and negatives in two colour-blind-safe colours."""
-    positives, negatives = session.minibatch_boxes()
-    iw, ih = session.before.preprocess.input_size
-    fig, ax = new_figure((iw, ih), max_width=7)
-    show_photo(ax, view, f"Mini-batch of step {session.steps_done}: {len(positives)} + / {len(negatives)} −")
-    _rects(ax, negatives, theme.NEGATIVE, 0.8, alpha=0.55, label="negative anchors")
-    _rects(ax, positives, theme.POSITIVE, 1.6, alpha=0.85, label="positive anchors")
-    draw_boxes(ax, session.boxes_input.tolist(), theme.GROUND_TRUTH, linewidth=3.5, label="your boxes")
-    pad = 0.25 * max(iw, ih)
-    ax.set_xlim(-pad, iw + pad)
-    ax.set_ylim(ih + pad, -pad)
-    ax.add_patch(plt.Rectangle((0, 0), iw, ih, fill=False, edgecolor="black", lw=1.5, linestyle=":"))
-    legend(ax, loc="lower right", fontsize=10)
-    return fig
-
-
-# Live frames: drawn with PIL in a few milliseconds, so redraws do not slow training down; the
-# matplotlib figures above (legends, colour bar, download) are drawn once training stops.
-LIVE_WIDTH = 480  # pixels of a live frame
-
-
-def _pil_rects(draw: ImageDraw.ImageDraw, boxes: torch.Tensor | list, colour: str, width: int, scale: float,
-               offset: float = 0.0) -> None:
-    rows = boxes.tolist() if isinstance(boxes, torch.Tensor) else list(boxes)
-    for x1, y1, x2, y2 in rows:
-        draw.rectangle([x1 * scale + offset, y1 * scale + offset, x2 * scale + offset, y2 * scale + offset],
-                       outline=colour, width=width)
-
-
-def _live_heatmap(session: TrainingSession, live: LiveView, view: np.ndarray) -> Image.Image:
-    """Objectness over the input (as in :func:`_heatmap_figure`), top proposals and your boxes."""
-    level = session.before.levels[0]
-    h, w = level.grid
-    sy, sx = level.stride
-    ih, iw = view.shape[:2]
-    scale = LIVE_WIDTH / iw
-    size = (LIVE_WIDTH, max(1, round(ih * scale)))
-    photo = Image.fromarray(view).resize(size, Image.BILINEAR)
-    probs = torch.sigmoid(live.objectness[0]).max(dim=0).values.numpy()
-    colours = (matplotlib.colormaps[theme.HEATMAP](probs)[..., :3] * 255).astype(np.uint8)
-    cells = Image.fromarray(colours).resize((round(w * sx * scale), round(h * sy * scale)), Image.NEAREST)
-    frame = Image.blend(photo, cells.crop((0, 0, *size)), 0.55)
-    draw = ImageDraw.Draw(frame)
-    _pil_rects(draw, live.result.boxes[:TOP_K], theme.OKABE_ITO["black"], 3, scale)
-    _pil_rects(draw, live.result.boxes[:TOP_K], "white", 1, scale)
-    _pil_rects(draw, session.boxes_input, theme.OKABE_ITO["black"], 5, scale)
-    _pil_rects(draw, session.boxes_input, theme.GROUND_TRUTH, 3, scale)
-    return frame
-
-
-def _live_minibatch(session: TrainingSession, view: np.ndarray) -> Image.Image:
-    """The last step's mini-batch over the input, with a margin: anchors may cross the border."""
-    positives, negatives = session.minibatch_boxes()
+def _minibatch_picture(session: TrainingSession, view: np.ndarray) -> Image.Image:
+    """The anchors the last step on this photo sampled, with a margin: anchors may cross the border."""
+    step = _own_step(session)
+    positives, negatives = session.minibatch_boxes(step) if step is not None else (torch.zeros(0, 4),) * 2
     ih, iw = view.shape[:2]
     pad = 0.25 * max(iw, ih)
-    scale = LIVE_WIDTH / (iw + 2 * pad)
-    frame = Image.new("RGB", (LIVE_WIDTH, round((ih + 2 * pad) * scale)), (235, 235, 235))
-    frame.paste(Image.fromarray(view).resize((round(iw * scale), round(ih * scale)), Image.BILINEAR),
-                (round(pad * scale), round(pad * scale)))
-    draw = ImageDraw.Draw(frame)
-    _pil_rects(draw, negatives, theme.NEGATIVE, 1, scale, pad * scale)
-    _pil_rects(draw, positives, theme.POSITIVE, 2, scale, pad * scale)
-    _pil_rects(draw, session.boxes_input, theme.GROUND_TRUTH, 3, scale, pad * scale)
-    return frame
+    picture = Picture(view, view=(-pad, -pad, iw + pad, ih + pad), width=PICTURE_WIDTH)
+    picture.boxes([[0, 0, iw, ih]], theme.OKABE_ITO["black"], 1.5, style=":", label="image border")
+    picture.boxes(negatives.tolist(), theme.NEGATIVE, 0.8, alpha=0.55, label="negative anchors")
+    picture.boxes(positives.tolist(), theme.POSITIVE, 1.6, alpha=0.85, label="positive anchors")
+    picture.boxes(session.boxes_input.tolist(), theme.GROUND_TRUTH, 3.5, label="your boxes")
+    which = f"step {step.step}" if step is not None else "no step yet"
+    return picture.render(f"Mini-batch on this photo ({which}): {len(positives)} + / {len(negatives)} −")
 
 
-def _proposals_figure(traced: Trace, title: str, boxes: list[list[float]]) -> Figure:
+def _proposals_picture(traced: Trace, title: str, boxes: list[list[float]]) -> Image.Image:
     """A photo with a trace's top proposals (and optional boxes), in the photo's pixels."""
-    fig, ax = new_figure(traced.image.size, max_width=8)
-    show_photo(ax, traced.image, title)
+    picture = Picture(traced.image, width=PICTURE_WIDTH)
     top = traced.to_working(traced.result.boxes[:TOP_K]).tolist()
-    if top:
-        draw_boxes(ax, top, theme.KEPT, linewidth=2.2, label=f"top-{TOP_K} proposals",
-                   labels=[f"{p:.2f}" for p in traced.result.scores[:TOP_K].tolist()])
-    if boxes:
-        draw_boxes(ax, boxes, theme.GROUND_TRUTH, linewidth=3.5, linestyle="--", label="your boxes")
-    legend(ax, loc="lower right", fontsize=10)
-    return fig
+    picture.boxes(top, theme.KEPT, 2.2, label=f"top-{TOP_K} proposals",
+                  tags=[f"{p:.2f}" for p in traced.result.scores[:TOP_K].tolist()])
+    picture.boxes(boxes, theme.GROUND_TRUTH, 3.5, style="--", label="your boxes")
+    return picture.render(title)
+
+
+def _show(image: Image.Image, name: str, caption: str | None = None) -> None:
+    """A picture of this session's own training (not cached for the server) with its PNG download."""
+    st.image(image, caption=caption, width="stretch")
+    download_png(lambda: image, name)
 
 
 # --- page parts -----------------------------------------------------------------------------
@@ -293,16 +206,9 @@ def _train(run: Run, steps: int, every: int) -> None:
 
     def redraw() -> None:
         live = session.live()
-        losses = session.losses()
-        slots[0].line_chart({"step": list(range(1, session.steps_done + 1)), **losses}, x="step",
-                            y=["total", "objectness", "box"], x_label="step", y_label="loss (256 anchors)",
-                            color=[theme.OKABE_ITO["black"], theme.KEPT, theme.CURRENT])
-        slots[1].image(_live_heatmap(session, live, run.input_view), width="stretch",
-                       caption=f"objectness (viridis: dark 0 → yellow 1); white: top-{TOP_K} proposals; "
-                               "green: your boxes")
-        slots[2].image(_live_minibatch(session, run.input_view), width="stretch",
-                       caption=f"step {session.steps_done}'s mini-batch: blue {len(session.history[-1].positive)} "
-                               f"positive, orange {len(session.history[-1].negative)} negative anchors")
+        _loss_chart(slots[0], session)
+        slots[1].image(_heatmap_picture(session, live, run.input_view), width="stretch")
+        slots[2].image(_minibatch_picture(session, run.input_view), width="stretch")
         last = session.history[-1]
         counter.markdown(f"**Step {session.steps_done} of {target}** · total loss **{last.total_loss:.3f}** "
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
@@ -412,23 +318,20 @@ def _second_photo(ctx: StepContext, run: Run, start: LoadedModel, lock: threadin
     except ValueError as exc:
         st.error(f"Could not read the boxes: {exc}")
         boxes = []
-    start_entry, key = (other.sha256, "start"), (other.sha256, session.steps_done)
-    if key not in run.second:
-        with st.spinner("Running your RPN on that photo…"), lock:  # the backbone is the shared model's
-            traced = session.trace(other.image)
-        run.second = {k: v for k, v in run.second.items() if k[1] == "start"}
-        run.second[key] = traced
-    if boxes and start_entry not in run.second:  # "before" is only needed to compare on the user's boxes
+    store = session_store("learn_second_traces", size=4)  # this session's traces on the other photo
+    with st.spinner("Running your RPN on that photo…"), lock:  # the backbone is the shared model's
+        traced = store.get_or_make((id(session), other.sha256, session.steps_done), lambda: session.trace(other.image))
+    before = None
+    if boxes:  # "before" is only needed to compare on the boxes
         with st.spinner("Running the starting model on that photo…"), lock:
-            run.second[start_entry] = trace(start, other.image)
-    traced = run.second[key]
-    fig = _proposals_figure(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes)
-    show_figure(fig, ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
+            before = store.get_or_make((id(start), other.sha256, "start"), lambda: trace(start, other.image))
+    _show(_proposals_picture(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes),
+          ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
     top_here = float(traced.result.scores[0]) if traced.result.scores.numel() else 0.0
     trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
     if boxes:
         original = _to_original(other, boxes)
-        was, now = best_iou_top_k(run.second[start_entry], original), best_iou_top_k(traced, original)
+        was, now = best_iou_top_k(before, original), best_iou_top_k(traced, original)
         rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
                 for i, (a, b) in enumerate(zip(was, now))]
         st.dataframe(rows, hide_index=True)
@@ -536,15 +439,15 @@ def render(ctx: StepContext) -> None:
     st.success(f"**{session.weights_info().label}.** It is now **your RPN** in the sidebar's Model picker: "
                "every step of the pipeline can show it.")
     columns = st.columns(3)
-    with columns[0]:
-        show_figure(_loss_figure(session), ctx.slug("learn-loss"))
+    _loss_chart(columns[0], session)
     with columns[1]:
-        show_figure(_heatmap_figure(session, live, run.input_view), ctx.slug("learn-objectness"))
+        _show(_heatmap_picture(session, live, run.input_view), ctx.slug("learn-objectness"))
     with columns[2]:
-        show_figure(_minibatch_figure(session, run.input_view), ctx.slug("learn-minibatch"))
+        _show(_minibatch_picture(session, run.input_view), ctx.slug("learn-minibatch"))
     st.caption("Left: the loss of each step's mini-batch. Middle: objectness probability (max over the anchors of "
-               "each cell) with the current top proposals. Right: the anchors the last step sampled — blue "
-               "positive, orange negative; dotted: the image border (anchors may cross it). Network-input pixels.")
+               "each cell) with the current top proposals. Right: the anchors the last step on this photo "
+               "sampled — blue positive, orange negative; dotted: the image border (anchors may cross it). "
+               "Network-input pixels. The chart's menu (⋯) saves it as PNG.")
     _recall_table(session, live)
     _explanations(session)
     _second_photo(ctx, run, start, lock)

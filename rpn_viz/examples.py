@@ -1,0 +1,147 @@
+"""Training examples: what one photo gives the RPN's loss, computed once, and the order of photos.
+
+An :class:`Example` is one photo (or its mirror image) after the frozen backbone: its feature maps,
+its anchors, and torchvision's labels and regression targets for its boxes
+(``RegionProposalNetwork.assign_targets_to_anchors``, ``BoxCoder.encode``). Only the head changes
+while training, so these never change: :class:`rpn_viz.learn.TrainingSession` computes the loss of
+a step from one example (:func:`example_order` says which).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from PIL import ImageOps
+from torch import Tensor
+from torchvision.models.detection.rpn import RegionProposalNetwork
+
+from .boxes import best_iou
+from .filtering import FilterResult
+from .images import LoadedImage
+from .models import LoadedModel
+from .tracing import ImageInput, Trace, as_loaded_image, trace
+
+TOP_K = 10  # "recall": best IoU of each box among this many top proposals
+
+
+def check_boxes(boxes: Sequence[Sequence[float]] | Tensor, image_size: tuple[int, int]) -> Tensor:
+    """User boxes (x1, y1, x2, y2 in original-photo pixels) as an (n, 4) float tensor, clipped to the photo.
+
+    Raises ``ValueError`` with a one-line message for no boxes, wrong shapes or empty boxes.
+    """
+    tensor = torch.as_tensor(boxes, dtype=torch.float32)
+    if tensor.numel() == 0:
+        raise ValueError("give at least one box (x1,y1,x2,y2 in photo pixels)")
+    if tensor.ndim != 2 or tensor.shape[1] != 4 or not torch.isfinite(tensor).all():
+        raise ValueError("each box needs four finite numbers: x1,y1,x2,y2")
+    w, h = image_size
+    clipped = tensor.clone()
+    clipped[:, 0::2] = clipped[:, 0::2].clamp(0, w)
+    clipped[:, 1::2] = clipped[:, 1::2].clamp(0, h)
+    for box, original in zip(clipped.tolist(), tensor.tolist()):
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            raise ValueError(
+                f"box {','.join(f'{v:g}' for v in original)} is empty inside the {w}×{h} photo "
+                "(need x1 < x2 and y1 < y2)"
+            )
+    return clipped
+
+
+def best_iou_top_k(
+    traced: Trace, boxes: Sequence[Sequence[float]] | Tensor, k: int = TOP_K, result: FilterResult | None = None
+) -> list[float]:
+    """Best IoU of each box (original-photo pixels) among the trace's top-``k`` proposals.
+
+    The proposals are taken back to the photo's pixels with the trace's own scale, so the numbers
+    are in the user's frame (x and y scales differ slightly after rounding).
+    """
+    result = result or traced.result
+    top = traced.to_original(result.boxes[:k])
+    return best_iou(boxes, top).tolist()
+
+
+@dataclass
+class Example:
+    """One photo's training material, computed once: the backbone's features, the anchors, and
+    torchvision's labels and regression targets for its boxes. Only the head changes while training."""
+
+    name: str
+    features: list[Tensor]  # per level (1, C, H, W), on the model's device; the frozen backbone's output
+    anchors: Tensor  # (N, 4) network-input pixels, trace order
+    boxes_input: Tensor  # (M, 4) the ground-truth boxes, network-input pixels
+    labels: Tensor  # (N,) 1 positive, 0 negative, -1 ignored (``assign_targets_to_anchors``)
+    targets: Tensor  # (N, 4) ``BoxCoder.encode``: the deltas that move each anchor onto its matched box
+    mirrored: bool = False  # the photo flipped left–right (the paper's augmentation)
+
+
+def anchor_targets(rpn: RegionProposalNetwork, anchors: Tensor, boxes_input: Tensor) -> tuple[Tensor, Tensor]:
+    """(labels, regression targets) of every anchor for these boxes — torchvision's own matcher and coder."""
+    with torch.no_grad():
+        labels, matched = rpn.assign_targets_to_anchors([anchors], [{"boxes": boxes_input}])
+        targets = rpn.box_coder.encode(matched, [anchors])[0]
+    return labels[0], targets
+
+
+def example_from_trace(
+    rpn: RegionProposalNetwork, traced: Trace, boxes: Tensor, name: str, mirrored: bool = False
+) -> Example:
+    """An :class:`Example` from a trace of the frozen model and the boxes in original-photo pixels."""
+    device = traced.anchors.device
+    # clone() outside inference mode: trace's tensors are inference tensors, which autograd refuses
+    # to save for backward.
+    features = [level.features[None].to(device).clone() for level in traced.levels]
+    anchors = traced.anchors.clone()
+    boxes_input = traced.to_input(boxes.to(torch.float32)).to(device)
+    labels, targets = anchor_targets(rpn, anchors, boxes_input)
+    return Example(name, features, anchors, boxes_input, labels, targets, mirrored)
+
+
+def mirrored(image: ImageInput, boxes: Tensor) -> tuple[LoadedImage, Tensor]:
+    """The photo flipped left–right and its boxes (original-photo pixels) flipped with it.
+
+    The paper's only data augmentation ("horizontal flips", section 3.3 / py-faster-rcnn's
+    ``TRAIN.USE_FLIPPED``).
+    """
+    source = as_loaded_image(image)
+    width = source.original_size[0]
+    flipped = boxes.clone()
+    flipped[:, 0], flipped[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
+    return dataclasses.replace(source, image=ImageOps.mirror(source.image)), flipped
+
+
+def examples_for(
+    start: LoadedModel,
+    photos: Sequence[tuple[str, ImageInput, Sequence[Sequence[float]] | Tensor]],
+    flips: bool = True,
+) -> list[Example]:
+    """Examples of ``(name, photo, boxes in original-photo pixels)``, each also mirrored if ``flips``.
+
+    The backbone runs once per photo and orientation (through :func:`rpn_viz.trace`); the traces are
+    dropped, only what training needs is kept (features, anchors, labels, targets).
+    """
+    examples = []
+    for name, image, boxes in photos:
+        source = as_loaded_image(image)
+        checked = check_boxes(boxes, source.original_size)
+        variants = [(False, source, checked)]
+        if flips:
+            variants.append((True, *mirrored(source, checked)))
+        for flipped, picture, pixel_boxes in variants:
+            examples.append(example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped))
+    return examples
+
+
+def example_order(count: int, step: int, seed: int) -> int:
+    """Which of ``count`` examples step ``step`` (1-based) trains on: each epoch is a seeded shuffle.
+
+    One photo per step, every photo once per epoch — the paper's "each mini-batch arises from a
+    single image".
+    """
+    if count == 1:
+        return 0
+    epoch, position = divmod(step - 1, count)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return int(torch.randperm(count, generator=generator)[position])
