@@ -15,6 +15,7 @@ from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
 from rpn_viz.weights import is_available
 from ui import theme
 from ui.context import StepContext
+from ui import follow, present
 from ui.download import apply_switch, open_model, picked, weights_help
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
@@ -88,6 +89,8 @@ with st.sidebar:
                         key="step")
     st.query_params.update(step=step_key, model=model_key)  # a link to this page opens this step and model
     step = step_by_key(step_key)
+    with st.expander("Present and compare", expanded=False):  # issue 15: presenter mode, two models
+        view = present.switches(choices, model_key)
 
 loaded = open_model(choice, choices)  # downloads a missing COCO file with progress; offline, says so
 freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
@@ -96,12 +99,18 @@ with st.sidebar:
     with st.expander("Post-processing settings", expanded=True):
         settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
 
-st.title(step.title.split("·", 1)[-1].strip())
-st.caption(step.summary)
+PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
+position = [s.key for s in STEPS].index(step.key)
 # A COCO title ("… (COCO)") would mislead for custom or untrained weights; the paper's title names no weights.
 named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
-st.markdown(f"**Model:** {loaded.spec.title if named else loaded.name} · "
-            f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+model_line = (f"**Model:** {loaded.spec.title if named else loaded.name} · "
+              f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+if view.present:  # one compact row instead of title, summary and model line
+    present.presenter_header(position, len(STEPS), go, step.title.split("·", 1)[-1].strip())
+else:
+    st.title(step.title.split("·", 1)[-1].strip())
+    st.caption(step.summary)
+    st.markdown(model_line)
 
 if photo is None:
     st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
@@ -114,12 +123,26 @@ except Exception as exc:  # a failure on one photo must not take the app down
     st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
     st.stop()
 
-step.render(StepContext(loaded, choice, photo, trace, settings, result))
+ctx = StepContext(loaded, choice, photo, trace, settings, result)
+follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
+if step.key in PIPELINE:
+    follow.strip(ctx, step.key, PIPELINE)
+    if view.second is not None:
+        present.comparison(step.key, ctx, view.second)
+        st.subheader(f"The page for {choice.label}")
+    elif view.present and present.presenter_picture(step.key, ctx):
+        st.subheader("Details")
+elif view.second is not None:
+    st.caption("The comparison with a second model covers the pipeline steps 1–8.")
+if view.present:
+    st.markdown(model_line)
+step.render(ctx)
 
-st.divider()
-back, _, forward = st.columns([1, 4, 1])
-back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
-forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
+if not view.present:
+    st.divider()
+    back, _, forward = st.columns([1, 4, 1])
+    back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
+    forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
 with st.expander("Timings and device"):
     times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
     st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torchvision.ops import boxes as box_ops
 
 from .filtering import FilterResult
 from .models import MODELS
@@ -60,3 +61,36 @@ def second_stage(trace: Trace, result: FilterResult | None = None) -> Detections
         labels=labels,
         names=[names[int(k)] if int(k) < len(names) else f"class {int(k)}" for k in labels],
     )
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """What the second stage makes of one proposal on its own: its best class, that class's
+    probability (softmax over all classes, background included) and the box refined for it."""
+
+    label: int
+    name: str
+    score: float
+    background: float
+    box: tuple[float, float, float, float]  # network-input pixels, clipped to the image
+
+
+@torch.inference_mode()
+def one_proposal(trace: Trace, box: Tensor) -> ProposalView:
+    """Run ``roi_heads``' own layers (RoIAlign, box head, predictor, box coder) on one proposal box.
+
+    Detections lose track of the proposal they came from; this keeps it, for following one box.
+    The same ops as ``RoIHeads.postprocess_detections`` before its score threshold and NMS.
+    """
+    heads, device = trace.model.model.roi_heads, trace.model.device
+    features = OrderedDict((level.name, level.features[None].to(device)) for level in trace.levels)
+    w, h = trace.preprocess.input_size
+    proposal = box.reshape(1, 4).to(device=device, dtype=torch.float32)
+    logits, regression = heads.box_predictor(heads.box_head(heads.box_roi_pool(features, [proposal], [(h, w)])))
+    probs = torch.softmax(logits, -1)[0].cpu()
+    boxes = heads.box_coder.decode(regression, [proposal]).reshape(-1, 4)
+    boxes = box_ops.clip_boxes_to_image(boxes, (h, w)).cpu()
+    label = int(probs[1:].argmax()) + 1
+    names = class_names(trace)
+    name = names[label] if label < len(names) else f"class {label}"
+    return ProposalView(label, name, float(probs[label]), float(probs[0]), tuple(boxes[label].tolist()))

@@ -52,3 +52,4 @@ plt.rcParams.update(
         "savefig.bbox": "tight",
     }
 )
+FOLLOWED = OKABE_ITO["purple"]  # the followed proposal (ui.follow), on every step

@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from rpn_viz.anchors import inside_image
 
-from .. import theme
+from .. import follow, theme
 from ..context import StepContext
 from ..figures import clickable_picture, download_png
 from ..widgets import level_picker
@@ -23,8 +23,10 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default(size)
 
 
-def anchor_picture(ctx: StepContext, level, row: int, col: int, shown: list[int]) -> tuple[Image.Image, int]:
-    """Input picture on a margin (anchors may cross the border), grid centres, the cell and its anchors."""
+def anchor_picture(ctx: StepContext, level, row: int, col: int, shown: list[int],
+                   followed: int | None = None) -> tuple[Image.Image, int]:
+    """Input picture on a margin (anchors may cross the border), grid centres, the cell and its anchors
+    (anchor ``followed`` of the cell thick, in the follow colour)."""
     view = Image.fromarray(ctx.input_view)
     anchors = level.anchors[row, col]
     margin = int(max(0.0, float(-anchors[:, :2].min()), float((anchors[:, 2] - view.width).max()),
@@ -50,11 +52,18 @@ def anchor_picture(ctx: StepContext, level, row: int, col: int, shown: list[int]
         colour = RATIO_COLOURS[ratios.index(shape.ratio) % len(RATIO_COLOURS)]
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
         draw.text((x1 + 4, y1 + 2), f"{shape.size:g}", fill=colour, font=font)
+    if followed is not None:
+        x1, y1, x2, y2 = (float(v) + margin for v in anchors[followed])
+        draw.rectangle((x1, y1, x2, y2), outline=theme.OKABE_ITO["black"], width=3 * width + 2)
+        draw.rectangle((x1, y1, x2, y2), outline=theme.FOLLOWED, width=3 * width)
     return canvas, margin
 
 
 def render(ctx: StepContext) -> None:
     trace = ctx.trace
+    found = follow.history(ctx)
+    follow.preselect("anchors", found, lambda f: {"anchor_level": f.level_name, "anchor_row": f.row,
+                                                  "anchor_col": f.col, "anchor_show": "all k"})
     level = level_picker(trace, "anchor_level")
     h, w = level.grid
     sy, sx = level.stride
@@ -85,15 +94,22 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
                          key="anchor_show")
     shown = [s.index for s in level.anchor_shapes if show == "all k" or show == f"ratio {s.ratio:g}"]
     row, col = int(row), int(col)
-    picture_key = (ctx.trace_key, "anchors", level.index, row, col, tuple(shown))
-    draw = lambda: anchor_picture(ctx, level, row, col, shown)[0]  # noqa: E731
+    followed = found.anchor if found is not None and (found.level, found.row, found.col) == (level.index, row, col) else None
+    if found is not None:
+        where = (f"It is anchor {found.anchor} of this cell, drawn thick in purple: **{found.shape.label}**, "
+                 f"{found.shape.width:.0f}×{found.shape.height:.0f} px." if followed is not None else
+                 f"It is anchor {found.anchor} (**{found.shape.label}**) of the cell at row {found.row}, column "
+                 f"{found.col} on level '{found.level_name}'.")
+        st.info(f"**Followed anchor #{found.flat_index}.** {where}")
+    picture_key = (ctx.trace_key, "anchors", level.index, row, col, tuple(shown), followed)
+    draw = lambda: anchor_picture(ctx, level, row, col, shown, followed)[0]  # noqa: E731
     st.caption("Click the picture to choose a cell. Yellow dots: anchor centres of this level. "
                "Black square: the chosen cell. Colours: "
                + ", ".join(f"ratio {r:g}" for r in ratios) + " (blue, orange, green). Numbers: anchor size in px.")
     click = clickable_picture(picture_key, draw, "anchor_click")
     if click and click.get("unix_time") != st.session_state.get("anchor_click_seen"):
         st.session_state["anchor_click_seen"] = click.get("unix_time")
-        picture, margin = anchor_picture(ctx, level, row, col, shown)  # its size and margin, to map the click
+        picture, margin = anchor_picture(ctx, level, row, col, shown, followed)  # its size and margin, to map the click
         px = click["x"] * picture.width / click["width"] - margin
         py = click["y"] * picture.height / click["height"] - margin
         new_row, new_col = int(min(max(py // sy, 0), h - 1)), int(min(max(px // sx, 0), w - 1))
@@ -105,7 +121,7 @@ anchor it predicts *how likely an object is there* and *how to move and stretch 
     anchors = level.anchors[int(row), int(col)]
     st.dataframe(
         [
-            {"#": s.index, "size (px)": s.size, "height:width": s.ratio, "width": round(s.width, 1),
+            {"#": s.index, "followed": "◆" if s.index == followed else "", "size (px)": s.size, "height:width": s.ratio, "width": round(s.width, 1),
              "height": round(s.height, 1), "x1": float(anchors[s.index, 0]), "y1": float(anchors[s.index, 1]),
              "x2": float(anchors[s.index, 2]), "y2": float(anchors[s.index, 3])}
             for s in level.anchor_shapes

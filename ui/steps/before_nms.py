@@ -5,7 +5,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from .. import theme
+from rpn_viz.follow import History
+
+from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture, scalar_colours
@@ -40,9 +42,19 @@ not the network.
     n = int(survivors.numel())
     drawn = n if n <= 10 else st.slider("Boxes drawn (highest objectness first)", 10, min(1000, n), min(150, n),
                                         key="before_drawn")
+    found = follow.history(ctx)
+    if found is not None:
+        st.info(f"**Followed anchor #{found.flat_index}**: {_funnel_note(ctx, found)}")
     left, right = st.columns([3, 2])
     with left:
-        show_picture((ctx.key, "before-nms", drawn), lambda: _candidates(ctx, drawn), ctx.slug("before-nms"))
+        st.markdown(f"**{drawn} of {n:,} candidates, coloured by objectness.** Click a box to follow it.")
+        order = _best(ctx, drawn)
+        follow.picker((ctx.key, "before-nms", drawn, found and found.flat_index),
+                      lambda: _candidates(ctx, drawn, found).render(None, axes=False), lambda: Picture(ctx.trace.image),
+                      ctx.trace.to_working(result.box[order]), result.anchor_index[order].tolist(), "before_click",
+                      ctx.slug("before-nms"))
+        follow.table([follow.row(ctx, int(p), i) for i, p in enumerate(order[:100].tolist())],
+                     result.anchor_index[order[:100]].tolist(), "before_table")
     with right:
         show_picture((ctx.key, "score-histogram"), lambda: _histogram(ctx), ctx.slug("score-histogram"))
         per_level = [
@@ -54,18 +66,47 @@ not the network.
         st.dataframe(per_level, hide_index=True)
 
 
-def _candidates(ctx: StepContext, drawn: int):
-    """The ``drawn`` best candidates over the photo, coloured by objectness (with its colour bar)."""
+def _best(ctx: StepContext, drawn: int):
+    """Candidate positions of the ``drawn`` best boxes that reached NMS, best first."""
     result, survivors = ctx.result, ctx.result.nms_input_pos
-    order = survivors[result.prob[survivors].argsort(descending=True, stable=True)][:drawn]
+    return survivors[result.prob[survivors].argsort(descending=True, stable=True)][:drawn]
+
+
+def _candidates(ctx: StepContext, drawn: int, found: History | None = None,
+                scale: tuple[float, float] | None = None) -> Picture:
+    """The ``drawn`` best candidates over the photo, coloured by objectness (colour bar over ``scale``, or their
+    own range), and the followed box."""
+    result = ctx.result
+    order = _best(ctx, drawn)
     probs = result.prob[order]
-    lo, hi = float(probs.min()), float(probs.max())
+    lo, hi = scale or ((float(probs.min()), float(probs.max())) if drawn else (0.0, 1.0))
     hi = hi if hi > lo else lo + 1e-6
-    return (Picture(ctx.trace.image)
-            .boxes(ctx.trace.to_working(result.box[order]).tolist(), scalar_colours(probs.tolist(), theme.SCORES, lo, hi),
-                   1.2)
-            .colour_bar(theme.SCORES, lo, hi, "objectness probability")
-            .render(f"{drawn} of {survivors.numel():,} candidates, coloured by objectness"))
+    picture = (Picture(ctx.trace.image)
+               .boxes(ctx.trace.to_working(result.box[order]).tolist(), scalar_colours(probs.tolist(), theme.SCORES, lo, hi),
+                      1.2)
+               .colour_bar(theme.SCORES, lo, hi, "objectness probability"))
+    if found is not None and found.clipped_box is not None:
+        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
+    return picture
+
+
+def _funnel_note(ctx: StepContext, found: History) -> str:
+    """Where the followed anchor stands in the funnel: its rank, clipping, minimum size and score threshold."""
+    s = ctx.settings
+    if found.candidate_pos is None:
+        return (f"its logit ranks **{found.level_rank:,}** of {found.level_size:,} on level '{found.level_name}': "
+                f"outside the pre-NMS top {s.pre_nms_top_n}, so it is not a candidate.")
+    x1, y1, x2, y2 = found.clipped_box
+    parts = [f"in its level's top {s.pre_nms_top_n} (logit rank {found.level_rank:,})",
+             "clipped to the image" if found.clipped else "not touched by clipping",
+             f"{'narrower than' if found.stage == 'too small' else 'at least'} {s.min_size:g} px "
+             f"({x2 - x1:.1f}×{y2 - y1:.1f} px)"]
+    if found.stage != "too small":
+        parts.append(f"objectness {found.prob:.3f} {'below' if found.stage == 'low score' else 'at or above'} "
+                     f"the threshold {s.score_thresh:g}")
+    if found.nms_rank is not None:
+        parts.append(f"**#{found.nms_rank}** of the {found.nms_inputs:,} boxes that reach NMS")
+    return "; ".join(parts) + "."
 
 
 def _histogram(ctx: StepContext):

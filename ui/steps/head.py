@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from .. import follow
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
@@ -54,8 +55,12 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     st.caption("Layers: " + "; ".join(f"`{n}` {d}" for n, d in _conv_shapes(head)))
 
     st.subheader("Objectness heatmap")
+    found = follow.history(ctx)
+    follow.preselect("head", found, lambda f: {"head_level": f.level_name, "head_anchor": f.shape.label})
     level = level_picker(trace, "head_level")
     options = ["max over anchors", *[s.label for s in level.anchor_shapes]]
+    if st.session_state.get("head_anchor") not in options:
+        st.session_state.pop("head_anchor", None)
     chosen = st.selectbox("Anchor shape", options, key="head_anchor")
     probs = torch.sigmoid(level.objectness)
     if chosen == "max over anchors":
@@ -65,10 +70,18 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     h, w = level.grid
     sy, sx = level.stride
     iw, ih = ctx.input_size
+    cell = None
+    if found is not None:
+        st.info(f"**Followed anchor #{found.flat_index}** (level '{found.level_name}', row {found.row}, column "
+                f"{found.col}, {found.shape.label}): objectness logit **{found.logit:+.3f}**, probability "
+                f"sigmoid({found.logit:+.3f}) = **{found.prob:.3f}**"
+                + (" — its cell is outlined in purple on the map." if found.level == level.index else
+                   f". Choose level '{found.level_name}' to see its cell."))
+        cell = follow.cell_box(found, level)
     left, right = st.columns(2)
     with left:
-        show_picture((ctx.trace_key, "objectness", level.index, chosen),
-                     lambda: Picture(ctx.input_view).heatmap(values, (w * sx, h * sy))
+        show_picture((ctx.trace_key, "objectness", level.index, chosen, cell and found.flat_index),
+                     lambda: follow.mark_cell(Picture(ctx.input_view).heatmap(values, (w * sx, h * sy)), cell, found)
                      .render(f"level '{level.name}': {chosen}"),
                      ctx.slug(f"objectness-{level.name}"))
     with right:

@@ -10,9 +10,11 @@ from PIL import Image
 
 from rpn_viz.nms import NmsStep, greedy_nms_steps
 
-from .. import theme
+from rpn_viz.follow import History
+
+from .. import follow, theme
 from ..context import StepContext
-from ..figures import picture_bytes, show_picture
+from ..figures import picture_bytes
 from ..pictures import Picture
 from ..store import session_store
 
@@ -27,7 +29,14 @@ def _steps(ctx: StepContext) -> list[NmsStep]:
                                           levels=ctx.result.level[pos], max_steps=MAX_STEPS))
 
 
-def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor) -> Image.Image:
+def _shown(steps: list[NmsStep], index: int) -> list[int]:
+    """Indices (into the NMS input) of the boxes drawn at step ``index``: kept earlier (last 40), removed now, kept now."""
+    step = steps[index]
+    return [s.kept for s in steps[:index]][-40:] + list(step.suppressed) + [step.kept]
+
+
+def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor, found: History | None = None,
+          axes: bool = True) -> Image.Image:
     step = steps[index]
     result, trace = ctx.result, ctx.trace
     picture = Picture(trace.image)
@@ -42,7 +51,21 @@ def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor)
                       tags=[f"{iou:.2f}" for iou in step.ious] if len(step.ious) <= 12 else None)
     picture.boxes(trace.to_working(result.box[pos[step.kept]][None]).tolist(), theme.CURRENT, 4,
                   label=f"kept: objectness {float(result.prob[pos[step.kept]]):.3f}")
-    return picture.render(f"Step {index + 1}: keep the best remaining box, remove its overlaps")
+    if found is not None and found.clipped_box is not None:
+        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
+    title = f"Step {index + 1}: keep the best remaining box, remove its overlaps"
+    return picture.render(title if axes else None, axes=axes)
+
+
+def _fate_note(found: History, at: int) -> str:
+    """What NMS did to the followed anchor, and the step to look at."""
+    if found.stage == "suppressed":
+        return (f"**Followed anchor #{found.flat_index}** was **removed at step {found.suppressor_step + 1}** by "
+                f"anchor #{found.suppressor_flat} (IoU {found.suppress_iou:.2f}).")
+    if found.nms_step is None:
+        return f"**Followed anchor #{found.flat_index}** never reached NMS ({found.stage})."
+    return (f"**Followed anchor #{found.flat_index}** was **kept at step {found.nms_step + 1}** and removed "
+            f"{len(found.removed)} box(es)" + (" (listed below)." if at == found.nms_step + 1 else "."))
 
 
 def render(ctx: StepContext) -> None:
@@ -65,6 +88,10 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     same = len(steps) < MAX_STEPS and torch.equal(torch.sort(kept_here).values, torch.sort(result.nms_kept_pos).values)
     if same:
         st.success(f"This step-by-step replay keeps the same {len(steps):,} boxes as torchvision's `batched_nms`.")
+    found = follow.history(ctx)
+    step_of = lambda h: {"nms_at": min(len(steps), 1 + (h.nms_step if h.nms_step is not None else h.suppressor_step))}  # noqa: E731
+    if found is not None and (found.nms_step is not None or found.suppressor_step is not None):
+        follow.preselect("nms", found, step_of)
     cols = st.columns(3)
     cols[0].metric("Boxes entering NMS", f"{pos.numel():,}")
     cols[1].metric("Kept", f"{result.nms_kept_pos.numel():,}")
@@ -85,8 +112,15 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
             time.sleep(0.35)
         st.session_state["_nms_next"] = min(at + 10, len(steps))
         st.rerun()
+    if found is not None:
+        st.info(_fate_note(found, at))
     with picture.container():
-        show_picture((ctx.key, "nms", at - 1), lambda: _draw(ctx, steps, at - 1, pos), ctx.slug(f"nms-step{at}"))
+        st.markdown(f"**Step {at}: keep the best remaining box, remove its overlaps.** Click a box to follow it.")
+        shown = _shown(steps, at - 1)
+        follow.picker((ctx.key, "nms", at - 1, found and found.flat_index),
+                      lambda: _draw(ctx, steps, at - 1, pos, found, axes=False), lambda: Picture(ctx.trace.image),
+                      ctx.trace.to_working(result.box[pos[shown]]), result.anchor_index[pos[shown]].tolist(),
+                      "nms_click", ctx.slug(f"nms-step{at}"))
     step = steps[at - 1]
     kept = pos[step.kept]
     level = ctx.trace.levels[int(result.level[kept])]

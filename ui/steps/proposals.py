@@ -6,11 +6,13 @@ import io
 import json
 
 import streamlit as st
+import torch
 
-from rpn_viz.detect import has_second_stage, second_stage
+from rpn_viz.detect import has_second_stage, one_proposal, second_stage
+from rpn_viz.follow import History
 from rpn_viz.export import proposals_csv, trace_json
 
-from .. import theme
+from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
@@ -36,16 +38,17 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
         st.warning("No proposals with these settings. Lower the score threshold in the sidebar.")
         return
     shown = n if n <= 5 else st.slider("Proposals drawn (best first)", 5, min(n, 300), min(n, 20), key="prop_drawn")
-    image = trace.image
-
-    def draw_top():
-        labels = [f"#{i} {p:.2f}" for i, p in enumerate(result.scores[:shown].tolist())] if shown <= 20 else None
-        return (Picture(image)
-                .boxes(trace.to_working(result.boxes[:shown]).tolist(),
-                       theme.CYCLE[0] if shown > 20 else [theme.CYCLE[i % 7] for i in range(shown)], 2, tags=labels)
-                .render(f"Top {shown} of {n} proposals"))
-
-    show_picture((ctx.key, "proposals", shown), draw_top, ctx.slug(f"proposals-top{shown}"))
+    found = follow.history(ctx)
+    st.markdown(f"**Top {shown} of {n} proposals.** Click a box (the smallest under the click wins) or a row "
+                "of the table to follow it through every step.")
+    picture_key = (ctx.key, "proposals", shown, found and found.flat_index)
+    follow.picker(picture_key, lambda: proposals_picture(ctx, shown, found).render(axes=False),
+                  lambda: Picture(trace.image), trace.to_working(result.boxes[:shown]),
+                  result.anchor_index[result.final_pos[:shown]].tolist(), "prop_click", ctx.slug(f"proposals-top{shown}"))
+    follow.table([follow.row(ctx, int(p), i) for i, p in enumerate(result.final_pos[:shown].tolist())],
+                 result.anchor_index[result.final_pos[:shown]].tolist(), "prop_table")
+    if found is not None:
+        followed_section(ctx, found)
 
     st.subheader("What the second stage receives: the crops")
     columns = st.columns(6)
@@ -79,6 +82,39 @@ def _crops(key: tuple, _trace, _result) -> list[bytes]:
         crop.convert("RGB").save(buffer, format="JPEG", quality=90)
         thumbnails.append(buffer.getvalue())
     return thumbnails
+
+
+def proposals_picture(ctx: StepContext, shown: int, found: History | None) -> Picture:
+    """The best ``shown`` proposals, tagged with their rank when few, and the followed box (no title, no axes:
+    clicks map straight to photo pixels)."""
+    result, trace = ctx.result, ctx.trace
+    labels = [f"#{i} {p:.2f}" for i, p in enumerate(result.scores[:shown].tolist())] if shown <= 20 else None
+    picture = Picture(trace.image).boxes(
+        trace.to_working(result.boxes[:shown]).tolist(),
+        theme.CYCLE[0] if shown > 20 else [theme.CYCLE[i % 7] for i in range(shown)], 2, tags=labels)
+    if found is not None and found.clipped_box is not None:
+        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
+    return picture
+
+
+def followed_section(ctx: StepContext, found: History) -> None:
+    """The followed anchor's final rank, its crop, and what the second stage makes of it."""
+    st.subheader(f"The followed box: anchor #{found.flat_index}")
+    if found.final_rank is None:
+        st.info(f"Not a proposal: {follow.verdict(found, ctx)}")
+        return
+    left, right = st.columns([1, 3])
+    x1, y1, x2, y2 = (round(v) for v in follow.working_box(ctx, found.clipped_box))
+    crop = ctx.trace.image.crop((x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)))
+    crop.thumbnail((260, 260))
+    left.image(crop, caption=f"#{found.final_rank} · {found.prob:.3f}")
+    right.markdown(f"Proposal **#{found.final_rank}** of {ctx.result.final_pos.numel()}, objectness "
+                   f"**{found.prob:.3f}**, box ({x1}, {y1}, {x2}, {y2}) in photo pixels.")
+    if has_second_stage(ctx.trace) and ctx.trace.model.is_trained:
+        view = one_proposal(ctx.trace, torch.tensor(found.clipped_box))
+        right.markdown(f"**Second stage** on this crop alone: *{view.name}* with probability **{view.score:.3f}** "
+                       f"(background {view.background:.3f}); refined box "
+                       f"({', '.join(f'{v:.0f}' for v in follow.working_box(ctx, view.box))}) in photo pixels.")
 
 
 def second_stage_section(ctx: StepContext) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from rpn_viz.regression import explain_decode
 
-from .. import theme
+from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
@@ -24,18 +24,29 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
 """
     )
     order = torch.argsort(trace.logits, descending=True, stable=True)
+    found = follow.history(ctx)
+    follow.preselect("regression", found, lambda f: {"reg_rank": int(torch.where(order == f.flat_index)[0][0])})
+    st.session_state.setdefault("reg_rank", 0)
     rank = st.number_input("Anchor by objectness rank (0 = the highest-scoring anchor of the whole image)",
-                           0, int(order.numel()) - 1, 0, key="reg_rank")
+                           0, int(order.numel()) - 1, key="reg_rank")
     flat = int(order[int(rank)])
     level, row, col, a = trace.locate(flat)
     shape = level.anchor_shapes[a]
     anchor, deltas = trace.anchors[flat], trace.deltas[flat]
     ex = explain_decode(anchor, deltas, trace.rpn.box_coder)
     prob = float(torch.sigmoid(trace.logits[flat]))
+    if found is not None:
+        followed_rank = int(torch.where(order == found.flat_index)[0][0])
+        st.info(f"**Followed anchor #{found.flat_index}** has objectness rank **{followed_rank:,}** of the whole image"
+                + (": the formulas below are filled in for it." if flat == found.flat_index
+                   else f". Type {followed_rank} above to fill the formulas in for it."))
     st.markdown(
         f"Anchor **#{flat}**: level '{level.name}', cell (row {row}, column {col}), shape {shape.label}; "
         f"objectness **{prob:.3f}**."
     )
+    if found is None or found.flat_index != flat:  # any anchor can be followed, even one that never becomes a box
+        st.button(f"Follow anchor #{flat} through every step", key="reg_follow", on_click=follow.set_followed,
+                  args=(flat,))
     cols = st.columns(4)
     for col_, name, value in zip(cols, ("Δx", "Δy", "Δw", "Δh"), (ex.dx, ex.dy, ex.dw, ex.dh)):
         col_.metric(name, f"{value:+.3f}")

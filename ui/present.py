@@ -1,0 +1,172 @@
+"""Presenter mode (``?present=1``) and two models side by side (``?compare=<model key>``).
+
+Presenter mode hides the sidebar, enlarges the text, puts the step counter, Back/Next and the step's
+main picture (sized to the window) at the top, and binds the ← and → keys to Back and Next. The
+comparison shows the step's main picture for the sidebar's model and a second one, on the same photo
+with the same post-processing settings, in two columns with shared colour scales, each labelled by
+its weights. The pictures are :mod:`ui.main_pictures`; the page itself follows, for the first model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import streamlit as st
+
+from rpn_viz.images import describe_error
+from rpn_viz.models import DEFAULT_MODEL
+
+from . import follow
+from .context import StepContext
+from .figures import show_picture
+from .main_pictures import SHARED_SCALES, main_picture
+from .resources import ModelChoice, get_model, get_trace
+
+PRESENT, COMPARE, SECOND = "present", "compare", "compare_model"
+
+CSS = """
+<style>
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
+[data-testid="stSidebarCollapseButton"] { display: none !important; }
+[data-testid="stMainBlockContainer"], .block-container { padding: 0.5rem 2rem 2rem 2rem !important; max-width: 100% !important; }
+[data-testid="stMain"] .stElementContainer:has(style), [data-testid="stMain"] .stElementContainer:has(script) { display: none; }
+html, body, [class*="css"] { font-size: 22px; }
+.stMarkdown p, .stMarkdown li { font-size: 1.3rem !important; }
+.st-key-present_nav h1 { font-size: 2rem !important; padding: 0 !important; }
+.st-key-present_nav p { font-size: 1.4rem !important; font-weight: 700; white-space: nowrap; }
+.st-key-follow_life *, .st-key-follow_life .stMarkdown p { font-size: 17px !important; }
+.st-key-follow_life { gap: 0.4rem !important; padding: 0.5rem 1rem !important; }
+.st-key-present_main img { max-height: calc(100vh - 150px) !important; width: auto !important; max-width: 100% !important;
+  margin: 0 auto; display: block; }
+[data-testid="stMain"]:has(.st-key-follow_life) .st-key-present_main img { max-height: calc(100vh - 300px) !important; }
+.st-key-present_main [data-testid="stImage"], .st-key-present_main [data-testid="stFullScreenFrame"] { width: 100% !important;
+  align-items: center; justify-content: center; }
+</style>
+"""
+
+# ← / → press Back / Next while presenter mode is on (not while a slider, box or field has the keyboard).
+KEYS = """
+<script>
+(() => {
+  if (window.__rpnKeys) document.removeEventListener('keydown', window.__rpnKeys);
+  window.__rpnKeys = (e) => {
+    if (!document.querySelector('.st-key-present_nav') || e.altKey || e.ctrlKey || e.metaKey) return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [role=slider], [contenteditable=true]')) return;
+    const which = e.key === 'ArrowRight' ? 'next' : e.key === 'ArrowLeft' ? 'back' : null;
+    const button = which && document.querySelector('.st-key-present_' + which + ' button');
+    if (button && !button.disabled) { e.preventDefault(); button.click(); }
+  };
+  document.addEventListener('keydown', window.__rpnKeys);
+})();
+</script>
+"""
+
+
+@dataclass(frozen=True)
+class View:
+    """How the main area is laid out this run."""
+
+    present: bool
+    second: ModelChoice | None  # the model compared with the sidebar's, or None
+
+
+def _start(key: str, value: object) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def switches(choices: list[ModelChoice], model_key: str) -> View:
+    """The sidebar's presenter and compare switches (read from the URL on a session's first run)."""
+    _start(PRESENT, st.query_params.get(PRESENT) in ("1", "true"))
+    url_second = st.query_params.get(COMPARE)
+    _start(COMPARE, url_second is not None)
+    untrained = ModelChoice(f"untrained:{DEFAULT_MODEL}", "Untrained MobileNetV3 FPN (random weights, seed 0)")
+    others = [c for c in choices if c.key != model_key]  # the untrained network is always there to compare with
+    others += [untrained] if untrained.key not in {c.key for c in choices} | {model_key} else []
+    by_key = {c.key: c for c in others}
+    if st.session_state.get(SECOND) not in by_key:
+        # by default trained against untrained: the plainest lesson
+        st.session_state[SECOND] = url_second if url_second in by_key else untrained.key if untrained.key in by_key \
+            else (others[0].key if others else None)
+    st.toggle("Presenter mode (← → keys)", key=PRESENT, help="Hides this sidebar, enlarges everything; also ?present=1")
+    compare = st.toggle("Compare with a second model", key=COMPARE, disabled=not others)
+    second = None
+    if compare and others:
+        second = by_key[st.selectbox("Second model", list(by_key), format_func=lambda k: by_key[k].label, key=SECOND)]
+    if st.session_state[PRESENT]:
+        st.query_params[PRESENT] = "1"
+    else:
+        st.query_params.pop(PRESENT, None)
+    if second is not None:
+        st.query_params[COMPARE] = second.key
+    else:
+        st.query_params.pop(COMPARE, None)
+    return View(bool(st.session_state[PRESENT]), second)
+
+
+def presenter_header(position: int, count: int, go: Callable[[int], None], title: str) -> None:
+    """Styles, keys, then one row: Back, Next, the step's title, the step counter and a way out."""
+    st.markdown(CSS, unsafe_allow_html=True)
+    st.html(KEYS, unsafe_allow_javascript=True)
+    with st.container(horizontal=True, key="present_nav", vertical_alignment="center", gap="medium"):
+        st.button("← Back", key="present_back", on_click=go, args=(-1,), disabled=position == 0)
+        st.button("Next →", key="present_next", on_click=go, args=(1,), disabled=position == count - 1)
+        st.title(title, width="stretch")
+        st.markdown(f"Step {position + 1} / {count}", width="content")
+        st.button("Exit", key="present_exit", help="Leave presenter mode",
+                  on_click=lambda: st.session_state.update({PRESENT: False}))
+
+
+def presenter_picture(step_key: str, ctx: StepContext) -> bool:
+    """The step's main picture, sized to the window; False when the step has none."""
+    main = main_picture(step_key, ctx, follow.history(ctx))
+    if main is None:
+        return False
+    with st.container(key="present_main"):
+        show_picture(main[0], main[1], ctx.slug(f"main-{step_key}"))
+    return True
+
+
+def second_context(ctx: StepContext, second: ModelChoice) -> StepContext | None:
+    """The same photo and settings through the second model (an error line, and None, if it cannot run)."""
+    try:
+        loaded, _ = get_model(second)
+        trace = get_trace(second, ctx.photo.sha256, ctx.photo.image)
+        result = trace.result if ctx.settings == trace.default_settings else trace.refilter(ctx.settings)
+    except Exception as exc:  # the comparison must never take the page down
+        st.error(f"Could not run {second.label}: {describe_error(exc)}")
+        return None
+    return StepContext(loaded, second, ctx.photo, trace, ctx.settings, result)
+
+
+def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
+    """The step's main picture for both models, side by side, same colour scales, labelled by weights."""
+    other = second_context(ctx, second)
+    if other is None:
+        return
+    found = follow.history(ctx)
+    contexts = [(ctx, found), (other, None)]
+    shared = SHARED_SCALES.get(step_key)
+    scale = None
+    if shared is not None:
+        ranges = [shared(c, f) for c, f in contexts]
+        scale = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    columns = st.columns(2, gap="medium")
+    for side, column, (c, f) in zip("ab", columns, contexts):
+        with column, st.container(key=f"compare_{side}"):
+            st.markdown(f"**{c.choice.label}**  \nweights: {c.loaded.weights.label}")
+            main = main_picture(step_key, c, f, scale)
+            if main is None:
+                st.info("Nothing to draw for this model with these settings.")
+            else:
+                show_picture(main[0], main[1], c.slug(f"compare-{side}-{step_key}"))
+            counts = c.result.counts()
+            st.caption(" → ".join(f"{v:,}" for v in counts.values()) + " boxes (candidates → min size → score → NMS → "
+                       "proposals)")
+    if found is not None:
+        st.caption(f"The followed anchor #{found.flat_index} belongs to the first model; anchor numbers of the "
+                   "second model mean other anchors.")
+    if scale is not None:
+        st.caption(f"Both pictures share one colour scale: {scale[0]:.3g} … {scale[1]:.3g}.")
