@@ -11,47 +11,14 @@ model and watches it download. Screenshots land in ``$RPN_VIZ_SCREENSHOTS`` when
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS, AppServer, free_port
+from browsing import ROOT, assert_healthy, browser, new_page, screenshot, server, settle, sidebar_step  # noqa: F401
+from rpn_viz.testing import AppServer, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.browser
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the CI installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, scrambled_checkpoint):
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    app = AppServer(log, env={"RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)})
-    try:
-        app.wait_healthy()
-    except RuntimeError as exc:
-        app.stop()
-        pytest.fail(f"streamlit did not start: {exc}")
-    yield app.url
-    app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(120_000)
-    return page
 
 
 @pytest.fixture(scope="module")
@@ -59,53 +26,6 @@ def page(browser, server):
     page = new_page(browser)
     yield page
     page.close()
-
-
-# Streamlit's own state (the stApp element's data-test-script-state) and nothing stale or loading.
-IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning' &&"
-        " !document.querySelector('[data-testid=stStatusWidget]') &&"
-        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
-
-
-def settle(page) -> None:
-    """Wait until Streamlit has finished the run the last action started.
-
-    The action's rerun may not have begun yet: wait (at most 0.5 s, returning as soon as it does)
-    for the app to leave the idle state, then for it to be idle again with nothing stale on the page.
-    """
-    try:
-        page.wait_for_function(f"() => !({IDLE})", timeout=500)
-    except sync_api.TimeoutError:
-        pass  # the run was over before we looked, or the action started none
-    page.wait_for_function(f"() => {IDLE}", timeout=180_000)
-
-
-def assert_healthy(page, what: str) -> None:
-    assert page.locator("[data-testid=stException]").count() == 0, f"exception shown on {what}"
-    try:  # pictures may load lazily: wait (bounded) for at least one decoded image or component frame
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('[data-testid=stMain] img, [data-testid=stMain] iframe')]
-                     .filter(e => e.tagName === 'IFRAME' || (e.complete && e.naturalWidth > 0)).length >= 1""",
-            timeout=60_000,
-        )
-    except sync_api.TimeoutError:
-        pytest.fail(f"no picture rendered on {what}")
-
-
-def screenshot(page, name: str) -> None:
-    folder = os.environ.get("RPN_VIZ_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        size = page.viewport_size
-        page.set_viewport_size({"width": size["width"], "height": 2600})  # the app scrolls inside itself
-        page.wait_for_function("() => [...document.images].every(i => i.complete)")  # re-laid-out pictures
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
-        page.set_viewport_size(size)
-
-
-def sidebar_step(page, title: str) -> None:
-    page.locator("[data-testid=stSidebar]").get_by_text(title, exact=True).click()
-    settle(page)
 
 
 def test_walk_every_step_of_the_pipeline(page, server):

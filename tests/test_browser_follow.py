@@ -8,13 +8,11 @@ Screenshots land in ``$RPN_VIZ_SCREENSHOTS`` when that is set.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
-from test_browser import ROOT, assert_healthy, browser, server  # noqa: F401 (fixtures)
-from test_browser import settle as settle_run
+from browsing import ROOT, assert_healthy, browser, new_page, screenshot, server  # noqa: F401 (fixtures)
+from browsing import settle as settle_run
 
 import rpn_viz
 from rpn_viz.follow import follow
@@ -24,11 +22,6 @@ pytestmark = pytest.mark.browser
 PIPELINE_TITLES = ["1 · Input", "2 · Feature maps", "3 · Anchors", "4 · RPN head", "5 · Regression", "6 · Before NMS",
                    "7 · NMS", "8 · Proposals"]
 
-
-def new_page(browser, width: int = 1440, height: int = 1000):
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(120_000)
-    return page
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +35,6 @@ def settle(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=stSpinner]')", timeout=300_000)
     settle_run(page)
 
-
-def shot(page, name: str, full: bool = True) -> None:
-    folder = os.environ.get("RPN_VIZ_SCREENSHOTS")
-    if not folder:
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    size = page.viewport_size
-    if full:  # the app scrolls inside its own container: enlarge the window to see the whole page
-        page.set_viewport_size({"width": size["width"], "height": 3000})
-        page.wait_for_timeout(800)
-    page.screenshot(path=str(Path(folder) / f"{name}.png"))
-    if full:
-        page.set_viewport_size(size)
 
 
 def test_click_a_proposal_then_walk_back_through_every_step(browser, server, trace):
@@ -79,7 +59,7 @@ def test_click_a_proposal_then_walk_back_through_every_step(browser, server, tra
     settle(page)
     assert f"follow={history.flat_index}" in page.url
     page.get_by_text(f"it became proposal #{rank}.").first.wait_for()
-    shot(page, "follow-8-proposals")
+    screenshot(page, "follow-8-proposals")
     expected = {  # what each page says about the followed anchor, from rpn_viz.follow
         "7 · NMS": f"kept at step {history.nms_step + 1}",
         "6 · Before NMS": f"#{history.nms_rank} of the {history.nms_inputs:,} boxes that reach NMS",
@@ -98,7 +78,7 @@ def test_click_a_proposal_then_walk_back_through_every_step(browser, server, tra
         page.get_by_text(f"Life of anchor #{history.flat_index}").first.wait_for()
         page.get_by_text(text, exact=False).first.wait_for()
         assert_healthy(page, title)
-        shot(page, f"follow-{title.split(' ')[0]}-{heading.replace(' ', '_').lower()}")
+        screenshot(page, f"follow-{title.split(' ')[0]}-{heading.replace(' ', '_').lower()}")
     page.close()
 
 
@@ -115,7 +95,7 @@ def test_compare_two_models_shows_two_pictures(browser, server):
     assert "compare=untrained" in page.url
     assert page.locator(".st-key-compare_b").get_by_text("untrained", exact=False).count() >= 1
     assert page.locator("[data-testid=stException]").count() == 0
-    shot(page, "compare-before_nms")
+    screenshot(page, "compare-before_nms")
     page.close()
 
 
@@ -140,7 +120,7 @@ def test_presenter_mode_keys_and_the_main_picture_fits(browser, server, trace, s
             f"{title}: picture spans {picture['y']:.0f}…{picture['y'] + picture['height']:.0f} px of a {height} px window"
         assert picture["x"] >= 0 and picture["x"] + picture["width"] <= width + 1
         if width == 1280:
-            shot(page, f"present-{width}x{height}-{number}", full=False)
+            screenshot(page, f"present-{width}x{height}-{number}", full=False)
         page.evaluate("() => document.activeElement && document.activeElement.blur()")  # keys go to the page
         page.keyboard.press("ArrowRight")
     page.get_by_role("heading", name="Anchor lab").first.wait_for()  # → from step 8 went on to L1
@@ -151,5 +131,5 @@ def test_presenter_mode_keys_and_the_main_picture_fits(browser, server, trace, s
     page.get_by_role("heading", name="Proposals").first.wait_for()
     page.get_by_text("Step 8 / ").first.wait_for()
     assert "present=1" in page.url and "step=proposals" in page.url
-    shot(page, f"present-{width}x{height}-back-to-8", full=False)
+    screenshot(page, f"present-{width}x{height}-back-to-8", full=False)
     page.close()

@@ -726,8 +726,10 @@ def test_24_megapixel_jpeg_in_bounded_memory(runs, untrained_model) -> None:
     assert_inside(doc["proposals"], 6000, 4000)
     assert max(p["box"][2] for p in doc["proposals"]) > 3000  # in original pixels, not network input
     small = result(runs, "exif")  # same network input area (800×1200 vs 1200×800)
-    # decoding 24 MP in full and feeding it as float would add > 700 MB; downscaled, it is ~0.1 GB
-    assert 300 < small.maxrss_mb < run.maxrss_mb < small.maxrss_mb + 350, (run.maxrss_mb, small.maxrss_mb)
+    # decoding 24 MP in full and feeding it as float would add > 700 MB; downscaled, it is ~0.1 GB. The
+    # JPEG is decoded at a reduced scale, so it may cost no more than the small photo's run (which also
+    # carries -X importtime's bookkeeping): only the upper bound says something.
+    assert 300 < small.maxrss_mb and run.maxrss_mb < small.maxrss_mb + 350, (run.maxrss_mb, small.maxrss_mb)
 
 
 @pytest.mark.parametrize(
