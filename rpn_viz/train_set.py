@@ -70,19 +70,18 @@ def start_session(
     seed: int = DEFAULT_SEED,
     lr: float = DEFAULT_LR,
     flips: bool = True,
-    extra_own: Sequence[tuple[str, object, Sequence[Sequence[float]]]] = (),
 ) -> tuple[TrainingSession, float]:
     """A :class:`TrainingSession` whose steps go through every photo (and mirror); its setup seconds.
 
-    The first photo is the session's "own" photo (what a page would draw); the others, the mirrors and
-    ``extra_own`` (more ``(name, image, boxes)``) are its extra examples.
+    The first photo is the session's "own" photo (what a page would draw); the others and the mirrors
+    are its extra examples.
     """
     if not photos:
         raise ValueError("no photos to train on")
     clock = time.perf_counter()
     loaded = load_photos(photos)  # every photo decoded and checked before any work
     (first, first_image), rest = loaded[0], loaded[1:]
-    items = [(e.name, image, e.box_tensor()) for e, image in rest] + list(extra_own)
+    items = [(e.name, image, e.box_tensor()) for e, image in rest]
     extra = examples_for(start, [(first.name, first_image, first.box_tensor())], flips)[1:]
     extra += examples_for(start, items, flips)
     config = TrainConfig("sgd", lr, seed=seed)
