@@ -17,31 +17,30 @@ from .lab_common import gt_section
 MISSED = theme.SUPPRESSED
 
 
-def _recall_vs_count(curves: recall.RecallCurves):
+def _recall_plot(x: list, series: dict, label: str, xlabel: str, title: str, log_x: bool, where: str):
+    """One recall chart: a curve per entry of ``series`` (its key named by ``label``), recall from 0 to 1."""
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for colour, (iou, values) in zip((theme.CYCLE[0], theme.CYCLE[1], theme.CYCLE[2]), curves.recall_vs_count.items()):
-        ax.plot(curves.counts, values, marker="o", ms=4, lw=2.5, color=colour, label=f"IoU ≥ {iou:g}")
-    ax.set_xscale("log")
+    for colour, (key, values) in zip(theme.CYCLE, series.items()):
+        ax.plot(x, values, marker="o", ms=4, lw=2.5, color=colour, label=label.format(key))
+    if log_x:
+        ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("number of proposals (best first)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("recall")
-    ax.set_title("Recall vs number of proposals")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    legend(ax, loc="upper left")
+    legend(ax, loc=where)
     return fig
+
+
+def _recall_vs_count(curves: recall.RecallCurves):
+    return _recall_plot(curves.counts, curves.recall_vs_count, "IoU ≥ {:g}", "number of proposals (best first)",
+                        "Recall vs number of proposals", True, "upper left")
 
 
 def _recall_vs_iou(curves: recall.RecallCurves):
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for colour, (top, values) in zip(theme.CYCLE, curves.recall_vs_iou.items()):
-        ax.plot(curves.iou_thresholds, values, marker="o", ms=4, lw=2.5, color=colour, label=f"top {top}")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("IoU threshold")
-    ax.set_ylabel("recall")
-    ax.set_title("Recall vs IoU (as in the paper's Fig. 2)")
-    ax.grid(alpha=0.3)
-    legend(ax, loc="lower left")
-    return fig
+    return _recall_plot(curves.iou_thresholds, curves.recall_vs_iou, "top {}", "IoU threshold",
+                        "Recall vs IoU (as in the paper's Fig. 2)", False, "lower left")
 
 
 def _coverage_picture(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float):
