@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def offline_model(monkeypatch, empty_hub, tmp_path):
 
     import ui.download
     import ui.resources
-    from ui.resources import ModelChoice
+    from ui.resources import ModelChoice, SharedModel
 
     stand_in = ModelChoice("shipped:test_stand_in", "Stand-in offline model (test): the paper's RPN, untrained head")
     real_choices, real_get = ui.resources.model_choices, ui.resources.get_model
@@ -105,7 +104,7 @@ def offline_model(monkeypatch, empty_hub, tmp_path):
         if choice.key != stand_in.key:
             return real_get(choice)
         if not model:
-            model["loaded"] = (load_paper_model(device="cpu", allow_download=False), threading.Lock())
+            model["loaded"] = SharedModel(load_paper_model(device="cpu", allow_download=False))
         return model["loaded"]
 
     monkeypatch.setattr(ui.resources, "model_choices", choices)

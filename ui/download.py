@@ -121,7 +121,7 @@ def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
                 "Press **Retry the download** when you are online.")
         st.button("Retry the download", key="download_retry", on_click=_retry, args=(note["from"],))
     try:
-        loaded, _ = get_model(choice)
+        loaded = get_model(choice).loaded
     except WeightsError as exc:
         if choice.kind == "shipped":
             give_up(str(exc))

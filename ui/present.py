@@ -132,7 +132,7 @@ def presenter_picture(step_key: str, ctx: StepContext) -> bool:
 def second_context(ctx: StepContext, second: ModelChoice) -> StepContext | None:
     """The same photo and settings through the second model (an error line, and None, if it cannot run)."""
     try:
-        loaded, _ = get_model(second)
+        loaded = get_model(second).loaded
         trace = get_trace(second, ctx.photo.sha256, ctx.photo.image)
         result = trace.result if ctx.settings == trace.default_settings else trace.refilter(ctx.settings)
     except Exception as exc:  # the comparison must never take the page down

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -86,45 +86,65 @@ def shipped_title() -> str:
     return f"{label[:1].upper()}{label[1:]} — {backbone}"
 
 
+@dataclass(frozen=True, eq=False)
+class SharedModel:
+    """A loaded model with the lock that lets one forward pass run on it at a time.
+
+    Models are shared by every session of the server and never modified; two cores gain nothing
+    from parallel passes, and one pass at a time keeps memory bounded when a class uploads at once.
+    Everything that runs the network goes through :meth:`trace` or holds :attr:`lock`.
+    """
+
+    loaded: LoadedModel
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def trace(self, image: rpn_viz.LoadedImage) -> Trace:
+        """``rpn_viz.trace`` of this model on ``image``, under the lock."""
+        with self.lock:
+            return rpn_viz.trace(self.loaded, image)
+
+
 @st.cache_resource(show_spinner="Loading the model once for this server (a few seconds)…")
-def shared_model(key: str) -> tuple[LoadedModel, threading.Lock]:
+def shared_model(key: str) -> SharedModel:
     """Load an official (file already here: ``ui.download`` fetches it first), shipped, custom or untrained
     model (cached for all sessions)."""
     kind, name = key.split(":", 1)
     if kind == "shipped":
-        return rpn_viz.load_model(PAPER_RPN, allow_download=False), threading.Lock()
+        return SharedModel(rpn_viz.load_model(PAPER_RPN, allow_download=False))
     checkpoint = os.environ.get(CHECKPOINT_ENV) if kind == "custom" else None
-    loaded = rpn_viz.load_model(name, untrained=(kind == "untrained"), checkpoint=checkpoint, allow_download=False)
-    return loaded, threading.Lock()
+    return SharedModel(rpn_viz.load_model(name, untrained=(kind == "untrained"), checkpoint=checkpoint,
+                                          allow_download=False))
 
 
-def get_model(choice: ModelChoice) -> tuple[LoadedModel, threading.Lock]:
-    """The model for a picker entry; the session's own model gets a per-session lock."""
+def get_model(choice: ModelChoice) -> SharedModel:
+    """The model for a picker entry; the session's own model ("your RPN") gets a lock of this session."""
     if choice.kind == "session":
-        locks = st.session_state.setdefault("_session_model_lock", threading.Lock())
-        return st.session_state[YOUR_RPN_KEY], locks
+        loaded: LoadedModel = st.session_state[YOUR_RPN_KEY]
+        own = st.session_state.get("_session_model")
+        if own is None or own.loaded is not loaded:
+            own = st.session_state["_session_model"] = SharedModel(loaded)
+        return own
     return shared_model(choice.key)
 
 
 @st.cache_resource(max_entries=24, show_spinner="Running the network on the photo…")
-def _shared_trace(model_key: str, photo_sha: str, _loaded: LoadedModel, _lock: threading.Lock,
-                  _image: rpn_viz.LoadedImage) -> Trace:
-    with _lock:
-        return rpn_viz.trace(_loaded, _image)
+def _shared_trace(model_key: str, photo_sha: str, _model: SharedModel, _image: rpn_viz.LoadedImage) -> Trace:
+    return _model.trace(_image)
 
 
 def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -> Trace:
     """The photo's trace for the chosen model: shared cache for shared models, per session otherwise."""
-    loaded, lock = get_model(choice)
+    model = get_model(choice)
     if choice.kind != "session":
-        return _shared_trace(choice.key, photo_sha, loaded, lock, image)
+        return _shared_trace(choice.key, photo_sha, model, image)
     from .store import session_store
 
     def run() -> Trace:
-        with st.spinner("Running your RPN on the photo…"), lock:
-            return rpn_viz.trace(loaded, image)
+        with st.spinner("Running your RPN on the photo…"):
+            return model.trace(image)
 
     # one photo at a time for a session's own model keeps memory small
+    loaded = model.loaded
     return session_store("_session_traces", 1).get_or_make((id(loaded), loaded.weights.label, photo_sha), run)
 
 

@@ -57,8 +57,7 @@ actually *see*: compare them with the dashed box that holds most of the gradient
     key = (ctx.choice.key, ctx.loaded.weights.label, ctx.photo.sha256, level.index, row, col, target)
     fields = session_store("lab_receptive_maps", 4)  # each map is the input's size: keep a few
     if st.button("Compute the receptive field (one backward pass)", key="lab_receptive_run"):
-        _, lock = get_model(ctx.choice)
-        with st.spinner("Backpropagating from the cell to the input…"), lock:
+        with st.spinner("Backpropagating from the cell to the input…"), get_model(ctx.choice).lock:
             try:
                 fields.put(key, receptive.receptive_field(trace, level.index, row, col, target, mass))
             except ValueError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-import rpn_viz
 from rpn_viz import baselines
 from rpn_viz.models import MODELS, available_models
 from rpn_viz.tracing import Trace
@@ -14,7 +13,7 @@ from .. import theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture, side_by_side
-from ..resources import ModelChoice, get_trace
+from ..resources import ModelChoice, SharedModel, get_trace
 from ..store import session_store
 
 TOP = [5, 10, 20, 50, 100]
@@ -27,10 +26,10 @@ def _name(trace: Trace) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the paper's RPN with an untrained head…")
-def _paper_untrained() -> rpn_viz.LoadedModel:
+def _paper_untrained() -> SharedModel:
     from rpn_viz import paper
 
-    return paper.load_paper_model(allow_download=False)
+    return SharedModel(paper.load_paper_model(allow_download=False))
 
 
 def _counterpart(ctx: StepContext) -> Trace | str:
@@ -52,9 +51,9 @@ def _counterpart(ctx: StepContext) -> Trace | str:
         start = _paper_untrained()
     except WeightsError as exc:
         return f"Could not load the untrained version of your RPN: {exc}"
-    if start.name != name:
+    if start.loaded.name != name:
         return f"No untrained counterpart is known for the architecture '{name}'."
-    return session_store("lab_untrained_traces", 1).get_or_make(photo.sha256, lambda: rpn_viz.trace(start, photo.image))
+    return session_store("lab_untrained_traces", 1).get_or_make(photo.sha256, lambda: start.trace(photo.image))
 
 
 def _heatmaps(ctx: StepContext, views: list[baselines.TraceView], traces: list[Trace], level: int):

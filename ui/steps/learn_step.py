@@ -31,7 +31,7 @@ from ..figures import download_png
 from ..pictures import Picture
 from ..store import session_store
 from ..photo import Photo, sample_photo, samples
-from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, get_model, model_choices, training_turn
+from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
 
 PAPER = "paper"
 PICTURE_WIDTH = 560  # screen pixels of a picture's drawing area (three pictures side by side)
@@ -54,9 +54,9 @@ class Run:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading ImageNet MobileNetV2 once for this server…")
-def _paper_model(seed: int) -> tuple[LoadedModel, threading.Lock]:
+def _paper_model(seed: int) -> SharedModel:
     """The paper's RPN with a fresh head from ``seed`` (shared by all sessions, never modified)."""
-    return load_paper_model(seed=seed, allow_download=False), threading.Lock()
+    return SharedModel(load_paper_model(seed=seed, allow_download=False))
 
 
 def _start_options() -> dict[str, str]:
@@ -91,7 +91,7 @@ def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock
     return examples
 
 
-def _start_model(start_key: str, seed: int) -> tuple[LoadedModel, threading.Lock]:
+def _start_model(start_key: str, seed: int) -> SharedModel:
     if start_key == PAPER:
         return _paper_model(seed)
     choice = next(c for c in model_choices() if c.key == start_key)
@@ -391,7 +391,8 @@ def render(ctx: StepContext) -> None:
     reset = buttons[2].button("Start over", key="learn_reset", width="stretch")
 
     try:
-        start, lock = _start_model(start_key, seed)
+        shared = _start_model(start_key, seed)
+        start, lock = shared.loaded, shared.lock
     except WeightsError as exc:
         st.error(str(exc) if start_key != PAPER else f"{exc} (needs {MOBILENET_V2_IMAGENET.filename})")
         return
