@@ -88,13 +88,10 @@ NMS_IOUS = [0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.75, 0.8, 0.85, 0.9, 0.35, 0.3]
 
 
 def make_checkpoint(workdir: Path) -> Path:
-    import torch
+    """The tests' and benchmarks' one random checkpoint (``rpn_viz.testing``), saved in ``workdir``."""
+    from rpn_viz.testing import save_random_checkpoint
 
-    from bench.benchmark import varied_state_dict
-
-    path = workdir / "random_normal_mobilenet.pth"
-    torch.save(varied_state_dict(), path)
-    return path
+    return save_random_checkpoint(workdir / "random_mobilenet.pth")
 
 
 def _widget(at, kind: str, key: str):

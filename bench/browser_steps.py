@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load_test import CHROMIUM, FLAGS, MODEL_KEY, Server, make_checkpoint  # noqa: E402
+from bench.load_test import MODEL_KEY, Server, make_checkpoint  # noqa: E402
+from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS as FLAGS  # noqa: E402
 
 GOAL_S = 0.5
 STEPS = ["1 · Input", "2 · Feature maps", "3 · Anchors", "4 · RPN head", "5 · Regression", "6 · Before NMS",

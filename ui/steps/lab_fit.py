@@ -16,7 +16,7 @@ from rpn_viz.images import describe_error
 from .. import theme
 from ..boxes import get_boxes, set_boxes
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_figure, show_photo
+from ..figures import draw_boxes, legend, new_figure, show_photo, show_picture
 from ..photo import samples
 from .lab_common import gt_section, lab_anchor_spec, set_lab_anchors
 
@@ -142,56 +142,73 @@ def _anchor_text(ctx: StepContext, key: str, index: int, box: list[float]) -> st
 def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) -> None:
     """Each box coloured by what training gives it, with its best anchor dotted and that IoU."""
     iw, ih = ctx.input_size
-    fig, ax = new_figure((iw, ih), max_width=10)
-    show_photo(ax, ctx.input_view, f"Your boxes and {source_name}")
     cats = match.categories
     best = match.best_anchor_boxes
-    for cat in af.CATEGORIES:  # every category in the legend, even when no box is in it
-        rows = [i for i, c in enumerate(cats) if c == cat]
-        ax.plot([], [], color=COLOURS[cat], linestyle=STYLES[cat], linewidth=3.5, label=f"{cat}: {len(rows)}")
-        if rows:
-            draw_boxes(ax, best[rows].tolist(), COLOURS[cat], linewidth=2.0, linestyle=":")
-            draw_boxes(ax, match.boxes[rows].tolist(), COLOURS[cat], linewidth=3.5, linestyle=STYLES[cat],
-                       labels=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
-    ax.plot([], [], color="black", linestyle=":", linewidth=2, label="its best anchor (dotted, same colour)")
-    both = torch.cat([match.boxes, best]) if match.boxes.numel() else torch.zeros(0, 4)
-    if both.numel():
-        margin = max(0.0, float(-both[:, :2].min()), float(both[:, 2].max() - iw), float(both[:, 3].max() - ih)) + 10
-        ax.set_xlim(-margin, iw + margin)
-        ax.set_ylim(ih + margin, -margin)
-    legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=12)
-    show_figure(fig, ctx.slug(f"lab-fit-unmatched-{source_name.replace(' ', '_')}"),
-                caption="Thick: your boxes (network-input pixels). Dotted: each box's best anchor. "
-                        "Labels: the box and the IoU of its best anchor.")
+
+    def draw():
+        fig, ax = new_figure((iw, ih), max_width=10)
+        show_photo(ax, ctx.input_view, f"Your boxes and {source_name}")
+        for cat in af.CATEGORIES:  # every category in the legend, even when no box is in it
+            rows = [i for i, c in enumerate(cats) if c == cat]
+            ax.plot([], [], color=COLOURS[cat], linestyle=STYLES[cat], linewidth=3.5, label=f"{cat}: {len(rows)}")
+            if rows:
+                draw_boxes(ax, best[rows].tolist(), COLOURS[cat], linewidth=2.0, linestyle=":")
+                draw_boxes(ax, match.boxes[rows].tolist(), COLOURS[cat], linewidth=3.5, linestyle=STYLES[cat],
+                           labels=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
+        ax.plot([], [], color="black", linestyle=":", linewidth=2, label="its best anchor (dotted, same colour)")
+        both = torch.cat([match.boxes, best]) if match.boxes.numel() else torch.zeros(0, 4)
+        if both.numel():
+            margin = max(0.0, float(-both[:, :2].min()), float(both[:, 2].max() - iw),
+                         float(both[:, 3].max() - ih)) + 10
+            ax.set_xlim(-margin, iw + margin)
+            ax.set_ylim(ih + margin, -margin)
+        legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=12)
+        return fig
+
+    # drawn once per what it shows: the photo, the anchors' name, the boxes, their best anchors and IoUs
+    key = (ctx.trace_key, "lab-fit-unmatched", source_name, tuple(cats), match.boxes.numpy().tobytes(),
+           best.numpy().tobytes(), match.best_iou.numpy().tobytes())
+    show_picture(key, draw, ctx.slug(f"lab-fit-unmatched-{source_name.replace(' ', '_')}"),
+                 caption="Thick: your boxes (network-input pixels). Dotted: each box's best anchor. "
+                         "Labels: the box and the IoU of its best anchor.")
 
 
 def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: af.ShapeFit | None,
                    sources: dict[str, af.AnchorSource], scope_name: str) -> None:
     """Box widths and heights (log–log) with the current anchors' shapes and the fitted ones."""
-    fig, ax = plt.subplots(figsize=(10, 6.5))
-    colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]  # X, squares
-    if fit is not None:
-        for c in range(fit.k):
-            members = shapes[fit.assignment == c]
-            ax.scatter(members[:, 0], members[:, 1], s=22, alpha=0.7, color=colours[c % len(colours)])
-    else:
-        ax.scatter(shapes[:, 0], shapes[:, 1], s=22, alpha=0.7, color=theme.GROUND_TRUTH)
-    ax.scatter([], [], s=22, color="grey", label=f"your boxes ({len(shapes)}), coloured by cluster")
     markers = {"model": ("s", theme.OKABE_ITO["black"]), "custom": ("D", theme.OKABE_ITO["purple"])}
-    for key, (marker, colour) in markers.items():
-        spec_shapes = _source_shapes(sources[key])
-        ax.scatter(spec_shapes[:, 0], spec_shapes[:, 1], marker=marker, s=90, facecolors="none", edgecolors=colour,
-                   linewidths=2, label=sources[key].name)
-    if fit is not None:
-        ax.scatter(fit.widths, fit.heights, marker="X", s=220, color=theme.OKABE_ITO["yellow"], edgecolors="black",
-                   linewidths=1.5, label=f"fitted k = {fit.k}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("width (network-input pixels)")
-    ax.set_ylabel("height (network-input pixels)")
-    ax.set_title(f"Box shapes of {scope_name} and anchor shapes")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=12)
-    show_figure(fig, ctx.slug(f"lab-fit-shapes-k{fit.k if fit else 0}"))
+    anchor_shapes = {key: _source_shapes(sources[key]) for key in markers}
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(10, 6.5))
+        colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]
+        if fit is not None:
+            for c in range(fit.k):
+                members = shapes[fit.assignment == c]
+                ax.scatter(members[:, 0], members[:, 1], s=22, alpha=0.7, color=colours[c % len(colours)])
+        else:
+            ax.scatter(shapes[:, 0], shapes[:, 1], s=22, alpha=0.7, color=theme.GROUND_TRUTH)
+        ax.scatter([], [], s=22, color="grey", label=f"your boxes ({len(shapes)}), coloured by cluster")
+        for key, (marker, colour) in markers.items():
+            spec_shapes = anchor_shapes[key]
+            ax.scatter(spec_shapes[:, 0], spec_shapes[:, 1], marker=marker, s=90, facecolors="none",
+                       edgecolors=colour, linewidths=2, label=sources[key].name)
+        if fit is not None:
+            ax.scatter(fit.widths, fit.heights, marker="X", s=220, color=theme.OKABE_ITO["yellow"],
+                       edgecolors="black", linewidths=1.5, label=f"fitted k = {fit.k}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("width (network-input pixels)")
+        ax.set_ylabel("height (network-input pixels)")
+        ax.set_title(f"Box shapes of {scope_name} and anchor shapes")
+        legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=12)
+        return fig
+
+    fitted = None if fit is None else (fit.k, np.asarray(fit.assignment).tobytes(), np.asarray(fit.widths).tobytes(),
+                                       np.asarray(fit.heights).tobytes())
+    key = ("lab-fit-shapes", scope_name, np.asarray(shapes).tobytes(), fitted,
+           tuple((sources[k].name, np.asarray(v).tobytes()) for k, v in anchor_shapes.items()))
+    show_picture(key, draw, ctx.slug(f"lab-fit-shapes-k{fit.k if fit else 0}"))
 
 
 def _source_shapes(source: af.AnchorSource) -> np.ndarray:
