@@ -32,10 +32,11 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
-from .examples import examples_for
+from .examples import example_from_trace, examples_for, mirrored
 from .learn import StepResult, TrainConfig, TrainingSession
 from .models import LoadedModel
 from .paths import app_root
+from .tracing import trace
 
 DEFAULT_STEPS = 1200
 DEFAULT_SEED = 0
@@ -81,11 +82,15 @@ def start_session(
     clock = time.perf_counter()
     loaded = load_photos(photos)  # every photo decoded and checked before any work
     (first, first_image), rest = loaded[0], loaded[1:]
-    items = [(e.name, image, e.box_tensor()) for e, image in rest]
-    extra = examples_for(start, [(first.name, first_image, first.box_tensor())], flips)[1:]
-    extra += examples_for(start, items, flips)
+    before = trace(start, first_image)  # the session's own photo: its trace is also its example
+    extra = []
+    if flips:
+        image, boxes = mirrored(first_image, first.box_tensor())
+        extra.append(example_from_trace(start.model.rpn, trace(start, image), boxes, first.name, mirrored=True))
+    extra += examples_for(start, [(e.name, image, e.box_tensor()) for e, image in rest], flips)
     config = TrainConfig("sgd", lr, seed=seed)
-    session = TrainingSession(start, first_image, first.box_tensor(), config, extra=extra, name=first.name)
+    session = TrainingSession(start, first_image, first.box_tensor(), config, before=before, extra=extra,
+                              name=first.name)
     return session, time.perf_counter() - clock
 
 

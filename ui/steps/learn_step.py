@@ -407,7 +407,7 @@ def render(ctx: StepContext) -> None:
         st.session_state.pop("learn_stopped", None)
         try:
             if run is None:
-                extra = _bundled_examples(start_key if start_key != PAPER else PAPER, start, lock) if bundled else []
+                extra = _bundled_examples(start_key, start, lock) if bundled else []
                 with st.spinner("Running the backbone once and labelling the anchors…"), lock:
                     session = TrainingSession(start, ctx.photo.image, _to_original(ctx.photo, boxes),
                                               TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
