@@ -116,7 +116,7 @@ def measure(steps: list[str], runs: int) -> list[StepRow]:
     from ui.photo import samples
     import hashlib
 
-    from ui.steps import STEPS, step_by_key
+    from ui.steps import step_by_key
 
     first = samples()[0]["file"]
     sha = hashlib.sha256((ROOT / "assets" / first).read_bytes()).hexdigest()

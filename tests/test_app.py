@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import rpn_viz
-from ui.apptest import pictures
+from ui.apptest import charts, pictures
 from ui.apptest import run_step as run_app
 from ui.steps import STEPS
 
@@ -73,6 +73,10 @@ def test_sliders_refilter_without_rerunning_the_network(custom_app, monkeypatch)
     assert not at.exception
     assert calls == [], "a post-processing slider must not re-run the network"
     assert after["after score threshold"] != before["after score threshold"]
+    ((_, rows),) = charts(at)  # the score histogram, with the threshold marked where the slider is
+    assert [r["at"] for r in rows if "at" in r] == pytest.approx([0.7, 0.7])  # the line and its label
+    counted = sum(r["count"] for r in rows if "count" in r)  # every candidate is in one bin
+    assert f"{counted:,}" == after["candidates (pre-NMS top-N per level)"]
 
 
 def test_untrained_model_is_labelled_everywhere_it_is_shown():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from rpn_viz import lab
-from ui.apptest import check, downloadable_pictures, run_step, text_of
+from ui.apptest import charts, check, downloadable_pictures, run_step, text_of
 
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
 
@@ -24,7 +24,8 @@ def test_anchor_lab_counts_and_labels() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "9"
     assert "positive" in text and "mini-batch of 256" in text
-    assert downloadable_pictures(at) >= 3  # tiling, inside/crossing bars, mini-batch
+    assert downloadable_pictures(at) >= 2  # tiling, mini-batch
+    assert len(charts(at)) == 1  # inside / crossing bars
     # the paper's example, with other sliders: k follows the choices
     at.radio(key="lab_image").set_value("paper")
     at.multiselect(key="lab_ratios").set_value([1.0])
@@ -32,7 +33,13 @@ def test_anchor_lab_counts_and_labels() -> None:
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "3"
-    assert metrics["anchors"] == f"{lab.tile_anchors((1000, 600), lab.AnchorSpec((128, 256, 512), (1.0,), 16)).num_anchors:,}"
+    one_ratio = lab.tile_anchors((1000, 600), lab.AnchorSpec((128, 256, 512), (1.0,), 16))
+    assert metrics["anchors"] == f"{one_ratio.num_anchors:,}"
+    ((_, rows),) = charts(at)  # per shape, anchors inside the image and crossing its border: known geometry
+    inside = [r["value"] for r in rows if r["part"] == "inside the image"]
+    crossing = [r["value"] for r in rows if r["part"] == "crossing the border"]
+    assert inside == one_ratio.inside_per_shape()
+    assert [a + b for a, b in zip(inside, crossing)] == [one_ratio.num_positions] * 3
 
 
 def test_custom_anchors_page() -> None:
@@ -54,8 +61,17 @@ def test_recall_page() -> None:
     assert "of your 7 boxes" in text_of(at)
     at = run_step("lab_recall", untrained=True, gt=GT)
     assert "of your 2 boxes" in text_of(at)
-    assert downloadable_pictures(at) >= 3  # two curves and the coverage picture
+    assert downloadable_pictures(at) >= 1  # the coverage picture
     assert len(at.dataframe) >= 1
+    (by_count, count_rows), (by_iou, iou_rows) = charts(at)  # the two recall curves, native charts
+    assert by_count["title"] == "Recall vs number of proposals" and by_iou["title"].startswith("Recall vs IoU")
+    for rows, rising in ((count_rows, True), (iou_rows, False)):
+        assert rows and all(0.0 <= r["y"] <= 1.0 for r in rows)
+        for name in {r["series"] for r in rows}:  # recall grows with more proposals, falls with a stricter IoU
+            ys = [r["y"] for r in sorted((r for r in rows if r["series"] == name), key=lambda r: r["x"])]
+            assert ys == sorted(ys, reverse=not rising), name
+    at05 = max((r for r in count_rows if r["series"] == "IoU ≥ 0.5"), key=lambda r: r["x"])["y"]
+    assert f"**{at05:.0%}** at IoU 0.5" in text_of(at)  # the curve ends where the text says
 
 
 @pytest.mark.slow
@@ -67,7 +83,11 @@ def test_before_the_rpn_page() -> None:
     assert "Selective Search boxes" in text and "Recall at IoU 0.5" in text
     rows = at.dataframe[0].value
     assert list(rows["method"]) == ["sliding windows", "Selective Search", "RPN"]
-    assert downloadable_pictures(at) >= 2
+    assert downloadable_pictures(at) >= 1  # the three methods' boxes over the photo
+    (count, count_rows), (_, seconds_rows) = charts(at)  # bars: how many boxes, how long
+    assert count["title"] == "How many boxes"
+    assert [(r["name"], r["value"]) for r in count_rows] == list(zip(rows["method"], rows["boxes"]))
+    assert [r["name"] for r in seconds_rows] == list(rows["method"])
 
 
 @pytest.fixture

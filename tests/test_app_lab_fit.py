@@ -16,7 +16,7 @@ from rpn_viz import box_files, lab
 from rpn_viz.models import DEFAULT_MODEL
 
 from rpn_viz.paths import app_root
-from ui.apptest import downloadable_pictures, run_step, sample_sha, text_of
+from ui.apptest import charts, downloadable_pictures, run_step, sample_sha, text_of
 
 ROOT = app_root()
 FIRST_SAMPLE = json.loads((ROOT / "assets" / "samples.json").read_text())[0]["file"]
@@ -47,7 +47,13 @@ def test_fit_page_with_a_samples_boxes(expected) -> None:
     paper_bpr = float((expected["paper"].best_iou >= 0.7).float().mean())
     assert table["best possible recall @ 0.7"][1] == f"{paper_bpr:.0%}"
     assert table["best possible recall @ 0.7"][3] == "100%"  # two boxes, two fitted shapes: each fits its box
-    assert downloadable_pictures(at) >= 2  # the unmatched-box picture and the shape plot
+    assert downloadable_pictures(at) >= 1  # the unmatched-box picture
+    ((shapes, rows),) = charts(at)  # box shapes (one point per box) and anchor shapes, log–log
+    assert shapes["title"].startswith("Box shapes of")
+    clusters = [r for r in rows if r["group"].startswith("your boxes, cluster")]
+    assert len(clusters) == 2 and len({r["group"] for r in clusters}) == 2  # k = 2: one cluster per box
+    fitted = sorted((r["x"], r["y"]) for r in rows if r["group"] == "fitted anchors, k = 2")
+    assert fitted == pytest.approx(sorted((r["x"], r["y"]) for r in clusters), rel=1e-3)  # each fits its box
     assert "learned for **its own anchors**" in text_of(at)
 
     at.radio(key="lab_fit_source").set_value("paper")
@@ -90,7 +96,8 @@ def test_fit_page_on_a_bundled_set(monkeypatch, tmp_path) -> None:
     assert "5 boxes on 2 photo(s)" in text_of(at)
     per_category = at.dataframe[1].value
     assert sorted(per_category["category"]) == ["bicycle", "car", "person"]
-    assert downloadable_pictures(at) >= 1
+    assert len(charts(at)) == 1  # the whole set's box shapes (no box on this photo)
+    assert sum(r["group"].startswith("your boxes") for r in charts(at)[0][1]) == 5
 
 
 def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:

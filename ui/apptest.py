@@ -79,3 +79,21 @@ def downloadable_pictures(at: AppTest) -> int:
     figures = len(at.get("image"))
     assert len(at.get("download_button")) >= figures
     return figures
+
+
+def charts(at: AppTest) -> list[tuple[dict, list[dict]]]:
+    """Native charts on the page (``ui.charts``): each one's Vega-Lite spec and its data rows."""
+    import json
+
+    import pyarrow as pa
+
+    found = []
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        data = element.proto.data.data
+        if data:  # Streamlit sends a single view's inline rows as Arrow; layers keep theirs in the spec
+            rows = pa.ipc.open_stream(data).read_all().to_pylist()
+        else:
+            rows = [row for part in [spec, *spec.get("layer", [])] for row in part.get("data", {}).get("values", [])]
+        found.append((spec, rows))
+    return found

@@ -1,7 +1,8 @@
-"""Showing pictures: every picture cached by what it shows, with a PNG download; matplotlib helpers for plots.
+"""Showing pictures: every picture cached by what it shows, with a PNG download; matplotlib helpers.
 
-Pictures over a photo are drawn with :mod:`ui.pictures` (PIL, milliseconds); matplotlib stays for
-plots where it is the point (curves, histograms, bars). Either way a page calls
+Pictures over a photo are drawn with :mod:`ui.pictures` (PIL, milliseconds); charts (curves,
+histograms, bars, point clouds) are native browser charts made by :mod:`ui.charts`; matplotlib stays
+for the few figures neither fits (small multiples of heatmaps, the receptive-field plots). A page calls
 :func:`show_picture` with a key that says what the picture shows: the drawing runs once per key
 for the whole server (``st.cache_data``, bounded), and the PNG for "Download PNG" is only encoded
 when someone clicks it.

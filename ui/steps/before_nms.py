@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from rpn_viz.follow import History
 
-from .. import follow, theme
+from .. import charts, follow, theme
 from ..context import StepContext
-from ..figures import show_picture
+
 from ..pictures import Picture, scalar_colours
 from ..widgets import untrained_note
 
@@ -56,7 +55,7 @@ not the network.
         follow.table([follow.row(ctx, int(p), i) for i, p in enumerate(order[:100].tolist())],
                      result.anchor_index[order[:100]].tolist(), "before_table")
     with right:
-        show_picture((ctx.key, "score-histogram"), lambda: _histogram(ctx), ctx.slug("score-histogram"))
+        charts.show_chart(_histogram(ctx))
         per_level = [
             {"level": lv.name, "anchors": lv.num_anchors,
              "candidates": int((result.level == lv.index).sum()),
@@ -109,13 +108,7 @@ def _funnel_note(ctx: StepContext, found: History) -> str:
     return "; ".join(parts) + "."
 
 
-def _histogram(ctx: StepContext):
+def _histogram(ctx: StepContext) -> dict:
     s = ctx.settings
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(ctx.result.prob.numpy(), bins=40, color=theme.OKABE_ITO["blue"])
-    ax.axvline(s.score_thresh, color=theme.OKABE_ITO["vermillion"], linewidth=3, label=f"threshold {s.score_thresh:g}")
-    ax.set_xlabel("objectness probability")
-    ax.set_ylabel("candidates")
-    ax.set_title("Scores of the pre-NMS top-N")
-    ax.legend()
-    return fig
+    return charts.histogram(ctx.result.prob.numpy(), title="Scores before NMS", x_title="objectness probability",
+                            y_title="candidates", mark_at=s.score_thresh, mark_label=f"threshold {s.score_thresh:g}")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
+from PIL import Image
 
 from .. import follow
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture
+from ..pictures import Picture, side_by_side
 from ..widgets import level_picker, untrained_note
 
 
@@ -91,12 +91,15 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
         st.metric("Highest objectness on this map", f"{top:.3f}")
 
 
-def _all_levels(trace):
-    """Small multiples: max objectness over the anchors of every level, as grids of cells (matplotlib)."""
-    fig, axes = plt.subplots(1, len(trace.levels), figsize=(8, 3.2), squeeze=False)
-    for ax, lv in zip(axes[0], trace.levels):
-        im = ax.imshow(torch.sigmoid(lv.objectness).max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(f"'{lv.name}' {lv.grid[0]}×{lv.grid[1]}")
-        ax.axis("off")
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, label="max objectness")
-    return fig
+def _all_levels(trace) -> Image.Image:
+    """Small multiples: max objectness over the anchors of every level, as grids of cells, one colour bar."""
+    panels = []
+    width = 720 // len(trace.levels)
+    for i, lv in enumerate(trace.levels):
+        h, w = lv.grid
+        picture = Picture(None, size=(w, h), width=width, height=width).heatmap(
+            lv.objectness_map()[0].numpy(), (w, h), alpha=1.0, label="max objectness")
+        if i < len(trace.levels) - 1:
+            picture.bar = None  # one colour bar for the row: every panel shares the 0–1 scale
+        panels.append(picture.render(f"'{lv.name}' {h}×{w}", axes=False))
+    return side_by_side(panels)

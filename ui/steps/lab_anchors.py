@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import astuple
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
 
 from rpn_viz import lab
 
-from .. import theme
+from .. import charts, theme
 from ..context import StepContext
-from ..figures import legend, show_picture
+from ..figures import show_picture
 from ..pictures import Picture
 from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
@@ -55,23 +54,16 @@ def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
     return picture.render(title)
 
 
-def _inside_figure(tiling: lab.Tiling):
-    """Per anchor shape: how many lie inside the image and how many cross its border (matplotlib bars)."""
+def _inside_chart(tiling: lab.Tiling) -> dict:
+    """Per anchor shape: how many lie inside the image and how many cross its border."""
     shapes = tiling.spec.shapes()
     inside = np.array(tiling.inside_per_shape())
     total = tiling.num_positions
     labels = [f"{s.size:g} px, {s.ratio:g} ({s.width:.0f}×{s.height:.0f})" for s in shapes]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shapes) + 1.8))  # height: one bar per shape
-    y = np.arange(len(shapes))
-    ax.barh(y, inside, color=theme.KEPT, label="inside the image")
-    ax.barh(y, total - inside, left=inside, color=theme.OKABE_ITO["orange"], label="crossing the border")
-    ax.set_yticks(y, labels)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"anchors of this shape (one per position: {total:,})")
-    ax.set_title("Big anchors rarely fit inside the image")
-    height = 0.45 * len(shapes) + 1.8
-    legend(ax, loc="upper center", bbox_to_anchor=(0.5, -1.0 / (0.75 * height)), ncol=2)
-    return fig
+    return charts.stacked_bars(labels, {"inside the image": inside, "crossing the border": total - inside},
+                               title="Big anchors rarely fit inside the image",
+                               x_title=f"anchors of this shape (one per position: {total:,})",
+                               colours=[theme.KEPT, theme.OKABE_ITO["orange"]])
 
 
 def _batch_picture(ctx: StepContext, gt: torch.Tensor, tiling: lab.Tiling, batch: lab.MiniBatch):
@@ -146,8 +138,7 @@ paper's released code, py-faster-rcnn: 8,151); "about 6,000" is what a typical P
                  ctx.slug(f"lab-tiling-s{tiling.spec.stride}-k{tiling.k}"),
                  caption=f"The k = {tiling.k} anchors of the middle cell (row {rows // 2}, column {cols // 2}, "
                          "black +). Dotted: the image border.")
-    show_picture(("lab-inside", astuple(spec), tiling.image_size), lambda: _inside_figure(tiling),
-                 ctx.slug(f"lab-inside-s{tiling.spec.stride}-k{tiling.k}"))
+    charts.show_chart(_inside_chart(tiling))
 
     st.subheader("Training labels from your boxes")
     if not on_photo:

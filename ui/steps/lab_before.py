@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import astuple
 
-import matplotlib.pyplot as plt
 import streamlit as st
 import torch
 
 from rpn_viz import baselines, lab
 
-from .. import theme
+from .. import charts, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture, side_by_side
@@ -26,23 +25,16 @@ COLOURS = {"sliding windows": theme.OKABE_ITO["orange"], "Selective Search": the
            "RPN": theme.KEPT}
 
 
-def _bars(table: baselines.Comparison):
+def _bars(table: baselines.Comparison) -> tuple[dict, dict]:
+    """How many boxes each method gives, and how long it took (log scales: they differ by orders of magnitude)."""
     names = [row["method"] for row in table.rows]
     colours = [COLOURS.get(n, theme.CYCLE[0]) for n in names]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    axes[0].bar(names, [row["boxes"] for row in table.rows], color=colours)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("candidate boxes (log scale)")
-    axes[0].set_title("How many boxes")
-    axes[1].bar(names, [max(row["seconds"], 1e-4) for row in table.rows], color=colours)
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel("seconds on this machine (log scale)")
-    axes[1].set_title("Time to produce them")
-    for ax in axes:
-        ax.tick_params(axis="x", labelsize=12)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    count = charts.bars({row["method"]: row["boxes"] for row in table.rows}, title="How many boxes",
+                        y_title="candidate boxes (log scale)", log_y=True, colours=colours)
+    seconds = charts.bars({row["method"]: max(row["seconds"], 1e-4) for row in table.rows},
+                          title="Time to produce them", y_title="seconds on this machine (log scale)", log_y=True,
+                          colours=colours, fmt=".3~g")
+    return count, seconds
 
 
 def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor):
@@ -124,5 +116,7 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
         text += " Add ground-truth boxes (expander above) to compare their recall."
     st.markdown(text)
     shows = (ctx.key, "lab-before", astuple(spec), key if search is not None else None, tuple(map(tuple, gt.tolist())))
-    show_picture((*shows, "bars"), lambda: _bars(table), ctx.slug("lab-before-bars"))
+    for column, chart in zip(st.columns(2), _bars(table)):
+        with column:
+            charts.show_chart(chart)
     show_picture((*shows, "boxes"), lambda: _panels(ctx, table, gt), ctx.slug("lab-before-boxes"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
@@ -13,10 +12,12 @@ from rpn_viz import anchor_fit as af
 from rpn_viz import box_files, lab
 from rpn_viz.images import describe_error
 
-from .. import theme
+from .. import charts, theme
 from ..boxes import get_boxes, set_boxes
 from ..context import StepContext
-from ..figures import draw_boxes, legend, new_figure, show_photo, show_picture
+from ..figures import show_picture
+from ..pictures import Picture
+from ..store import session_store
 from ..photo import samples
 from .lab_common import gt_section, lab_anchor_spec, set_lab_anchors
 
@@ -39,13 +40,11 @@ def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
 
 def _cached_stats(key: tuple, make, what: str) -> af.SetStats:
     """Statistics of a whole set, kept for this session (a few entries: the set or the anchors changed)."""
-    cache = st.session_state.setdefault(CACHE_KEY, {})
-    if key not in cache:
-        if len(cache) >= 24:
-            cache.clear()
+    def matched() -> af.SetStats:
         with st.spinner(f"Matching every box of the set against {what}…"):
-            cache[key] = make()
-    return cache[key]
+            return make()
+
+    return session_store(CACHE_KEY, 24).get_or_make(key, matched)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,24 +145,16 @@ def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) ->
     best = match.best_anchor_boxes
 
     def draw():
-        fig, ax = new_figure((iw, ih), max_width=10)
-        show_photo(ax, ctx.input_view, f"Your boxes and {source_name}")
+        picture = Picture(ctx.input_view, view=_view_with(torch.cat([match.boxes, best]), iw, ih))
         for cat in af.CATEGORIES:  # every category in the legend, even when no box is in it
             rows = [i for i, c in enumerate(cats) if c == cat]
-            ax.plot([], [], color=COLOURS[cat], linestyle=STYLES[cat], linewidth=3.5, label=f"{cat}: {len(rows)}")
+            picture.legend_entry(f"{cat}: {len(rows)}", COLOURS[cat], 3.5, STYLES[cat])
             if rows:
-                draw_boxes(ax, best[rows].tolist(), COLOURS[cat], linewidth=2.0, linestyle=":")
-                draw_boxes(ax, match.boxes[rows].tolist(), COLOURS[cat], linewidth=3.5, linestyle=STYLES[cat],
-                           labels=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
-        ax.plot([], [], color="black", linestyle=":", linewidth=2, label="its best anchor (dotted, same colour)")
-        both = torch.cat([match.boxes, best]) if match.boxes.numel() else torch.zeros(0, 4)
-        if both.numel():
-            margin = max(0.0, float(-both[:, :2].min()), float(both[:, 2].max() - iw),
-                         float(both[:, 3].max() - ih)) + 10
-            ax.set_xlim(-margin, iw + margin)
-            ax.set_ylim(ih + margin, -margin)
-        legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=12)
-        return fig
+                picture.boxes(best[rows].tolist(), COLOURS[cat], 2.0, style=":")
+                picture.boxes(match.boxes[rows].tolist(), COLOURS[cat], 3.5, style=STYLES[cat],
+                              tags=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
+        picture.legend_entry("its best anchor (dotted, same colour)", theme.OKABE_ITO["black"], 2.0, ":")
+        return picture.render(f"Your boxes and {source_name}")
 
     # drawn once per what it shows: the photo, the anchors' name, the boxes, their best anchors and IoUs
     key = (ctx.trace_key, "lab-fit-unmatched", source_name, tuple(cats), match.boxes.numpy().tobytes(),
@@ -176,40 +167,35 @@ def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) ->
 def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: af.ShapeFit | None,
                    sources: dict[str, af.AnchorSource], scope_name: str) -> None:
     """Box widths and heights (log–log) with the current anchors' shapes and the fitted ones."""
-    markers = {"model": ("s", theme.OKABE_ITO["black"]), "custom": ("D", theme.OKABE_ITO["purple"])}
+    markers = {"model": ("square", theme.OKABE_ITO["black"]), "custom": ("diamond", theme.OKABE_ITO["purple"])}
     anchor_shapes = {key: _source_shapes(sources[key]) for key in markers}
 
-    def draw():
-        fig, ax = plt.subplots(figsize=(10, 6.5))
-        colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]
-        if fit is not None:
-            for c in range(fit.k):
-                members = shapes[fit.assignment == c]
-                ax.scatter(members[:, 0], members[:, 1], s=22, alpha=0.7, color=colours[c % len(colours)])
-        else:
-            ax.scatter(shapes[:, 0], shapes[:, 1], s=22, alpha=0.7, color=theme.GROUND_TRUTH)
-        ax.scatter([], [], s=22, color="grey", label=f"your boxes ({len(shapes)}), coloured by cluster")
-        for key, (marker, colour) in markers.items():
-            spec_shapes = anchor_shapes[key]
-            ax.scatter(spec_shapes[:, 0], spec_shapes[:, 1], marker=marker, s=90, facecolors="none",
-                       edgecolors=colour, linewidths=2, label=sources[key].name)
-        if fit is not None:
-            ax.scatter(fit.widths, fit.heights, marker="X", s=220, color=theme.OKABE_ITO["yellow"],
-                       edgecolors="black", linewidths=1.5, label=f"fitted k = {fit.k}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("width (network-input pixels)")
-        ax.set_ylabel("height (network-input pixels)")
-        ax.set_title(f"Box shapes of {scope_name} and anchor shapes")
-        legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=12)
-        return fig
+    groups: dict[str, np.ndarray] = {}
+    styles: dict[str, tuple[str, str, bool, int]] = {}
+    colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]
+    if fit is not None:
+        for c in range(fit.k):
+            name = f"your boxes, cluster {c + 1} ({int((fit.assignment == c).sum())})"
+            groups[name], styles[name] = shapes[fit.assignment == c], (colours[c % len(colours)], "circle", True, 90)
+    else:
+        name = f"your boxes ({len(shapes)})"
+        groups[name], styles[name] = shapes, (theme.GROUND_TRUTH, "circle", True, 90)
+    for key, (marker, colour) in markers.items():
+        groups[sources[key].name], styles[sources[key].name] = anchor_shapes[key], (colour, marker, False, 260)
+    if fit is not None:
+        name = f"fitted anchors, k = {fit.k}"
+        groups[name] = np.stack([fit.widths, fit.heights], axis=1)
+        styles[name] = (theme.OKABE_ITO["yellow"], "cross", True, 500)
+    charts.show_chart(charts.points(groups, styles, title=f"Box shapes of {scope_name} and anchor shapes",
+                                    x_title="width (network-input pixels)", y_title="height (network-input pixels)"))
 
-    fitted = None if fit is None else (fit.k, np.asarray(fit.assignment).tobytes(), np.asarray(fit.widths).tobytes(),
-                                       np.asarray(fit.heights).tobytes())
-    key = ("lab-fit-shapes", scope_name, np.asarray(shapes).tobytes(), fitted,
-           tuple((sources[k].name, np.asarray(v).tobytes()) for k, v in anchor_shapes.items()))
-    show_picture(key, draw, ctx.slug(f"lab-fit-shapes-k{fit.k if fit else 0}"))
 
+def _view_with(boxes: torch.Tensor, iw: int, ih: int) -> tuple[float, float, float, float]:
+    """The input image and every box (anchors may cross the border), with 10 px around them."""
+    if not boxes.numel():
+        return (0.0, 0.0, float(iw), float(ih))
+    return (min(0.0, float(boxes[:, 0].min())) - 10, min(0.0, float(boxes[:, 1].min())) - 10,
+            max(float(iw), float(boxes[:, 2].max())) + 10, max(float(ih), float(boxes[:, 3].max())) + 10)
 
 def _source_shapes(source: af.AnchorSource) -> np.ndarray:
     """(n, 2) distinct anchor widths and heights of a source (w = size/√ratio, h = size·√ratio)."""

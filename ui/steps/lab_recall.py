@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from rpn_viz import recall
 
-from .. import theme
+from .. import charts, theme
 from ..context import StepContext
-from ..figures import legend, show_picture
+from ..figures import show_picture
 from ..pictures import Picture
 from ..widgets import untrained_note
 from .lab_common import gt_section
@@ -17,30 +16,16 @@ from .lab_common import gt_section
 MISSED = theme.SUPPRESSED
 
 
-def _recall_plot(x: list, series: dict, label: str, xlabel: str, title: str, log_x: bool, where: str):
-    """One recall chart: a curve per entry of ``series`` (its key named by ``label``), recall from 0 to 1."""
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for colour, (key, values) in zip(theme.CYCLE, series.items()):
-        ax.plot(x, values, marker="o", ms=4, lw=2.5, color=colour, label=label.format(key))
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("recall")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    legend(ax, loc=where)
-    return fig
+def _recall_vs_count(curves: recall.RecallCurves) -> dict:
+    series = {f"IoU ≥ {t:g}": values for t, values in curves.recall_vs_count.items()}
+    return charts.lines(curves.counts, series, title="Recall vs number of proposals",
+                        x_title="number of proposals (best first)", y_title="recall", log_x=True, y_domain=(0, 1))
 
 
-def _recall_vs_count(curves: recall.RecallCurves):
-    return _recall_plot(curves.counts, curves.recall_vs_count, "IoU ≥ {:g}", "number of proposals (best first)",
-                        "Recall vs number of proposals", True, "upper left")
-
-
-def _recall_vs_iou(curves: recall.RecallCurves):
-    return _recall_plot(curves.iou_thresholds, curves.recall_vs_iou, "top {}", "IoU threshold",
-                        "Recall vs IoU (as in the paper's Fig. 2)", False, "lower left")
+def _recall_vs_iou(curves: recall.RecallCurves) -> dict:
+    series = {f"top {k}": values for k, values in curves.recall_vs_iou.items()}
+    return charts.lines(curves.iou_thresholds, series, title="Recall vs IoU (paper's Fig. 2)",
+                        x_title="IoU threshold", y_title="recall", y_domain=(0, 1), legend_at="bottom-left")
 
 
 def _coverage_picture(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float):
@@ -95,9 +80,9 @@ IoU ≥ {threshold:g}. Recall with all of them: **{r05[-1] if r05 else 0:.0%}** 
     key = (ctx.key, "lab-recall", tuple(map(tuple, gt.tolist())))
     c = st.columns(2)
     with c[0]:
-        show_picture((*key, "vs-count"), lambda: _recall_vs_count(curves), ctx.slug("lab-recall-vs-count"))
+        charts.show_chart(_recall_vs_count(curves))
     with c[1]:
-        show_picture((*key, "vs-iou"), lambda: _recall_vs_iou(curves), ctx.slug("lab-recall-vs-iou"))
+        charts.show_chart(_recall_vs_iou(curves))
     show_picture((*key, threshold), lambda: _coverage_picture(ctx, curves, gt, threshold),
                  ctx.slug(f"lab-recall-coverage-{threshold:g}"))
     table = curves.table()

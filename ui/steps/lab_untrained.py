@@ -41,9 +41,9 @@ def _counterpart(ctx: StepContext) -> Trace | str:
     if ctx.choice.kind == "untrained":
         if name in {spec.name for spec in available_models()}:
             return get_trace(ModelChoice(f"official:{name}", "official"), photo.sha256, photo.image)
-        return (f"The trained (COCO) weights of this architecture are not on this machine, so only the untrained "
-                f"side can be shown. Add them in the sidebar, or train your own RPN in the Learning pages and pick "
-                f"it as the model: this page then compares it with its untrained start.")
+        return ("The trained (COCO) weights of this architecture are not on this machine, so only the untrained "
+                "side can be shown. Add them in the sidebar, or train your own RPN in the Learning pages and pick "
+                "it as the model: this page then compares it with its untrained start.")
     # the session's own model: compare with its architecture's untrained start
     if name in MODELS:
         return get_trace(ModelChoice(f"untrained:{name}", "untrained"), photo.sha256, photo.image)

@@ -14,7 +14,7 @@ from ..pictures import Picture
 
 
 def render(ctx: StepContext) -> None:
-    trace, result = ctx.trace, ctx.result
+    trace = ctx.trace
     st.markdown(
         """
 For each anchor the head predicts four **deltas** (Δx, Δy, Δw, Δh). They are *relative*: Δx moves the
