@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.load_test import MODEL_KEY, Server, make_checkpoint  # noqa: E402
-from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS as FLAGS  # noqa: E402
+from rpn_viz.testing import CHROMIUM, STREAMLIT_IDLE  # noqa: E402
+from rpn_viz.testing import CHROMIUM_FLAGS as FLAGS  # noqa: E402
 
 GOAL_S = 0.5
 STEPS = ["1 · Input", "2 · Feature maps", "3 · Anchors", "4 · RPN head", "5 · Regression", "6 · Before NMS",
@@ -79,7 +80,7 @@ def upload_times(url: str, photo: Path, runs: int, timeout_ms: float) -> list[fl
             page.goto(f"{url}/?step=proposals&source=Upload&model={MODEL_KEY}")
             upload = page.locator("[data-testid=stSidebar] input[type=file]").first
             upload.wait_for(state="attached")
-            page.wait_for_timeout(1000)
+            page.wait_for_function(f"() => {STREAMLIT_IDLE}", polling=50)  # the first run is over
             start = time.perf_counter()
             upload.set_input_files(str(variant))
             page.get_by_role("button", name="Proposals as JSON").wait_for()
@@ -106,7 +107,7 @@ def measure(url: str, rounds: int, timeout_ms: float) -> dict[str, list[float]]:
                 start = time.perf_counter()
                 sidebar.get_by_text(title, exact=True).click()
                 page.locator("[data-testid=stMain] h1").filter(has_text=title.split("·", 1)[1].strip()).wait_for()
-                page.wait_for_timeout(50)  # the rerun has started (the status widget appears)
+                page.wait_for_function(f"() => {STREAMLIT_IDLE}", polling=50)  # the new step's run is over
                 page.wait_for_function(PICTURES_LOADED, polling=50)
                 times.setdefault(f"step switch → pictures ({'first visit' if r == 0 else 'warm'})", []).append(
                     time.perf_counter() - start)

@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rpn_viz.testing import CHROMIUM, AppServer, save_random_checkpoint  # noqa: E402
+from rpn_viz.testing import CHROMIUM, RUN_START_MS, STREAMLIT_IDLE, AppServer, save_random_checkpoint  # noqa: E402
 from rpn_viz.testing import CHROMIUM_FLAGS as FLAGS  # noqa: E402
 
 MODEL_KEY = "custom:mobilenet_v3_large_fpn"
@@ -199,17 +199,18 @@ class Server(AppServer):
 # one browser session
 # --------------------------------------------------------------------------------------------------
 
-SETTLED = (
-    "() => !document.querySelector('[data-testid=stStatusWidget]') &&"
-    " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0"
-)
-
-
 async def settle(page, timeout_ms: float) -> None:
-    await page.wait_for_timeout(400)
-    # polled 4× a second, not every animation frame: twenty pages polling at 60 Hz cost real CPU
-    await page.wait_for_function(SETTLED, timeout=timeout_ms, polling=250)
-    await page.wait_for_timeout(200)
+    """Wait until Streamlit has finished the run the last action started (as ``tests/browsing.settle``).
+
+    Polled 4× a second, not every animation frame: thirty pages polling at 60 Hz cost real CPU.
+    """
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:  # the action's rerun may not have begun yet: give it a moment to start
+        await page.wait_for_function(f"() => !({STREAMLIT_IDLE})", timeout=RUN_START_MS, polling=100)
+    except PlaywrightTimeout:
+        pass  # the run was over before we looked, or the action started none
+    await page.wait_for_function(f"() => {STREAMLIT_IDLE}", timeout=timeout_ms, polling=250)
 
 
 async def download_json(page, timeout_ms: float, attempts: int = 3) -> dict:
@@ -278,6 +279,8 @@ async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: fl
     done = page.get_by_text("It is now your RPN", exact=False).first
     queued = page.get_by_text("Queued: number", exact=False).first
     deadline = start + timeout_ms / 1000
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     while time.perf_counter() < deadline:
         if await done.count():
             break
@@ -286,7 +289,10 @@ async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: fl
             found = re.search(r"number (\d+) in line", text)
             if found and (not session.queue_places or session.queue_places[-1] != int(found.group(1))):
                 session.queue_places.append(int(found.group(1)))
-        await page.wait_for_timeout(500)
+        try:  # returns as soon as training is over; else look at the queue again
+            await done.wait_for(timeout=500)
+        except PlaywrightTimeout:
+            pass
     await done.wait_for(timeout=1000)
     session.train_s = time.perf_counter() - start
     await settle(page, timeout_ms)
@@ -335,7 +341,6 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
             after = await download_json(page, timeout_ms)
             if abs(after["settings"]["nms_iou"] - 0.65) < 1e-6 or time.perf_counter() > deadline:
                 break
-            await page.wait_for_timeout(500)
         session.slider_result_s = time.perf_counter() - start
         results["after"] = after
         session.proposals_after = len(after["proposals"])

@@ -31,6 +31,8 @@ from .paths import app_root as _app_root
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_FLAGS",
+    "RUN_START_MS",
+    "STREAMLIT_IDLE",
     "AppServer",
     "Measured",
     "free_port",
@@ -44,6 +46,15 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage"]
+
+#: A JavaScript expression, true when the Streamlit page is idle: its script state (the stApp
+#: element's ``data-test-script-state``) is "notRunning", no "running" widget, nothing stale or still
+#: loading. Waiting for it after an action (having first given the rerun up to 0.5 s to start) is how
+#: the browser tests and the load test know a run is over, without fixed sleeps.
+STREAMLIT_IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning' &&"
+                  " !document.querySelector('[data-testid=stStatusWidget]') &&"
+                  " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
+RUN_START_MS = 500  # how long an action's rerun is given to begin before the page counts as idle
 
 
 # --------------------------------------------------------------------------------------------------

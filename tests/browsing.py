@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS, AppServer
+from rpn_viz.testing import CHROMIUM, CHROMIUM_FLAGS, RUN_START_MS, STREAMLIT_IDLE, AppServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,10 +48,7 @@ def new_page(browser, width: int = 1440, height: int = 1000):
     return page
 
 
-# Streamlit's own state (the stApp element's data-test-script-state) and nothing stale or loading.
-IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning' &&"
-        " !document.querySelector('[data-testid=stStatusWidget]') &&"
-        " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
+IDLE = STREAMLIT_IDLE
 
 
 def settle(page) -> None:
@@ -61,7 +58,7 @@ def settle(page) -> None:
     for the app to leave the idle state, then for it to be idle again with nothing stale on the page.
     """
     try:
-        page.wait_for_function(f"() => !({IDLE})", timeout=500)
+        page.wait_for_function(f"() => !({IDLE})", timeout=RUN_START_MS)
     except sync_api.TimeoutError:
         pass  # the run was over before we looked, or the action started none
     page.wait_for_function(f"() => {IDLE}", timeout=180_000)
