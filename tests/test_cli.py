@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import cli, weights
+from rpn_viz import cli, download
 from rpn_viz.export import trace_json
 from rpn_viz.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
@@ -360,7 +360,7 @@ def isolated_weights(monkeypatch, files):
         calls.append(url)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(weights, "open_url", offline)
+    monkeypatch.setattr(download, "open_url", offline)
     return calls
 
 
