@@ -810,6 +810,6 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     """``--model`` is checked before torch is imported, against a copy of the registry's names."""
     assert sorted(cli.MODEL_NAMES) == sorted(model_names()) and cli.DEFAULT_MODEL == DEFAULT_MODEL
     assert set(model_names()) == {*MODELS, "paper_rpn"}
-    from rpn_viz import learn, learn_cli
+    from rpn_viz import learn_cli, training
 
-    assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (learn.START_PAPER, learn.DEFAULT_STEPS)
+    assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (training.START_PAPER, training.DEFAULT_STEPS)

@@ -24,7 +24,7 @@ from rpn_viz import dataset
 from rpn_viz.box_files import BoxFileError
 from rpn_viz.dataset import DatasetError, read_box_file
 from rpn_viz.examples import example_order, mirrored
-from rpn_viz.learn import generalisation
+from rpn_viz.training import generalisation
 from rpn_viz.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
 from rpn_viz.train_set import head_state, start_session, train
 from rpn_viz.weights import WeightsError
