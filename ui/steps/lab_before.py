@@ -14,7 +14,8 @@ from rpn_viz.anchors import AnchorSpec
 from .. import theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture, side_by_side
+from ..picture_frame import side_by_side
+from ..pictures import Picture
 from ..store import session_store
 from ..widgets import untrained_note
 from ..words import candidate_note
