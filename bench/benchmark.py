@@ -35,11 +35,9 @@ import argparse
 import datetime as _dt
 import importlib
 import json
-import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
