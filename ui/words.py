@@ -1,9 +1,10 @@
 """Sentences for people, built from the numbers ``rpn_viz`` returns (it returns numbers, not prose).
 
-One function per thing the lab pages put into words: how a set of candidate boxes was made
-(:func:`candidate_note`), what decoding a trained head's deltas against custom anchors did
-(:func:`custom_decode_text`), and an anchor set in one line (:func:`anchor_set_text`). No Streamlit
-here: the pages place the text, tests read it.
+One function per thing the pages put into words: one anchor's decoding with the numbers filled in
+(:func:`decode_formulas`), how a set of candidate boxes was made (:func:`candidate_note`), what
+decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), and an
+anchor set in one line (:func:`anchor_set_text`). No Streamlit here: the pages place the text, tests
+read it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ from typing import Sequence
 from rpn_viz.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
 from rpn_viz.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
 from rpn_viz.lab import CustomAnchorDecode
+from rpn_viz.regression import DecodeExplanation
 
 
 def _numbers(values: Sequence[float]) -> str:
     return ", ".join(f"{v:g}" for v in values)
+
+
+def decode_formulas(ex: DecodeExplanation) -> list[str]:
+    """The four decoding lines of one anchor with its numbers filled in (plain text)."""
+    return [
+        f"x = xa + dx·wa = {ex.xa:.1f} + {ex.dx:+.3f}·{ex.wa:.1f} = {ex.x:.1f}",
+        f"y = ya + dy·ha = {ex.ya:.1f} + {ex.dy:+.3f}·{ex.ha:.1f} = {ex.y:.1f}",
+        f"w = wa·exp(dw) = {ex.wa:.1f}·exp({ex.dw:+.3f}) = {ex.w:.1f}",
+        f"h = ha·exp(dh) = {ex.ha:.1f}·exp({ex.dh:+.3f}) = {ex.h:.1f}",
+    ]
 
 
 def candidate_note(candidates: CandidateSet) -> str:
