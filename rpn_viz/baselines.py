@@ -84,7 +84,7 @@ def sliding_windows(
 ) -> CandidateSet:
     """Every window of ``spec``'s k shapes at every stride-spaced position of a (w, h) image.
 
-    The positions and shapes are the anchor tiling of :func:`rpn_viz.lab.tile_anchors`, so the
+    The positions and shapes are the anchor tiling of :func:`rpn_viz.anchors.tile_anchors`, so the
     count is positions × k; with ``clip`` each window is cut to the image (a window-based
     classifier can only look at pixels that exist).
     """
