@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rpn_viz.filtering import FilterSettings
-from rpn_viz.images import describe_error
+from rpn_viz.errors import describe_error
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
 from rpn_viz.weights import is_available
 from ui import theme

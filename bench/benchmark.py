@@ -23,6 +23,10 @@ What it measures (issue 6, "Benchmark"):
 Models: the official COCO weights when the file is on this machine; otherwise a checkpoint made here
 from torchvision's architecture with weights re-drawn from a seeded normal (so scores vary as a
 trained model's do and NMS has real work), plus the untrained model (every score 0.5).
+
+One script (~570 lines) on purpose: each section below measures one row group of the same table into
+the same :class:`Context`, in the order the table prints them, and reads top to bottom as the table
+does; what it shares with the tests (the random checkpoint, measured processes) is ``rpn_viz.testing``.
 """
 
 from __future__ import annotations
@@ -31,11 +35,9 @@ import argparse
 import datetime as _dt
 import importlib
 import json
-import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap

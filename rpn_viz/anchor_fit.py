@@ -3,19 +3,18 @@
 The questions people who train detectors keep asking, answered with the RPN's own rules:
 
 * **Unmatched boxes.** Training labels anchors with ``Matcher(0.7, 0.3, allow_low_quality_matches=
-  True)`` (:func:`rpn_viz.lab.assign_labels`). A box is *matched* when at least one anchor is
+  True)`` (:func:`rpn_viz.anchors.assign_labels`). A box is *matched* when at least one anchor is
   positive for it at IoU ≥ 0.7, *best match only* when its positives come only from the rule "each
   box's best anchor is positive", and has *no positive anchor* when even its best anchor went to
   another box it overlaps more (the rule keeps each anchor's own best box).
 * **Best possible recall** (YOLOv5's autoanchor "BPR"): the fraction of boxes whose best anchor
   reaches a chosen IoU, and the mean best IoU — what a perfect head could reach by picking anchors.
-* **Fitted anchors**: k-means on the boxes' (width, height) with the distance 1 − IoU of two boxes
-  sharing a centre (Redmon & Farhadi, YOLO9000, 2017, §"Dimension Clusters"), seeded, k-means++
-  initialisation and a few restarts, all drawn from its own ``numpy`` generator.
+* **Fitted anchors**: k-means on the boxes' shapes with the distance 1 − IoU
+  (:mod:`rpn_viz.shape_kmeans`), an anchor source like the others (:class:`ShapeAnchors`).
 
 Everything is in network-input pixels: the boxes of a photo are scaled the way the model's
 ``GeneralizedRCNNTransform`` resizes that photo, and the anchors come from torchvision's
-``AnchorGenerator`` (sizes = √(w·h), aspect ratio = h / w) through :mod:`rpn_viz.lab`.
+``AnchorGenerator`` (sizes = √(w·h), aspect ratio = h / w) through :mod:`rpn_viz.anchors`.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from . import lab
+from .anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
 from .box_files import ImageBoxes
+from .lab import model_anchor_set
 from .tracing import Trace
 
 MATCHED = "matched at IoU ≥ 0.7"
@@ -93,7 +92,7 @@ class ModelAnchors:
 
     @classmethod
     def of(cls, trace: Trace) -> "ModelAnchors":
-        sizes, ratios = lab.model_anchor_set(trace)
+        sizes, ratios = model_anchor_set(trace)
         pw, ph = trace.preprocess.padded_size
         strides = tuple(2 ** round(math.log2(max(ph / level.grid[0], pw / level.grid[1]))) for level in trace.levels)
         return cls(tuple(sizes), tuple(ratios), strides)
@@ -102,37 +101,25 @@ class ModelAnchors:
     def per_cell(self) -> list[int]:
         return [len(s) * len(r) for s, r in zip(self.sizes, self.ratios)]
 
-    def describe(self) -> str:
-        levels = len(self.sizes)
-        same = len(set(self.sizes)) == 1 and len(set(self.ratios)) == 1
-        if same:
-            return (f"k = {self.per_cell[0]} per cell ({_nums(self.sizes[0])} px × {_nums(self.ratios[0])}) "
-                    f"on {levels} level{'s' if levels > 1 else ''}, strides {', '.join(map(str, self.strides))}")
-        return f"{sum(self.per_cell)} shapes on {levels} levels, strides {', '.join(map(str, self.strides))}"
-
     def anchors(self, frame: Frame) -> Tensor:
         pw, ph = frame.padded_size
         grids = [(math.ceil(ph / s), math.ceil(pw / s)) for s in self.strides]
-        return torch.cat(lab.anchors_for_grids(self.sizes, self.ratios, frame.padded_size, grids))
+        return torch.cat(anchors_for_grids(self.sizes, self.ratios, frame.padded_size, grids))
 
 
 @dataclass(frozen=True)
 class GridAnchors:
     """A one-level lab anchor set (every size with every ratio), tiled over the network input as L1 does."""
 
-    spec: lab.AnchorSpec
+    spec: AnchorSpec
     name: str = "custom anchors"
 
     @property
     def per_cell(self) -> list[int]:
         return [self.spec.k]
 
-    def describe(self) -> str:
-        return (f"k = {self.spec.k} per cell ({_nums(self.spec.sizes)} px × {_nums(self.spec.ratios)}), "
-                f"stride {self.spec.stride}")
-
     def anchors(self, frame: Frame) -> Tensor:
-        return lab.tile_anchors(frame.input_size, self.spec).anchors
+        return tile_anchors(frame.input_size, self.spec).anchors
 
 
 @dataclass(frozen=True)
@@ -140,7 +127,7 @@ class ShapeAnchors:
     """k anchor shapes, each its own (size, ratio) pair — what k-means fits — at one stride.
 
     Each pair goes through ``AnchorGenerator`` on its own (so its rounding is torchvision's), on the
-    grid :func:`rpn_viz.lab.tile_anchors` uses for the same stride.
+    grid :func:`rpn_viz.anchors.tile_anchors` uses for the same stride.
     """
 
     sizes: tuple[float, ...]
@@ -152,23 +139,15 @@ class ShapeAnchors:
     def per_cell(self) -> list[int]:
         return [len(self.sizes)]
 
-    def describe(self) -> str:
-        shapes = ", ".join(f"{s:.0f} px·{r:.2g}" for s, r in zip(self.sizes, self.ratios))
-        return f"k = {len(self.sizes)} per cell ({shapes}), stride {self.stride}"
-
     def anchors(self, frame: Frame) -> Tensor:
-        rows, cols = lab.grid_size(frame.input_size, self.stride)
+        rows, cols = grid_size(frame.input_size, self.stride)
         padded = (cols * self.stride, rows * self.stride)
-        parts = lab.anchors_for_grids([(s,) for s in self.sizes], [(r,) for r in self.ratios], padded,
+        parts = anchors_for_grids([(s,) for s in self.sizes], [(r,) for r in self.ratios], padded,
                                       [(rows, cols)] * len(self.sizes))
         return torch.cat(parts)
 
 
 AnchorSource = ModelAnchors | GridAnchors | ShapeAnchors
-
-
-def _nums(values: Sequence[float]) -> str:
-    return ", ".join(f"{v:g}" for v in values)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,7 +188,7 @@ class BoxMatch:
 
 def match_boxes(anchors: Tensor, boxes: Tensor, image_size: tuple[int, int] | None = None,
                 ignore_cross_boundary: bool = False, fg_iou: float = 0.7, bg_iou: float = 0.3) -> BoxMatch:
-    """Label ``anchors`` from ``boxes`` with the RPN's rule (:func:`rpn_viz.lab.assign_labels`, torchvision's
+    """Label ``anchors`` from ``boxes`` with the RPN's rule (:func:`rpn_viz.anchors.assign_labels`, torchvision's
     ``Matcher`` with ``allow_low_quality_matches``) and read, per box, what it got.
 
     A positive anchor belongs to the box it overlaps most (Matcher keeps each anchor's own best box,
@@ -220,14 +199,14 @@ def match_boxes(anchors: Tensor, boxes: Tensor, image_size: tuple[int, int] | No
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
     anchors = anchors.float()
     m = boxes.shape[0]
-    labels = lab.assign_labels(anchors, boxes, image_size, ignore_cross_boundary, fg_iou, bg_iou)
+    labels = assign_labels(anchors, boxes, image_size, ignore_cross_boundary, fg_iou, bg_iou)
     considered = torch.where(~labels.cross_boundary)[0]
     best_anchor = torch.full((m,), -1, dtype=torch.int64)
     best_iou = torch.zeros(m)
     if m and considered.numel():
         best_iou, arg = box_iou(boxes, anchors[considered]).max(dim=1)
         best_anchor = considered[arg]
-    positive = labels.labels == lab.POSITIVE
+    positive = labels.labels == POSITIVE
     owner = labels.matched_gt
     matched = torch.bincount(owner[positive & ~labels.best_anchor_rule], minlength=m)[:m]
     best_only = torch.bincount(owner[positive & labels.best_anchor_rule], minlength=m)[:m]
@@ -243,14 +222,20 @@ def match_boxes(anchors: Tensor, boxes: Tensor, image_size: tuple[int, int] | No
 class SetStats:
     """Best anchor IoU and category of every box of a set, for one anchor source."""
 
-    name: str
-    description: str
-    per_cell: list[int]
+    source: AnchorSource
     best_iou: Tensor  # (M,)
     categories: list[str]
     labels: list[str]
     num_images: int
     num_anchors: int  # summed over the photos
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def per_cell(self) -> list[int]:
+        return self.source.per_cell
 
     @property
     def num_boxes(self) -> int:
@@ -301,8 +286,7 @@ def set_stats(source: AnchorSource, images: Sequence[ImageBoxes], resize: Resize
         labels += list(image.labels)
         used += 1
         anchors_total += int(anchors.shape[0])
-    return SetStats(source.name, source.describe(), source.per_cell, torch.cat(best) if best else torch.zeros(0),
-                    cats, labels, used, anchors_total)
+    return SetStats(source, torch.cat(best) if best else torch.zeros(0), cats, labels, used, anchors_total)
 
 
 def photo_stats(source: AnchorSource, frame: Frame, boxes: Tensor, ignore_cross_boundary: bool = False,
@@ -310,127 +294,11 @@ def photo_stats(source: AnchorSource, frame: Frame, boxes: Tensor, ignore_cross_
     """The statistics of one photo whose ``boxes`` are already in network-input pixels, and its match."""
     anchors = source.anchors(frame)
     match = match_boxes(anchors, boxes, frame.input_size, ignore_cross_boundary, fg_iou, bg_iou)
-    stats = SetStats(source.name, source.describe(), source.per_cell, match.best_iou, match.categories,
-                     [name] * match.boxes.shape[0], 1, int(anchors.shape[0]))
+    stats = SetStats(source, match.best_iou, match.categories, [name] * match.boxes.shape[0], 1,
+                     int(anchors.shape[0]))
     return stats, match
 
 
 def trace_frame(trace: Trace) -> Frame:
-    """The frame of the traced photo (its boxes are converted with ``lab.working_to_input``)."""
+    """The frame of the traced photo (its boxes are converted with ``rpn_viz.lab.working_to_input``)."""
     return Frame(trace.preprocess.input_size, trace.preprocess.padded_size, (1.0, 1.0))
-
-
-def box_shapes(images: Sequence[ImageBoxes], resize: Resize) -> np.ndarray:
-    """(M, 2) width and height of every box of a set, in network-input pixels."""
-    shapes = [scaled_boxes(im, resize.frame(im.size)) for im in images if im.size is not None and im.boxes]
-    if not shapes:
-        return np.zeros((0, 2))
-    boxes = torch.cat(shapes).double().numpy()
-    return np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
-
-
-# --------------------------------------------------------------------------------------------------
-# k-means on box shapes with the 1 − IoU distance
-# --------------------------------------------------------------------------------------------------
-
-
-def shape_iou(shapes: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """(M, K) IoU of boxes (w, h) with centroid boxes (w, h), all placed on the same centre."""
-    inter = np.minimum(shapes[:, None, 0], centroids[None, :, 0]) * np.minimum(shapes[:, None, 1], centroids[None, :, 1])
-    union = (shapes[:, 0] * shapes[:, 1])[:, None] + (centroids[:, 0] * centroids[:, 1])[None, :] - inter
-    return inter / union
-
-
-@dataclass
-class ShapeFit:
-    """k anchor shapes fitted to box shapes (network-input pixels), sorted by area."""
-
-    widths: np.ndarray  # (k,)
-    heights: np.ndarray  # (k,)
-    assignment: np.ndarray  # (M,) cluster of each box (indices into the sorted shapes)
-    mean_iou: float  # mean over boxes of the IoU with their nearest shape (centred): the fit's objective
-    k: int
-    seed: int
-    iterations: int
-
-    @property
-    def sizes(self) -> np.ndarray:
-        """torchvision's size of each shape: √(w·h)."""
-        return np.sqrt(self.widths * self.heights)
-
-    @property
-    def ratios(self) -> np.ndarray:
-        """torchvision's aspect ratio of each shape: h / w."""
-        return self.heights / self.widths
-
-    def cluster_sizes(self) -> list[int]:
-        return np.bincount(self.assignment, minlength=self.k).tolist()
-
-    def anchors(self, stride: int = 16) -> ShapeAnchors:
-        """The fitted shapes as an anchor source at ``stride``."""
-        return ShapeAnchors(tuple(float(s) for s in self.sizes), tuple(float(r) for r in self.ratios), stride)
-
-
-def _kmeans_pp(shapes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding with the 1 − IoU distance: each next centre drawn with probability ∝ distance²."""
-    centres = [shapes[rng.integers(len(shapes))]]
-    for _ in range(1, k):
-        d = 1.0 - shape_iou(shapes, np.array(centres)).max(axis=1)
-        total = float((d**2).sum())
-        index = rng.choice(len(shapes), p=d**2 / total) if total > 0 else rng.integers(len(shapes))
-        centres.append(shapes[index])
-    return np.array(centres, dtype=np.float64)
-
-
-def kmeans_shapes(shapes: np.ndarray | Sequence[Sequence[float]], k: int, seed: int = 0, restarts: int = 5,
-                  max_iterations: int = 300) -> ShapeFit:
-    """Fit k anchor shapes to box (w, h) by k-means with the distance 1 − IoU (YOLOv2's dimension clusters).
-
-    Each run: k-means++ seeding, then assign every box to the shape it overlaps most (same centre)
-    and move each shape to the mean width and height of its boxes, until no box changes cluster. An
-    emptied cluster restarts at the box worst served. ``restarts`` runs, the best mean IoU kept.
-    All randomness comes from ``numpy.random.default_rng(seed)``: the same seed, the same fit, and
-    no global random state is touched.
-    """
-    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
-    if k < 1:
-        raise ValueError("k must be at least 1.")
-    if (shapes <= 0).any():
-        raise ValueError("Box widths and heights must be positive.")
-    distinct = len(np.unique(shapes, axis=0))
-    if distinct < k:
-        raise ValueError(f"k = {k} needs at least {k} different box shapes; these boxes have {distinct}.")
-    rng = np.random.default_rng(seed)
-    best: tuple[float, np.ndarray, np.ndarray, int] | None = None
-    for _ in range(max(1, restarts)):
-        centres = _kmeans_pp(shapes, k, rng)
-        assign = np.full(len(shapes), -1)
-        for iteration in range(1, max_iterations + 1):
-            new = shape_iou(shapes, centres).argmax(axis=1)
-            if np.array_equal(new, assign):
-                break
-            assign = new
-            for c in range(k):
-                members = shapes[assign == c]
-                if len(members):
-                    centres[c] = members.mean(axis=0)
-                else:
-                    centres[c] = shapes[shape_iou(shapes, centres).max(axis=1).argmin()]
-        score = float(shape_iou(shapes, centres).max(axis=1).mean())
-        if best is None or score > best[0] + 1e-12:
-            best = (score, centres.copy(), assign.copy(), iteration)
-    score, centres, _, iterations = best
-    order = np.argsort(centres[:, 0] * centres[:, 1], kind="stable")
-    centres = centres[order]
-    assignment = shape_iou(shapes, centres).argmax(axis=1)
-    return ShapeFit(centres[:, 0], centres[:, 1], assignment, score, k, seed, iterations)
-
-
-def as_grid(fit: ShapeFit, stride: int, size_decimals: int = 0, ratio_decimals: int = 2) -> lab.AnchorSpec:
-    """The fitted shapes in the form the lab's custom anchors (and ``AnchorGenerator``) take: a set of sizes
-    and a set of ratios, every size with every ratio — so k shapes become up to k² anchors per cell.
-    Sizes are rounded to ``size_decimals`` and ratios to ``ratio_decimals`` so near-equal values merge."""
-    sizes = sorted({round(float(s), size_decimals) for s in fit.sizes})
-    ratios = sorted({round(float(r), ratio_decimals) for r in fit.ratios})
-    return lab.AnchorSpec(tuple(sizes), tuple(ratios), stride)
-

@@ -28,20 +28,51 @@ from torchvision.ops import box_iou, clip_boxes_to_image
 
 from .boxes import best_iou
 from .filtering import FilterResult, FilterSettings
-from .lab import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
+from .anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
 from .tracing import Trace
 
 
+@dataclass(frozen=True)
+class WindowLayout:
+    """How sliding windows were laid out: ``k`` shapes at every cell of a ``grid`` (rows, cols), ``stride`` apart."""
+
+    grid: tuple[int, int]
+    stride: int
+    k: int
+
+    @property
+    def positions(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """How Selective Search ran: its ``mode`` on a ``searched_size`` copy of an ``image_size`` photo (w, h)."""
+
+    mode: str
+    searched_size: tuple[int, int]
+    image_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class NetworkRun:
+    """Which network gave the proposals: the model's title, its weights' label and the device."""
+
+    model: str
+    weights: str
+    device: str
+
+
 @dataclass
 class CandidateSet:
-    """Candidate boxes from one method, and what producing them cost."""
+    """Candidate boxes from one method, what producing them cost, and how they were made (``made``)."""
 
     name: str
     boxes: Tensor  # (N, 4) float32
     seconds: float  # wall-clock time to produce them on this machine
     ranked: bool  # whether the order means "best first" (top-n recall makes sense)
-    note: str = ""
+    made: WindowLayout | SearchRun | NetworkRun
 
     @property
     def count(self) -> int:
@@ -53,7 +84,7 @@ def sliding_windows(
 ) -> CandidateSet:
     """Every window of ``spec``'s k shapes at every stride-spaced position of a (w, h) image.
 
-    The positions and shapes are the anchor tiling of :func:`rpn_viz.lab.tile_anchors`, so the
+    The positions and shapes are the anchor tiling of :func:`rpn_viz.anchors.tile_anchors`, so the
     count is positions × k; with ``clip`` each window is cut to the image (a window-based
     classifier can only look at pixels that exist).
     """
@@ -63,11 +94,7 @@ def sliding_windows(
     if clip:
         boxes = clip_boxes_to_image(boxes, (image_size[1], image_size[0]))
     seconds = time.perf_counter() - start
-    note = (
-        f"{tiling.num_positions} positions ({tiling.grid[0]}×{tiling.grid[1]}, every {spec.stride} px) × k = {spec.k} "
-        "shapes. Generating them is instant; a detector would then have to classify every one."
-    )
-    return CandidateSet("sliding windows", boxes, seconds, False, note)
+    return CandidateSet("sliding windows", boxes, seconds, False, WindowLayout(tiling.grid, spec.stride, spec.k))
 
 
 SearchMode = Literal["fast", "quality", "single"]
@@ -106,8 +133,7 @@ def selective_search(image: PIL.Image.Image, max_side: int = 500, mode: SearchMo
     )
     boxes = clip_boxes_to_image(boxes, (h, w))
     seconds = time.perf_counter() - start
-    note = f"{mode} mode on a {small.size[0]}×{small.size[1]} copy of the {w}×{h} image, CPU."
-    return CandidateSet("Selective Search", boxes, seconds, False, note)
+    return CandidateSet("Selective Search", boxes, seconds, False, SearchRun(mode, small.size, (w, h)))
 
 
 def selective_search_input(trace: Trace, max_side: int = 500, mode: SearchMode = "fast") -> CandidateSet:
@@ -128,11 +154,8 @@ def rpn_candidates(trace: Trace, result: FilterResult | None = None) -> Candidat
         seconds += (result.timings_ms.get("filter", 0.0) + result.timings_ms.get("nms", 0.0)
                     - trace.timings_ms.get("filter", 0.0) - trace.timings_ms.get("nms", 0.0)) / 1000.0
     result = result or trace.result
-    note = (
-        f"{trace.model.spec.title}, {trace.model.weights.label}, on {trace.model.device}: preprocessing, backbone, "
-        "head, decoding and NMS; the backbone's features are shared with the detector, so proposals come almost free."
-    )
-    return CandidateSet("RPN", result.boxes.float(), seconds, True, note)
+    made = NetworkRun(trace.model.spec.title, trace.model.weights.label, str(trace.model.device))
+    return CandidateSet("RPN", result.boxes.float(), seconds, True, made)
 
 
 @dataclass
@@ -158,7 +181,6 @@ def compare(sets: Sequence[CandidateSet], gt_boxes: Tensor) -> Comparison:
             row["recall@0.5"] = recall_at(s.boxes, gt, 0.5)
             row["recall@0.7"] = recall_at(s.boxes, gt, 0.7)
             row["mean best IoU"] = float(best_iou(gt, s.boxes).mean())
-        row["note"] = s.note
         rows.append(row)
     return Comparison(list(sets), gt, rows)
 

@@ -83,7 +83,7 @@ def check_device(device: str) -> None:
 
 
 def weights_options(args: argparse.Namespace) -> dict[str, object]:
-    """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``learn.load_start``)."""
+    """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``training.load_start``)."""
     return dict(weights_dir=args.weights_dir, checkpoint=args.checkpoint, device=args.device,
                 allow_download=not args.no_download)
 

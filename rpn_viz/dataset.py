@@ -28,7 +28,8 @@ from torch import Tensor
 from .box_files import BUNDLED_FORMAT as FORMAT
 from .box_files import BUNDLED_PATH as BUNDLED
 from .box_files import BoxFileError, ImageBoxes, parse_bundled
-from .images import ImageLoadError, LoadedImage, load_image
+from .errors import ImageLoadError
+from .images import LoadedImage, load_image
 
 __all__ = ["BUNDLED", "FORMAT", "AnnotatedPhoto", "DatasetError", "box_count", "load_photos", "read_box_file", "select"]
 

@@ -19,8 +19,8 @@ from .cli import MODEL_NAMES
 from .commandline import OneLineParser, add_weights_options, box_argument, check_device, run_command, weights_options
 
 NAME = "rpn_viz.learn"
-START_PAPER = "paper"  # == rpn_viz.learn.START_PAPER (kept here so that parsing needs no torch)
-DEFAULT_STEPS = 100  # == rpn_viz.learn.DEFAULT_STEPS
+START_PAPER = "paper"  # == rpn_viz.training.START_PAPER (kept here so that parsing needs no torch)
+DEFAULT_STEPS = 100  # == rpn_viz.training.DEFAULT_STEPS
 
 
 def build_parser(prog: str = "python -m rpn_viz.learn") -> argparse.ArgumentParser:
@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.learn
 
         image = load_image(args.image)
         from .examples import TOP_K, check_boxes
-        from .learn import TrainConfig, TrainingSession, load_start
+        from .learn import TrainingSession
+        from .training import TrainConfig, load_start
 
         check_boxes(args.box, image.original_size)  # fail fast, before any model is loaded
         start = load_start(args.start, seed=args.seed, **weights_options(args))

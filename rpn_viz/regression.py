@@ -8,7 +8,8 @@ box:
     w = wa · exp(min(dw, c))  h = ha · exp(min(dh, c))     with c = log(1000 / 16) ≈ 4.135
     box = (x − w/2, y − h/2, x + w/2, y + h/2)
 
-:func:`explain_decode` returns those numbers; its ``box`` equals ``BoxCoder.decode_single``.
+:func:`explain_decode` returns those numbers (``ui.words.decode_formulas`` writes them out); its ``box``
+equals ``BoxCoder.decode_single``.
 """
 
 from __future__ import annotations
@@ -47,15 +48,6 @@ class DecodeExplanation:
 
     weights_w: float = 1.0
     weights_h: float = 1.0
-
-    def formulas(self) -> list[str]:
-        """The four decoding lines with the numbers filled in (plain text, for the app and CLI)."""
-        return [
-            f"x = xa + dx·wa = {self.xa:.1f} + {self.dx:+.3f}·{self.wa:.1f} = {self.x:.1f}",
-            f"y = ya + dy·ha = {self.ya:.1f} + {self.dy:+.3f}·{self.ha:.1f} = {self.y:.1f}",
-            f"w = wa·exp(dw) = {self.wa:.1f}·exp({self.dw:+.3f}) = {self.w:.1f}",
-            f"h = ha·exp(dh) = {self.ha:.1f}·exp({self.dh:+.3f}) = {self.h:.1f}",
-        ]
 
 
 def explain_decode(anchor: torch.Tensor, deltas: torch.Tensor, coder: BoxCoder | None = None) -> DecodeExplanation:

@@ -33,7 +33,8 @@ import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
 from .examples import example_from_trace, examples_for, mirrored
-from .learn import StepResult, TrainConfig, TrainingSession
+from .learn import TrainingSession
+from .training import StepResult, TrainConfig
 from .models import LoadedModel
 from .paths import app_root
 from .tracing import trace

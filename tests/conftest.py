@@ -27,7 +27,7 @@ import rpn_viz
 import torch
 
 from loopback import loopback_only
-from rpn_viz import weights as weights_module
+from rpn_viz import download as download_module
 from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.testing import save_random_checkpoint
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
@@ -50,11 +50,11 @@ def no_internet(monkeypatch) -> list[str]:
     by an earlier test are forgotten first.
     """
     refused: list[str] = []
-    monkeypatch.setattr(weights_module, "open_url", loopback_only(weights_module.open_url, refused))
+    monkeypatch.setattr(download_module, "open_url", loopback_only(download_module.open_url, refused))
     monkeypatch.setattr(torch.hub, "download_url_to_file", loopback_only(torch.hub.download_url_to_file, refused))
-    weights_module.forget_failures()
+    download_module.forget_failures()
     yield refused
-    weights_module.forget_failures()
+    download_module.forget_failures()
 
 
 @pytest.fixture(scope="session")

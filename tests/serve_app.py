@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from loopback import loopback_only  # noqa: E402
-from rpn_viz import weights  # noqa: E402
+from rpn_viz import download, weights  # noqa: E402
 from rpn_viz.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
 
 def main(url: str, sha256: str, *streamlit_args: str) -> int:
     MODELS[DEFAULT_MODEL] = replace(MODELS[DEFAULT_MODEL], official=weights.OfficialFile(url, sha256))
-    weights.open_url = loopback_only(weights.open_url, [])
-    weights.TIMEOUT_S = 120.0
+    download.open_url = loopback_only(download.open_url, [])
+    download.TIMEOUT_S = 120.0
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *streamlit_args]

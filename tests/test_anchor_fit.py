@@ -16,7 +16,8 @@ import torch
 
 import rpn_viz
 from rpn_viz import anchor_fit as af
-from rpn_viz import lab
+from rpn_viz import shape_kmeans
+from rpn_viz.anchors import AnchorSpec, tile_anchors
 from rpn_viz.box_files import ImageBoxes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -24,12 +25,12 @@ FAST_MODEL = "mobilenet_v3_large_320_fpn"
 
 # one square 32-px anchor at every cell of a stride-16 grid over a 128×128 image: the anchor of
 # cell (r, c) is [16c − 16, 16r − 16, 16c + 16, 16r + 16]
-SPEC = lab.AnchorSpec((32.0,), (1.0,), 16)
+SPEC = AnchorSpec((32.0,), (1.0,), 16)
 IMAGE = (128, 128)
 
 
 def match(*boxes: list[float]) -> af.BoxMatch:
-    anchors = lab.tile_anchors(IMAGE, SPEC).anchors
+    anchors = tile_anchors(IMAGE, SPEC).anchors
     return af.match_boxes(anchors, torch.tensor(boxes, dtype=torch.float32))
 
 
@@ -72,7 +73,7 @@ def test_a_box_whose_best_anchor_belongs_to_another_box_gets_no_positive() -> No
 
 
 def test_ignoring_cross_boundary_anchors_changes_the_best_anchor() -> None:
-    anchors = lab.tile_anchors(IMAGE, SPEC).anchors
+    anchors = tile_anchors(IMAGE, SPEC).anchors
     box = torch.tensor([[0.0, 0.0, 32.0, 32.0]])  # best: cell (1, 1) anchor [0, 0, 32, 32], inside the image
     free = af.match_boxes(anchors, torch.tensor([[0.0, 0.0, 16.0, 16.0]]))
     inside = af.match_boxes(anchors, torch.tensor([[0.0, 0.0, 16.0, 16.0]]), IMAGE, ignore_cross_boundary=True)
@@ -154,7 +155,7 @@ def two_clusters(seed: int = 1) -> np.ndarray:
 
 def test_kmeans_recovers_two_known_shape_clusters() -> None:
     shapes = two_clusters()
-    fit = af.kmeans_shapes(shapes, 2, seed=0)
+    fit = shape_kmeans.kmeans_shapes(shapes, 2, seed=0)
     assert fit.cluster_sizes() == [40, 60]  # sorted by area: tall 40×120 first
     assert fit.widths == pytest.approx([40, 200], rel=0.03) and fit.heights == pytest.approx([120, 50], rel=0.03)
     assert fit.ratios == pytest.approx([3.0, 0.25], rel=0.05)
@@ -170,17 +171,17 @@ def test_kmeans_is_reproducible_and_leaves_global_random_state_alone() -> None:
     before = (np.random.random(), torch.rand(1).item())
     np.random.seed(123)
     torch.manual_seed(123)
-    a = af.kmeans_shapes(shapes, 5, seed=7)
-    b = af.kmeans_shapes(shapes, 5, seed=7)
+    a = shape_kmeans.kmeans_shapes(shapes, 5, seed=7)
+    b = shape_kmeans.kmeans_shapes(shapes, 5, seed=7)
     assert (np.random.random(), torch.rand(1).item()) == before
     assert np.array_equal(a.widths, b.widths) and np.array_equal(a.assignment, b.assignment)
-    c = af.kmeans_shapes(shapes, 5, seed=8)
+    c = shape_kmeans.kmeans_shapes(shapes, 5, seed=8)
     assert c.mean_iou == pytest.approx(a.mean_iou, abs=0.05)  # another seed, another (as good) local optimum
 
 
 def test_kmeans_needs_as_many_shapes_as_clusters() -> None:
     with pytest.raises(ValueError, match="k = 3 needs at least 3 different box shapes; these boxes have 2"):
-        af.kmeans_shapes([[10, 20], [10, 20], [30, 5]], 3)
+        shape_kmeans.kmeans_shapes([[10, 20], [10, 20], [30, 5]], 3)
 
 
 def test_fitted_anchors_raise_best_possible_recall() -> None:
@@ -189,11 +190,11 @@ def test_fitted_anchors_raise_best_possible_recall() -> None:
     image = ImageBoxes("x.jpg", 128, 128, tuple(boxes), ("a",) * 5)
     resize = af.Resize(128, 128, 1)
     before = af.set_stats(af.GridAnchors(SPEC), [image], resize)
-    fit = af.kmeans_shapes(af.box_shapes([image], resize), 2, seed=0)
+    fit = shape_kmeans.kmeans_shapes(shape_kmeans.box_shapes([image], resize), 2, seed=0)
     after = af.set_stats(fit.anchors(16), [image], resize)
     assert before.best_possible_recall(0.7) == 0 and after.best_possible_recall(0.7) == 1
     assert after.mean_best_iou == pytest.approx(1.0)
-    grid = af.as_grid(fit, 16)
+    grid = shape_kmeans.as_grid(fit, 16)
     assert grid.sizes == (48.0,) and grid.ratios == (0.25, 4.0)  # √(24·96) = 48; as AnchorGenerator's sets
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rpn_viz import lab
+from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, tile_anchors
 from ui.apptest import charts, check, downloadable_pictures, run_step, text_of
 
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample
@@ -19,7 +19,7 @@ GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels
 def test_anchor_lab_counts_and_labels() -> None:
     at = run_step("lab_anchors", untrained=True, gt=GT)
     text = text_of(at)
-    paper = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS)
+    paper = tile_anchors((1000, 600), PAPER_ANCHORS)
     assert f"**{paper.num_anchors:,}**" in text and f"**{paper.num_inside:,}**" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "9"
@@ -33,7 +33,7 @@ def test_anchor_lab_counts_and_labels() -> None:
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["anchors per position k"] == "3"
-    one_ratio = lab.tile_anchors((1000, 600), lab.AnchorSpec((128, 256, 512), (1.0,), 16))
+    one_ratio = tile_anchors((1000, 600), AnchorSpec((128, 256, 512), (1.0,), 16))
     assert metrics["anchors"] == f"{one_ratio.num_anchors:,}"
     ((_, rows),) = charts(at)  # per shape, anchors inside the image and crossing its border: known geometry
     inside = [r["value"] for r in rows if r["part"] == "inside the image"]

@@ -13,6 +13,7 @@ import pytest
 import rpn_viz
 from rpn_viz import anchor_fit as af
 from rpn_viz import box_files, lab
+from rpn_viz.anchors import PAPER_ANCHORS
 from rpn_viz.models import DEFAULT_MODEL
 
 from rpn_viz.paths import app_root
@@ -32,7 +33,7 @@ def expected():
     gt = lab.working_to_input(trace, GT)
     frame = af.trace_frame(trace)
     return {key: af.photo_stats(src, frame, gt)[1] for key, src in
-            {"model": af.ModelAnchors.of(trace), "paper": af.GridAnchors(lab.PAPER_ANCHORS)}.items()}
+            {"model": af.ModelAnchors.of(trace), "paper": af.GridAnchors(PAPER_ANCHORS)}.items()}
 
 
 def test_fit_page_with_a_samples_boxes(expected) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rpn_viz import box_files as bf
-from rpn_viz.images import describe_error
+from rpn_viz.errors import describe_error
 
 COCO = {
     "images": [{"id": 1, "file_name": "photos/cat.jpg", "width": 451, "height": 300},

@@ -82,16 +82,23 @@ def test_upload_a_photo_and_move_a_slider(page, server, tmp_path):
     screenshot(page, "slider-moved")
 
 
+def broken_file_alert(page, file_input, broken) -> str:
+    """Give ``broken`` (a path) to ``file_input``: the text of the alert naming it, checked to be one line."""
+    file_input.set_input_files(str(broken))
+    settle(page)
+    alert = page.locator("[data-testid=stAlert]").filter(has_text=broken.name)
+    alert.first.wait_for()
+    text = alert.first.inner_text().strip()
+    assert "\n" not in text and "Traceback" not in page.content()
+    return text
+
+
 def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, server, tmp_path):
     open_upload(page, server)
     broken = tmp_path / "holiday.jpg"
     broken.write_text("<html><body>not a photo</body></html>")
-    page.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(broken))
-    settle(page)
-    alert = page.locator("[data-testid=stAlert]").filter(has_text="holiday.jpg")
-    alert.first.wait_for()
-    text = alert.first.inner_text()
-    assert "not an image" in text and "\n" not in text.strip() and "Traceback" not in page.content()
+    text = broken_file_alert(page, page.locator("[data-testid=stSidebar] input[type=file]").first, broken)
+    assert "not an image" in text
     screenshot(page, "broken-upload")
     page.locator("[data-testid=stSidebar]").get_by_text("Sample", exact=True).first.click()
     settle(page)
@@ -214,11 +221,7 @@ def test_anchor_fit_page_draws_unmatched_boxes_and_a_bad_box_file_keeps_them(pag
     page.get_by_text("Boxes from a file (COCO JSON or Pascal VOC XML)").first.click()
     broken = tmp_path / "wine.xml"
     broken.write_text("<annotation><filename>wine.jpg</filename><object>")
-    page.locator("[data-testid=stMain] input[type=file]").first.set_input_files(str(broken))
-    settle(page)
-    alert = page.locator("[data-testid=stAlert]").filter(has_text="wine.xml")
-    alert.first.wait_for()
-    text = alert.first.inner_text().strip()
-    assert text.startswith("wine.xml: not valid XML") and "\n" not in text and "Traceback" not in page.content()
+    text = broken_file_alert(page, page.locator("[data-testid=stMain] input[type=file]").first, broken)
+    assert text.startswith("wine.xml: not valid XML")
     page.get_by_text("Ground-truth boxes (2 on this photo", exact=False).first.wait_for()  # nothing was lost
     screenshot(page, "lab-fit-bad-file")

@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import cli, weights
+from rpn_viz import cli, download
 from rpn_viz.export import trace_json
 from rpn_viz.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
@@ -360,7 +360,7 @@ def isolated_weights(monkeypatch, files):
         calls.append(url)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(weights, "open_url", offline)
+    monkeypatch.setattr(download, "open_url", offline)
     return calls
 
 
@@ -810,6 +810,6 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     """``--model`` is checked before torch is imported, against a copy of the registry's names."""
     assert sorted(cli.MODEL_NAMES) == sorted(model_names()) and cli.DEFAULT_MODEL == DEFAULT_MODEL
     assert set(model_names()) == {*MODELS, "paper_rpn"}
-    from rpn_viz import learn, learn_cli
+    from rpn_viz import learn_cli, training
 
-    assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (learn.START_PAPER, learn.DEFAULT_STEPS)
+    assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (training.START_PAPER, training.DEFAULT_STEPS)

@@ -25,14 +25,15 @@ import torch
 
 import rpn_viz
 from loopback import FileServer, Hold
-from rpn_viz import weights
+from rpn_viz import download
 from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
-from rpn_viz.weights import WEIGHTS_DIR_ENV, DownloadError, OfficialFile, WeightsError, find_official
+from rpn_viz.download import DownloadError
+from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, WeightsError, find_official, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = MODELS[DEFAULT_MODEL]
 PATH = f"/models/{SPEC.official.filename}"
-FAST_S = weights.TIMEOUT_S + 2.0  # "fails fast": the timeout plus slack for a busy machine
+FAST_S = download.TIMEOUT_S + 2.0  # "fails fast": the timeout plus slack for a busy machine
 
 
 @pytest.fixture()
@@ -108,15 +109,15 @@ def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
 def test_progress_only_grows_and_ends_at_the_total(hub, server, blob) -> None:
     official = serve(server, blob)
     # the body stops after 4 chunks until the caller has seen them: a progress report half-way is certain
-    hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=4 * weights.CHUNK_BYTES)
-    seen: list[weights.Progress] = []
+    hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=4 * download.CHUNK_BYTES)
+    seen: list[download.Progress] = []
 
-    def watch(step: weights.Progress) -> None:
+    def watch(step: download.Progress) -> None:
         seen.append(step)
         if step.done >= hold.at:
             hold.release.set()
 
-    path = weights.download(official, progress=watch)
+    path = download.download(official, progress=watch)
     assert path == hub / official.filename and path.read_bytes() == blob
     assert len(seen) >= 2  # reports are coalesced when the caller is slower than the transfer
     assert all(p.total == len(blob) for p in seen)
@@ -126,32 +127,32 @@ def test_progress_only_grows_and_ends_at_the_total(hub, server, blob) -> None:
     assert seen[-1].speed > 0
     text = seen[-1].describe()
     assert text.startswith(f"{len(blob) / 1e6:.1f} / {len(blob) / 1e6:.1f} MB · ") and text.endswith(" MB/s")
-    assert weights.sha256_of(path) == official.sha256
+    assert sha256_of(path) == official.sha256
 
 
 def test_several_callers_share_one_transfer(hub, server, blob) -> None:
     official = serve(server, blob)
-    hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=16 * weights.CHUNK_BYTES)  # whole chunks
+    hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=16 * download.CHUNK_BYTES)  # whole chunks
     results: dict[str, Path | BaseException] = {}
-    progress: dict[str, list[weights.Progress]] = {"first": [], "second": [], "third": []}
+    progress: dict[str, list[download.Progress]] = {"first": [], "second": [], "third": []}
 
     half_way = threading.Event()
 
     def fetch(name: str) -> None:
-        def seen(step: weights.Progress) -> None:
+        def seen(step: download.Progress) -> None:
             progress[name].append(step)
             if step.done >= hold.at:
                 half_way.set()
 
         try:
-            results[name] = weights.download(official, progress=seen)
+            results[name] = download.download(official, progress=seen)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
             results[name] = exc
 
     first = threading.Thread(target=fetch, args=("first",))
     first.start()
     assert hold.reached.wait(30) and half_way.wait(30)  # the transfer is half-way and waiting
-    job = weights.start_download(official)
+    job = download.start_download(official)
     others = [threading.Thread(target=fetch, args=(name,)) for name in ("second", "third")]
     for thread in others:
         thread.start()
@@ -187,7 +188,7 @@ def test_offline_fails_fast_with_one_line(hub, where) -> None:
 
 
 def test_a_server_that_never_answers_times_out(hub, server, monkeypatch) -> None:
-    monkeypatch.setattr(weights, "TIMEOUT_S", 1.0)
+    monkeypatch.setattr(download, "TIMEOUT_S", 1.0)
     server.silent.add("/files/silent-0123abcd.pth")
     official = OfficialFile(server.url("/files/silent-0123abcd.pth"), "0" * 64)
     started = time.monotonic()
@@ -198,7 +199,7 @@ def test_a_server_that_never_answers_times_out(hub, server, monkeypatch) -> None
 
 def test_a_resolver_that_never_answers_times_out(hub, monkeypatch) -> None:
     """Name resolution has its own bound: the system resolver may wait far longer than TIMEOUT_S."""
-    monkeypatch.setattr(weights, "TIMEOUT_S", 1.0)
+    monkeypatch.setattr(download, "TIMEOUT_S", 1.0)
     never = threading.Event()
     real = socket.getaddrinfo
     monkeypatch.setattr(socket, "getaddrinfo",
@@ -216,7 +217,7 @@ def test_a_resolver_that_never_answers_times_out(hub, monkeypatch) -> None:
 def test_a_recent_offline_failure_is_remembered_and_retry_tries_again(hub, server, blob, monkeypatch) -> None:
     official = serve(server, blob)
     attempts: list[str] = []
-    real_open = weights.open_url
+    real_open = download.open_url
     online = {"now": False}
 
     def flaky(url, *args, **kwargs):
@@ -225,25 +226,25 @@ def test_a_recent_offline_failure_is_remembered_and_retry_tries_again(hub, serve
             raise URLError("[Errno 101] Network is unreachable")
         return real_open(url, *args, **kwargs)
 
-    monkeypatch.setattr(weights, "open_url", flaky)
+    monkeypatch.setattr(download, "open_url", flaky)
     with pytest.raises(DownloadError, match="Network is unreachable"):
-        weights.download(official, progress=False)
+        download.download(official, progress=False)
     online["now"] = True
     started = time.monotonic()
     with pytest.raises(DownloadError, match=r"Network is unreachable; tried \d+ s ago") as info:
-        weights.download(official, progress=False)  # a new session: no new wait, the reason is remembered
+        download.download(official, progress=False)  # a new session: no new wait, the reason is remembered
     assert info.value.offline and time.monotonic() - started < 1.0
     assert len(attempts) == 1
-    assert weights.download(official, progress=False, retry=True) == hub / official.filename
+    assert download.download(official, progress=False, retry=True) == hub / official.filename
     assert len(attempts) == 2 and server.gets("/files/blob-0123abcd.pth") == 1
 
     (hub / official.filename).unlink()
     online["now"] = False
-    monkeypatch.setattr(weights, "OFFLINE_MEMORY_S", 0.0)  # the memory lasts only a while
+    monkeypatch.setattr(download, "OFFLINE_MEMORY_S", 0.0)  # the memory lasts only a while
     with pytest.raises(DownloadError):
-        weights.download(official, progress=False)
+        download.download(official, progress=False)
     online["now"] = True
-    assert weights.download(official, progress=False) == hub / official.filename
+    assert download.download(official, progress=False) == hub / official.filename
     assert len(attempts) == 4
 
 
@@ -269,9 +270,9 @@ def test_a_wrong_file_is_refused_and_deleted(hub, server, blob, damage) -> None:
 def test_an_interrupted_transfer_leaves_no_file(hub, server, blob) -> None:
     official = serve(server, blob)
     server.cut_after["/files/blob-0123abcd.pth"] = len(blob) // 3  # the server closes mid-body
-    seen: list[weights.Progress] = []
+    seen: list[download.Progress] = []
     with pytest.raises(DownloadError, match=r"broke off after 1\.0 of 3\.0 MB"):
-        weights.download(official, progress=seen.append)
+        download.download(official, progress=seen.append)
     assert seen and seen[-1].done == len(blob) // 3
     assert leftovers(hub) == []
 

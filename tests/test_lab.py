@@ -24,8 +24,10 @@ from torchvision.models.detection.image_list import ImageList
 
 import rpn_viz
 from rpn_viz import baselines, lab, receptive, recall
+from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, anchors_for_grids, assign_labels, sample_minibatch, tile_anchors
 from rpn_viz.models import LoadedModel, WeightsInfo
 from rpn_viz.regression import explain_decode
+from ui.words import custom_decode_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FAST_MODEL = "mobilenet_v3_large_320_fpn"  # 320-px input: every model test stays well under a second
@@ -107,7 +109,7 @@ def _py_faster_rcnn_inside(width: int, height: int, stride: int = 16) -> tuple[i
 
 
 def test_paper_example_anchor_counts() -> None:
-    tiling = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS)
+    tiling = tile_anchors((1000, 600), PAPER_ANCHORS)
     assert tiling.grid == (38, 63)  # "∼2,400" cells: 2,394
     assert tiling.k == 9
     assert tiling.num_anchors == 21546 == 63 * 38 * 9
@@ -119,12 +121,12 @@ def test_paper_example_anchor_counts() -> None:
     # rescaled to 800×600) gives.
     assert _py_faster_rcnn_inside(1000, 600) == (21546, 8151)
     assert abs(tiling.num_inside - 8151) / 8151 < 0.02
-    pascal = lab.tile_anchors((800, 600), lab.PAPER_ANCHORS)
+    pascal = tile_anchors((800, 600), PAPER_ANCHORS)
     assert (pascal.num_anchors, pascal.num_inside) == (17100, 5954)
     assert 5500 <= pascal.num_inside <= 6500
     assert _py_faster_rcnn_inside(800, 600) == (17100, 5944)
     # floor rounding (a network that drops the remainder): 37 × 62 cells
-    floor = lab.tile_anchors((1000, 600), lab.PAPER_ANCHORS, rounding="floor")
+    floor = tile_anchors((1000, 600), PAPER_ANCHORS, rounding="floor")
     assert floor.grid == (37, 62) and floor.num_anchors == 20646
     # the biggest shapes hardly ever fit: the 724×362 and 362×724 anchors of the 512 scale
     per_shape = tiling.inside_per_shape()
@@ -132,8 +134,8 @@ def test_paper_example_anchor_counts() -> None:
 
 
 def test_tiling_equals_anchor_generator_and_geometry() -> None:
-    spec = lab.AnchorSpec((50.0, 100.0), (0.5, 1.0, 2.0, 3.0), 20)
-    tiling = lab.tile_anchors((333, 211), spec)
+    spec = AnchorSpec((50.0, 100.0), (0.5, 1.0, 2.0, 3.0), 20)
+    tiling = tile_anchors((333, 211), spec)
     assert tiling.grid == (11, 17) and tiling.k == 8 and tiling.num_anchors == 11 * 17 * 8
     # torchvision on a real image-sized tensor and a real feature map
     generator = AnchorGenerator(((50, 100),), ((0.5, 1.0, 2.0, 3.0),))
@@ -159,17 +161,17 @@ def test_tiling_equals_anchor_generator_and_geometry() -> None:
 
 def test_anchor_spec_validation() -> None:
     with pytest.raises(ValueError):
-        lab.AnchorSpec((), (1.0,), 16)
+        AnchorSpec((), (1.0,), 16)
     with pytest.raises(ValueError):
-        lab.AnchorSpec((32.0,), (0.0,), 16)
+        AnchorSpec((32.0,), (0.0,), 16)
     with pytest.raises(ValueError):
-        lab.AnchorSpec((32.0,), (1.0,), 0)
+        AnchorSpec((32.0,), (1.0,), 0)
 
 
 def test_model_anchor_set_reproduces_the_trace(untrained_trace) -> None:
     sizes, ratios = lab.model_anchor_set(untrained_trace)
     grids = [level.grid for level in untrained_trace.levels]
-    anchors = lab.anchors_for_grids(sizes, ratios, untrained_trace.preprocess.padded_size, grids)
+    anchors = anchors_for_grids(sizes, ratios, untrained_trace.preprocess.padded_size, grids)
     assert torch.equal(torch.cat(anchors), untrained_trace.anchors)
 
 
@@ -191,7 +193,7 @@ def test_labels_on_hand_made_boxes() -> None:
         dtype=torch.float32,
     )
     gt = torch.tensor([[0, 0, 100, 100], [300, 300, 400, 400]], dtype=torch.float32)
-    labels = lab.assign_labels(anchors, gt)
+    labels = assign_labels(anchors, gt)
     assert labels.labels.tolist() == [1, -1, 0, 0, 1, -1]
     assert labels.best_anchor_rule.tolist() == [False, False, False, False, True, False]
     assert labels.matched_gt.tolist() == [0, 0, 0, 0, 1, 1]
@@ -202,27 +204,27 @@ def test_labels_on_hand_made_boxes() -> None:
     assert counts["positive"] == 2 and counts["negative"] == 2 and counts["ignored"] == 2
     assert counts["  of which best anchor of a box"] == 1 and counts["  of which cross the border"] == 0
     # no gt box: everything negative
-    assert lab.assign_labels(anchors, torch.zeros(0, 4)).labels.tolist() == [0] * 6
+    assert assign_labels(anchors, torch.zeros(0, 4)).labels.tolist() == [0] * 6
 
 
 def test_cross_boundary_anchors_are_ignored_when_asked() -> None:
     anchors = torch.tensor([[-10, -10, 90, 90], [40, 40, 140, 140], [500, 500, 600, 600]], dtype=torch.float32)
     gt = torch.tensor([[-10, -10, 90, 90]], dtype=torch.float32)
-    plain = lab.assign_labels(anchors, gt)
+    plain = assign_labels(anchors, gt)
     assert plain.labels.tolist() == [1, 0, 0]  # IoU(anchor 1, gt) = 2500 / 17500 < 0.3
-    paper = lab.assign_labels(anchors, gt, image_size=(640, 640), ignore_cross_boundary=True)
+    paper = assign_labels(anchors, gt, image_size=(640, 640), ignore_cross_boundary=True)
     # the crossing anchor is ignored; the best *inside* anchor becomes the box's positive
     assert paper.labels.tolist() == [-1, 1, 0]
     assert paper.cross_boundary.tolist() == [True, False, False]
     assert paper.best_anchor_rule.tolist() == [False, True, False]
     with pytest.raises(ValueError):
-        lab.assign_labels(anchors, gt, ignore_cross_boundary=True)
+        assign_labels(anchors, gt, ignore_cross_boundary=True)
 
 
 def test_labels_equal_torchvision_rpn_assignment(untrained) -> None:
-    tiling = lab.tile_anchors((1000, 600))
+    tiling = tile_anchors((1000, 600))
     gt = torch.tensor([[100, 80, 400, 500], [600, 50, 980, 300], [450, 400, 520, 470]], dtype=torch.float32)
-    ours = lab.assign_labels(tiling.anchors, gt)
+    ours = assign_labels(tiling.anchors, gt)
     theirs, _ = untrained.model.rpn.assign_targets_to_anchors([tiling.anchors], [{"boxes": gt}])
     assert untrained.model.rpn.proposal_matcher.high_threshold == 0.7
     assert torch.equal(ours.labels.float(), theirs[0])
@@ -232,28 +234,28 @@ def test_labels_equal_torchvision_rpn_assignment(untrained) -> None:
 
 
 def test_minibatch_is_balanced_and_seeded() -> None:
-    tiling = lab.tile_anchors((1000, 600))
+    tiling = tile_anchors((1000, 600))
     many = tiling.anchors[tiling.inside][::150]  # 54 gt boxes, each equal to an anchor
-    labels = lab.assign_labels(tiling.anchors, many, (1000, 600), ignore_cross_boundary=True)
+    labels = assign_labels(tiling.anchors, many, (1000, 600), ignore_cross_boundary=True)
     assert (labels.gt_best_iou == 1).all()
     assert int((labels.labels == 1).sum()) > 128
     state = torch.random.get_rng_state()
-    batch = lab.sample_minibatch(labels, seed=3)
+    batch = sample_minibatch(labels, seed=3)
     assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
     assert batch.size == 256 and batch.positive.numel() == 128 and batch.negative.numel() == 128
     assert (labels.labels[batch.positive] == 1).all() and (labels.labels[batch.negative] == 0).all()
     assert not labels.cross_boundary[torch.cat([batch.positive, batch.negative])].any()
-    again = lab.sample_minibatch(labels, seed=3)
+    again = sample_minibatch(labels, seed=3)
     assert torch.equal(batch.positive, again.positive) and torch.equal(batch.negative, again.negative)
-    assert not torch.equal(batch.negative, lab.sample_minibatch(labels, seed=4).negative)
+    assert not torch.equal(batch.negative, sample_minibatch(labels, seed=4).negative)
     # few positives: all of them, negatives fill the batch
-    small = lab.assign_labels(tiling.anchors, torch.tensor([[450.0, 400, 520, 470]]))
-    batch = lab.sample_minibatch(small)
+    small = assign_labels(tiling.anchors, torch.tensor([[450.0, 400, 520, 470]]))
+    batch = sample_minibatch(small)
     npos = int((small.labels == 1).sum())
     assert 1 <= npos < 128 and batch.positive.numel() == npos and batch.size == 256
     # oracle: torchvision's own sampler after torch.manual_seed(seed) picks exactly the same anchors
     for which, seed in ((labels, 3), (labels, 4), (small, 0)):
-        ours = lab.sample_minibatch(which, seed=seed)
+        ours = sample_minibatch(which, seed=seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             pos, neg = BalancedPositiveNegativeSampler(256, 0.5)([which.labels.to(torch.float32)])
@@ -275,7 +277,7 @@ def test_own_anchor_set_gives_the_models_proposals(handset_trace) -> None:
     assert torch.equal(out.proposals, handset_trace.result.boxes)
     assert out.metrics["same anchor IoU (mean)"] == pytest.approx(1.0)
     assert out.metrics["proposals changed"] == 0
-    assert "model's own anchor set" in out.explanation
+    assert "model's own anchor set" in custom_decode_text(out)
 
 
 def test_custom_anchors_decode_by_the_box_coder_formula(handset_trace) -> None:
@@ -318,7 +320,9 @@ def test_mismatched_anchor_count_is_explained(untrained_trace) -> None:
     out = lab.decode_with_custom_anchors(untrained_trace, (128, 256, 512), (0.5, 1.0, 2.0))
     assert not out.compatible and out.decoded is None and out.proposals is None
     assert out.model_k == [15, 15, 15] and out.custom_k == [9, 9, 9]
-    assert "15 anchors per cell" in out.explanation and "9 anchors per cell" in out.explanation
+    assert out.mismatch == 0 and out.level_names[0] == untrained_trace.levels[0].name
+    text = custom_decode_text(out)
+    assert "15 anchors per cell" in text and "9 anchors per cell" in text
     with pytest.raises(ValueError):
         lab.decode_with_custom_anchors(untrained_trace, [(32.0,)] * 2, [(1.0,)] * 2)
 
@@ -327,7 +331,7 @@ def test_untrained_head_decodes_to_the_anchors(untrained_trace) -> None:
     sizes, ratios = lab.model_anchor_set(untrained_trace)
     out = lab.decode_with_custom_anchors(untrained_trace, [tuple(s * 1.5 for s in lv) for lv in sizes], ratios)
     assert torch.allclose(out.decoded, out.custom_anchors, atol=1e-3)
-    assert "untrained" in out.explanation
+    assert not out.trained and "untrained" in custom_decode_text(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,12 +379,12 @@ def test_recall_curves_are_monotone(handset_trace) -> None:
 
 
 def test_sliding_windows_count() -> None:
-    spec = lab.AnchorSpec((64.0, 128.0), (0.5, 1.0, 2.0), 32)
+    spec = AnchorSpec((64.0, 128.0), (0.5, 1.0, 2.0), 32)
     windows = baselines.sliding_windows((640, 480), spec)
     assert windows.count == (640 // 32) * (480 // 32) * 6 == 1800
     assert (windows.boxes[:, :2] >= 0).all() and (windows.boxes[:, 2] <= 640).all() and (windows.boxes[:, 3] <= 480).all()
     raw = baselines.sliding_windows((640, 480), spec, clip=False)
-    assert torch.equal(raw.boxes, lab.tile_anchors((640, 480), spec).anchors)
+    assert torch.equal(raw.boxes, tile_anchors((640, 480), spec).anchors)
 
 
 def _assert_inside(boxes: torch.Tensor, width: int, height: int) -> None:
@@ -402,7 +406,7 @@ def test_selective_search_on_a_real_photo() -> None:
 def test_before_the_rpn_table(handset_trace) -> None:
     w, h = handset_trace.preprocess.input_size
     gt = torch.tensor([[50, 60, 250, 300], [300, 20, 470, 200]], dtype=torch.float32)
-    spec = lab.AnchorSpec((64.0, 128.0, 256.0), (0.5, 1.0, 2.0), 16)
+    spec = AnchorSpec((64.0, 128.0, 256.0), (0.5, 1.0, 2.0), 16)
     table = baselines.before_the_rpn(handset_trace, gt, spec, max_side=200)
     names = [row["method"] for row in table.rows]
     assert names == ["sliding windows", "Selective Search", "RPN"]

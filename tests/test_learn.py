@@ -25,7 +25,8 @@ from torchvision.transforms.functional import pil_to_tensor
 from rpn_viz import FilterSettings, load_image, trace
 from rpn_viz.learn_cli import main as learn_main
 from rpn_viz.examples import best_iou_top_k, check_boxes
-from rpn_viz.learn import TrainConfig, TrainingSession, copy_for_training
+from rpn_viz.learn import TrainingSession, copy_for_training
+from rpn_viz.training import TrainConfig
 from rpn_viz.paper import PaperRPNHead, feature_stride, load_paper_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from rpn_viz import dataset
 from rpn_viz.box_files import BoxFileError
 from rpn_viz.dataset import DatasetError, read_box_file
 from rpn_viz.examples import example_order, mirrored
-from rpn_viz.learn import generalisation
+from rpn_viz.training import generalisation
 from rpn_viz.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
 from rpn_viz.train_set import head_state, start_session, train
 from rpn_viz.weights import WeightsError
@@ -247,6 +247,7 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, tiny_set, tmp_path):
     head = tmp_path / "HEAD.pt"
     done = run_module("rpn_viz.train_set", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
@@ -264,6 +265,7 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
 
 
+@pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_the_recall_command_prints_every_method(imagenet_backbone, tiny_set):
     done = run_module("rpn_viz.evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr

@@ -26,7 +26,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import weights as wmod
+from rpn_viz import download as dmod
 from rpn_viz.models import DEFAULT_MODEL, MODELS, available_models, load_model
 from rpn_viz.weights import (
     WEIGHTS_DIR_ENV,
@@ -74,7 +74,7 @@ def isolated(monkeypatch, tmp_path) -> dict:
         downloads.append(url)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(wmod, "open_url", offline)
+    monkeypatch.setattr(dmod, "open_url", offline)
     return {"hub": tmp_path / "torch_home" / "hub" / "checkpoints", "downloads": downloads}
 
 
@@ -407,13 +407,13 @@ def test_no_download_means_no_download(isolated, tiny) -> None:
 
 
 def test_patching_the_module_level_download_function(isolated, tiny, monkeypatch) -> None:
-    """``rpn_viz.weights.download`` replaced: load_model and find_official use the replacement."""
+    """``rpn_viz.download.download`` replaced: load_model and find_official use the replacement."""
     official, _ = tiny
 
     def offline(_official, progress=True):
         raise URLError("patched download: offline")
 
-    monkeypatch.setattr(wmod, "download", offline)
+    monkeypatch.setattr(dmod, "download", offline)
     with pytest.raises(WeightsError, match="patched download: offline"):
         find_official(official)
 

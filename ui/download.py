@@ -2,7 +2,8 @@
 model when there is no network (with a visible note and a Retry button), and the screen shown when no
 trained model can be had at all — the only place that offers the untrained network.
 
-Layout only: downloading, hashing and loading are ``rpn_viz.weights`` and ``rpn_viz.models``.
+Layout only: downloading, hashing and loading are ``rpn_viz.download``, ``rpn_viz.weights`` and
+``rpn_viz.models``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ import streamlit as st
 
 from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel
 from rpn_viz.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.download import MB, DownloadError, forget_failures, start_download
 from rpn_viz.weights import (
-    MB,
-    DownloadError,
     OfficialFile,
     WeightsError,
     candidate_paths,
     configured_weights_dir,
-    forget_failures,
     hub_checkpoint_dir,
     is_available,
     missing_message,
     save_uploaded,
-    start_download,
 )
 
 from .resources import UNTRAINED_OK_KEY, ModelChoice, get_model

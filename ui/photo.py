@@ -25,6 +25,10 @@ class Photo:
     credit: str | None = None
     boxes: tuple[tuple[float, float, float, float], ...] = ()  # a sample's hand-drawn boxes (photo pixels)
 
+    def to_original(self, boxes: list[list[float]]) -> list[list[float]]:
+        """Working-photo pixels (what the box editor keeps) to the original photo's pixels."""
+        return [[v / self.image.downscale for v in box] for box in boxes]
+
 
 def samples() -> list[dict]:
     """The bundled sample photos, in the order the app offers them (see assets/samples.json)."""

@@ -5,75 +5,49 @@ coordinates with, on top, any of: boxes (:meth:`Picture.boxes`), a heatmap (:met
 a grid (:meth:`Picture.grid`), points, arrows and markers. :meth:`Picture.render` adds what a
 matplotlib figure had: the title, pixel axes, a colour bar and a legend naming every set drawn, in
 the look of :mod:`ui.theme` (Okabe–Ito colours, DejaVu Sans — matplotlib's own font — and the same
-line styles). ``ui.figures.show_picture`` shows it, cached by what it shows, with a PNG download.
+line styles) — that frame is :mod:`ui.picture_frame`. ``ui.figures.show_picture`` shows it, cached by
+what it shows, with a PNG download.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Iterable, Sequence
 
-import matplotlib
 import numpy as np
-from matplotlib.colors import Normalize
-from matplotlib.ticker import MaxNLocator
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from . import theme
+from .picture_frame import (
+    DASHES,
+    TAG_PX,
+    TICK_PX,
+    TITLE_PX,
+    ColourBar,
+    LegendEntry,
+    beside,
+    colormap_rgba,
+    colour_bar,
+    dashed_line,
+    font,
+    legend,
+    rgb,
+    stack,
+    text_line,
+    with_axes,
+)
 
 WIDTH = 900  # at most this many pixels across the drawing area (a matplotlib figure of ~8 inches at 110 dpi)
 HEIGHT = 900  # and at most this many down (tall photos are scaled to fit)
 PX_PER_POINT = 1.5  # matplotlib line widths are in points; at that size one point is ~1.5 pixels
-TITLE_PX, LABEL_PX, TICK_PX, LEGEND_PX, TAG_PX = 25, 22, 18, 20, 17  # the theme's 17/15/12/13/11 pt
-DASHES = {"-": None, "--": (3.7, 1.6), ":": (1.0, 1.65), "-.": (6.4, 1.6, 1.0, 1.6)}  # matplotlib's, × width
 BLANK = (235, 235, 235)  # the background of an empty area (the paper's example image)
 
 Box = Sequence[float]
 
 
-@lru_cache(maxsize=16)
-def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans, matplotlib's default font, from matplotlib's own data folder."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
-
-
-def rgb(colour: str | tuple) -> tuple[int, int, int]:
-    return ImageColor.getrgb(colour)[:3] if isinstance(colour, str) else tuple(int(c) for c in colour[:3])
-
-
-def colormap_rgba(values: np.ndarray, cmap: str, vmin: float, vmax: float) -> np.ndarray:
-    """uint8 RGBA of a colour map (as matplotlib's ``imshow`` would colour the values)."""
-    norm = Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12)
-    return (matplotlib.colormaps[cmap](norm(np.asarray(values, dtype=np.float64))) * 255).astype(np.uint8)
-
-
 def scalar_colours(values: Iterable[float], cmap: str, vmin: float, vmax: float) -> list[tuple[int, int, int]]:
     """One colour per value (e.g. boxes coloured by their score)."""
     return [tuple(int(c) for c in px[:3]) for px in colormap_rgba(np.asarray(list(values)), cmap, vmin, vmax)]
-
-
-@dataclass
-class _Entry:
-    """One legend entry: a line (boxes, arrows), a point or a marker in a colour."""
-
-    label: str
-    colour: tuple[int, int, int]
-    kind: str = "line"
-    width: int = 3
-    style: str = "-"
-    alpha: float = 1.0
-
-
-@dataclass
-class _Bar:
-    cmap: str
-    vmin: float
-    vmax: float
-    label: str
 
 
 class Picture:
@@ -104,8 +78,8 @@ class Picture:
         else:
             self.canvas.paste(Image.new("RGB", area, background), (round(px0), round(py0)))
         self.draw = ImageDraw.Draw(self.canvas)
-        self.legend: list[_Entry] = []
-        self.bar: _Bar | None = None
+        self.legend: list[LegendEntry] = []
+        self.bar: ColourBar | None = None
 
     # --- coordinates -----------------------------------------------------------------------------
 
@@ -158,7 +132,7 @@ class Picture:
         if tags is not None:
             self._tags([(self._px(row)[0] + 3, self._px(row)[1] + 3, tags[i], colours[i]) for i, row in enumerate(rows)])
         if label and rows:
-            self.legend.append(_Entry(label, colours[0], "line", width, style, alpha))
+            self.legend.append(LegendEntry(label, colours[0], "line", width, style, alpha))
         return self
 
     def _rect(self, draw: ImageDraw.ImageDraw, box: Box, colour: tuple, width: int, style: str) -> None:
@@ -169,23 +143,7 @@ class Picture:
                            width=width)
             return
         for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
-            self._dashed(draw, a, b, colour, width, style)
-
-    @staticmethod
-    def _dashed(draw: ImageDraw.ImageDraw, a: tuple, b: tuple, colour: tuple, width: int, style: str) -> None:
-        pattern = [max(1.0, v * width) for v in DASHES[style]]
-        length = math.hypot(b[0] - a[0], b[1] - a[1])
-        if length < 1e-6:
-            return
-        ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
-        at, i = 0.0, 0
-        while at < length:
-            step = pattern[i % len(pattern)]
-            if i % 2 == 0:
-                end = min(at + step, length)
-                draw.line((a[0] + ux * at, a[1] + uy * at, a[0] + ux * end, a[1] + uy * end), fill=colour, width=width)
-            at += step
-            i += 1
+            dashed_line(draw, a, b, colour, width, style)
 
     def _tags(self, tags: list[tuple[float, float, str, tuple]]) -> None:
         """White text on a box of the set's colour (85 % opaque) at each (x, y) screen pixel."""
@@ -218,12 +176,12 @@ class Picture:
         full = Image.new("RGBA", self.canvas.size, (0, 0, 0, 0))
         full.paste(layer, (round(x1), round(y1)))
         self.canvas.alpha_composite(full)
-        self.bar = _Bar(cmap, vmin, vmax, label)
+        self.bar = ColourBar(cmap, vmin, vmax, label)
         return self
 
     def colour_bar(self, cmap: str, vmin: float, vmax: float, label: str) -> "Picture":
         """A colour bar without a heatmap (e.g. for boxes coloured by score)."""
-        self.bar = _Bar(cmap, vmin, vmax, label)
+        self.bar = ColourBar(cmap, vmin, vmax, label)
         return self
 
     def grid(self, step: tuple[float, float], count: tuple[int, int], colour: str = theme.OKABE_ITO["yellow"],
@@ -250,7 +208,7 @@ class Picture:
             px, py = self._point(x, y)
             self.draw.ellipse((px - radius, py - radius, px + radius, py + radius), fill=fill, outline=outline)
         if label:
-            self.legend.append(_Entry(label, fill, "point", max(4, round(2 * radius))))
+            self.legend.append(LegendEntry(label, fill, "point", max(4, round(2 * radius))))
         return self
 
     def arrows(self, starts: np.ndarray, ends: np.ndarray, colour: str = theme.OKABE_ITO["black"],
@@ -278,12 +236,12 @@ class Picture:
         self.draw.line((px - size, py, px + size, py), fill=fill, width=4)
         self.draw.line((px, py - size, px, py + size), fill=fill, width=4)
         if label:
-            self.legend.append(_Entry(label, fill, "marker"))
+            self.legend.append(LegendEntry(label, fill, "marker"))
         return self
 
     def legend_entry(self, label: str, colour: str, linewidth: float = 2.0, style: str = "-") -> "Picture":
         """A legend line for something drawn without a label (e.g. one entry per colour)."""
-        self.legend.append(_Entry(label, rgb(colour), "line", self._width(linewidth), style))
+        self.legend.append(LegendEntry(label, rgb(colour), "line", self._width(linewidth), style))
         return self
 
     # --- the finished picture ----------------------------------------------------------------------
@@ -292,150 +250,13 @@ class Picture:
         """The picture with its title, pixel axes (``axes``), colour bar and legend."""
         body = self.canvas.convert("RGB")
         if axes:
-            body = _with_axes(body, self.view, self.scale)
+            body = with_axes(body, self.view, self.scale)
         if self.bar is not None:
-            body = _beside(body, _colour_bar(self.bar, self.canvas.height), top=TICK_PX // 2 + 4 if axes else 0)
+            body = beside(body, colour_bar(self.bar, self.canvas.height), top=TICK_PX // 2 + 4 if axes else 0)
         parts = []
         if title:
-            parts.append(_text_line(title, TITLE_PX, body.width))
+            parts.append(text_line(title, TITLE_PX, body.width))
         parts.append(body)
         if self.legend:
-            parts.append(_legend(self.legend, body.width))
+            parts.append(legend(self.legend, body.width))
         return stack(parts, gap=6)
-
-
-def _text_line(text: str, size: int, width: int) -> Image.Image:
-    f = font(size)
-    left, top, right, bottom = f.getbbox(text)
-    line = Image.new("RGB", (max(width, right - left + 8), bottom + 8), "white")
-    ImageDraw.Draw(line).text(((line.width - (right - left)) / 2, 4), text, fill="black", font=f)
-    return line
-
-
-def _ticks(low: float, high: float) -> list[float]:
-    return [t for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high) if low <= t <= high]
-
-
-def _with_axes(body: Image.Image, view: tuple, scale: float) -> Image.Image:
-    """Tick labels in photo pixels on the left and bottom, and the axis names, as matplotlib draws them."""
-    x0, y0, x1, y1 = view
-    f, lf = font(TICK_PX), font(LABEL_PX)
-    yt = _ticks(y0, y1)
-    label_w = max((f.getbbox(f"{t:g}")[2] for t in yt), default=0)
-    left = label_w + 14 + LABEL_PX + 8
-    top = TICK_PX // 2 + 4  # room for the half of the top tick label that sticks out
-    right = int(max((f.getlength(f"{t:g}") for t in _ticks(x0, x1)), default=0) / 2) + 4
-    bottom = TICK_PX + 14 + LABEL_PX + 8
-    out = Image.new("RGB", (body.width + left + right, body.height + top + bottom), "white")
-    out.paste(body, (left, top))
-    draw = ImageDraw.Draw(out)
-    draw.rectangle((left - 1, top - 1, left + body.width, top + body.height), outline="black", width=1)
-    base = top + body.height
-    for t in _ticks(x0, x1):
-        x = left + (t - x0) * scale
-        draw.line((x, base, x, base + 6), fill="black", width=1)
-        text = f"{t:g}"
-        draw.text((x - f.getlength(text) / 2, base + 8), text, fill="black", font=f)
-    for t in yt:
-        y = top + (t - y0) * scale
-        draw.line((left - 7, y, left - 1, y), fill="black", width=1)
-        text = f"{t:g}"
-        draw.text((left - 9 - f.getlength(text), y - TICK_PX / 2 - 2), text, fill="black", font=f)
-    xlabel = "x (pixels)"
-    draw.text((left + (body.width - lf.getlength(xlabel)) / 2, base + 11 + TICK_PX), xlabel, fill="black", font=lf)
-    ylabel = _rotated_text("y (pixels)", lf)
-    out.paste(ylabel, (2, max(0, round(top + body.height / 2 - ylabel.height / 2))))
-    return out
-
-
-def _rotated_text(text: str, f: ImageFont.FreeTypeFont) -> Image.Image:
-    left, top, right, bottom = f.getbbox(text)
-    line = Image.new("RGB", (right + 4, bottom + 4), "white")
-    ImageDraw.Draw(line).text((2, 2), text, fill="black", font=f)
-    return line.rotate(90, expand=True, fillcolor="white")
-
-
-def _colour_bar(bar: _Bar, height: int) -> Image.Image:
-    """A vertical colour bar with ticks and its label, as tall as the drawing area."""
-    f = font(TICK_PX)
-    strip_w, length = 24, max(40, height - 2)
-    ramp = np.linspace(bar.vmax, bar.vmin, length)[:, None].repeat(strip_w, axis=1)
-    colours = Image.fromarray(colormap_rgba(ramp, bar.cmap, bar.vmin, bar.vmax)[..., :3])
-    ticks = _ticks(bar.vmin, bar.vmax)
-    texts = [f"{t:.3g}" for t in ticks]
-    label = _rotated_text(bar.label, font(LABEL_PX))
-    text_w = max((f.getlength(t) for t in texts), default=0)
-    out = Image.new("RGB", (12 + strip_w + 8 + int(text_w) + 8 + label.width, height), "white")
-    out.paste(colours, (12, 1))
-    draw = ImageDraw.Draw(out)
-    draw.rectangle((11, 0, 12 + strip_w, length + 1), outline="black", width=1)
-    span = bar.vmax - bar.vmin if bar.vmax > bar.vmin else 1.0
-    for t, text in zip(ticks, texts):
-        y = 1 + (bar.vmax - t) / span * (length - 1)
-        draw.line((12 + strip_w, y, 12 + strip_w + 5, y), fill="black", width=1)
-        draw.text((12 + strip_w + 8, min(max(0, y - TICK_PX / 2 - 2), height - TICK_PX - 4)), text, fill="black",
-                  font=f)
-    out.paste(label, (out.width - label.width, max(0, round(height / 2 - label.height / 2))))
-    return out
-
-
-def _legend(entries: list[_Entry], width: int) -> Image.Image:
-    """The legend under the picture: a swatch and a label per entry, wrapped into rows, framed."""
-    f = font(LEGEND_PX)
-    swatch, gap, row_h = 40, 26, LEGEND_PX + 14
-    items, x, rows = [], 12, 0
-    for entry in entries:
-        w = swatch + 8 + f.getlength(entry.label)
-        if x + w > width - 12 and x > 12:
-            x, rows = 12, rows + 1
-        items.append((x, rows, entry))
-        x += w + gap
-    out = Image.new("RGB", (width, (rows + 1) * row_h + 12), "white")
-    draw = ImageDraw.Draw(out)
-    draw.rectangle((2, 0, width - 3, out.height - 1), outline=(200, 200, 200), width=1)
-    for x, row, entry in items:
-        y = 6 + row * row_h + row_h / 2
-        colour = tuple(round(255 - (255 - c) * entry.alpha) for c in entry.colour)  # alpha on white
-        if entry.kind == "point":
-            r = max(3, entry.width // 2 + 2)
-            draw.ellipse((x + swatch / 2 - r, y - r, x + swatch / 2 + r, y + r), fill=colour, outline="black")
-        elif entry.kind == "marker":
-            draw.line((x + swatch / 2 - 10, y, x + swatch / 2 + 10, y), fill="black", width=6)
-            draw.line((x + swatch / 2, y - 10, x + swatch / 2, y + 10), fill="black", width=6)
-            draw.line((x + swatch / 2 - 9, y, x + swatch / 2 + 9, y), fill=colour, width=4)
-            draw.line((x + swatch / 2, y - 9, x + swatch / 2, y + 9), fill=colour, width=4)
-        elif DASHES.get(entry.style) is None:
-            draw.line((x, y, x + swatch, y), fill=colour, width=max(entry.width, 2))
-        else:
-            Picture._dashed(draw, (x, y), (x + swatch, y), colour, max(entry.width, 2), entry.style)
-        draw.text((x + swatch + 8, y - LEGEND_PX / 2 - 3), entry.label, fill="black", font=f)
-    return out
-
-
-def _beside(left: Image.Image, right: Image.Image, top: int = 0) -> Image.Image:
-    out = Image.new("RGB", (left.width + right.width, max(left.height, right.height + top)), "white")
-    out.paste(left, (0, 0))
-    out.paste(right, (left.width, top))
-    return out
-
-
-def stack(parts: list[Image.Image], gap: int = 0) -> Image.Image:
-    """Pictures one under the other, centred, on white."""
-    width = max(p.width for p in parts)
-    out = Image.new("RGB", (width, sum(p.height for p in parts) + gap * (len(parts) - 1)), "white")
-    y = 0
-    for part in parts:
-        out.paste(part, ((width - part.width) // 2, y))
-        y += part.height + gap
-    return out
-
-
-def side_by_side(parts: list[Image.Image], gap: int = 24) -> Image.Image:
-    """Pictures next to each other (panels of one figure), top-aligned, on white."""
-    out = Image.new("RGB", (sum(p.width for p in parts) + gap * (len(parts) - 1), max(p.height for p in parts)),
-                    "white")
-    x = 0
-    for part in parts:
-        out.paste(part, (x, 0))
-        x += part.width + gap
-    return out

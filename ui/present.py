@@ -14,7 +14,7 @@ from typing import Callable
 
 import streamlit as st
 
-from rpn_viz.images import describe_error
+from rpn_viz.errors import describe_error
 from rpn_viz.models import DEFAULT_MODEL
 
 from . import follow

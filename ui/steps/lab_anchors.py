@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from rpn_viz import lab
+from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, MiniBatch, Tiling, assign_labels, sample_minibatch, tile_anchors
 
 from .. import charts, theme
 from ..context import StepContext
@@ -30,7 +30,7 @@ def _ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:
     return theme.CYCLE[ratios.index(ratio) % len(theme.CYCLE)] if ratio in ratios else theme.CYCLE[0]
 
 
-def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
+def _tiling_picture(ctx: StepContext, tiling: Tiling, on_photo: bool):
     """Anchor centres over the image and the k anchors of the middle cell (they may cross the border)."""
     w, h = tiling.image_size
     rows, cols = tiling.grid
@@ -54,7 +54,7 @@ def _tiling_picture(ctx: StepContext, tiling: lab.Tiling, on_photo: bool):
     return picture.render(title)
 
 
-def _inside_chart(tiling: lab.Tiling) -> dict:
+def _inside_chart(tiling: Tiling) -> dict:
     """Per anchor shape: how many lie inside the image and how many cross its border."""
     shapes = tiling.spec.shapes()
     inside = np.array(tiling.inside_per_shape())
@@ -66,7 +66,7 @@ def _inside_chart(tiling: lab.Tiling) -> dict:
                                colours=[theme.KEPT, theme.OKABE_ITO["orange"]])
 
 
-def _batch_picture(ctx: StepContext, gt: torch.Tensor, tiling: lab.Tiling, batch: lab.MiniBatch):
+def _batch_picture(ctx: StepContext, gt: torch.Tensor, tiling: Tiling, batch: MiniBatch):
     """The photo with the gt boxes and the sampled mini-batch (positives solid, negatives thin)."""
     w, h = tiling.image_size
     return (Picture(ctx.input_view, view=(-20, -20, w + 20, h + 20))
@@ -107,9 +107,9 @@ how many anchors there are, how many cross the image border, and which ones woul
     if not sizes or not ratios:
         st.error("Choose at least one anchor size and one aspect ratio.")
         return
-    spec = lab.AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
+    spec = AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
     on_photo = where == "photo"
-    tiling = lab.tile_anchors((iw, ih) if on_photo else PAPER_IMAGE, spec)
+    tiling = tile_anchors((iw, ih) if on_photo else PAPER_IMAGE, spec)
     rows, cols = tiling.grid
     m = st.columns(5)
     m[0].metric("positions", f"{tiling.num_positions:,}", help=f"{rows} rows × {cols} columns")
@@ -118,8 +118,8 @@ how many anchors there are, how many cross the image border, and which ones woul
     m[3].metric("inside the image", f"{tiling.num_inside:,}")
     m[4].metric("crossing the border", f"{tiling.num_cross_boundary:,}")
     share = tiling.num_inside / tiling.num_anchors
-    paper = lab.tile_anchors(PAPER_IMAGE, lab.PAPER_ANCHORS)
-    pascal = lab.tile_anchors((800, 600), lab.PAPER_ANCHORS)
+    paper = tile_anchors(PAPER_IMAGE, PAPER_ANCHORS)
+    pascal = tile_anchors((800, 600), PAPER_ANCHORS)
     st.markdown(
         f"""
 The {tiling.image_size[0]}×{tiling.image_size[1]} image at stride {stride} has {rows}×{cols} = **{tiling.num_positions:,}
@@ -149,8 +149,8 @@ paper's released code, py-faster-rcnn: 8,151); "about 6,000" is what a typical P
     ignore = c[0].checkbox("Ignore anchors that cross the image border (the paper's training)", value=True,
                            key="lab_ignore")
     seed = int(c[1].number_input("Sampling seed", 0, 9999, 0, key="lab_seed"))
-    labels = lab.assign_labels(tiling.anchors, gt, (iw, ih), ignore_cross_boundary=ignore)
-    batch = lab.sample_minibatch(labels, 256, 0.5, seed)
+    labels = assign_labels(tiling.anchors, gt, (iw, ih), ignore_cross_boundary=ignore)
+    batch = sample_minibatch(labels, 256, 0.5, seed)
     counts = labels.counts()
     if gt.shape[0] == 0:
         st.info(f"No box yet: every one of the {counts['negative']:,} anchors considered is **negative**. "

@@ -7,14 +7,17 @@ from dataclasses import astuple
 import streamlit as st
 import torch
 
-from rpn_viz import baselines, lab
+from rpn_viz import baselines
+from rpn_viz.anchors import AnchorSpec
 
 from .. import charts, theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture, side_by_side
+from ..picture_frame import side_by_side
+from ..pictures import Picture
 from ..store import session_store
 from ..widgets import untrained_note
+from ..words import candidate_note
 from .lab_common import gt_section
 
 SIZE_CHOICES = [32, 64, 128, 256, 512]
@@ -85,7 +88,7 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
         st.error("Choose at least one window size and one aspect ratio.")
         return
     gt = gt_section(ctx, "lab_before_gt", expanded=False)
-    spec = lab.AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
+    spec = AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
     windows = baselines.sliding_windows((iw, ih), spec)
     key = (ctx.photo.sha256, mode, int(side))
     runs = session_store("lab_before_ss", 3)
@@ -95,11 +98,11 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     search = runs.find(key)
     sets = [windows, *([search] if search is not None else []), baselines.rpn_candidates(trace, ctx.result)]
     table = baselines.compare(sets, gt)
-    rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items() if k != "note"}
+    rows = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
             for row in table.rows]
     st.dataframe(rows, hide_index=True)
     for s in sets:
-        st.caption(f"**{s.name}** — {s.note}")
+        st.caption(f"**{s.name}** — {candidate_note(s)}")
     if search is None:
         st.info("Press the button to run Selective Search (a few seconds); the table then compares all three.")
     rpn = sets[-1]

@@ -6,7 +6,8 @@ import streamlit as st
 import torch
 
 from rpn_viz.boxes import split_numbers
-from rpn_viz.lab import AnchorSpec, working_to_input
+from rpn_viz.anchors import AnchorSpec
+from rpn_viz.lab import working_to_input
 
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
@@ -58,7 +59,7 @@ def lab_anchor_state() -> dict:
 
 
 def lab_anchor_spec() -> AnchorSpec:
-    """The lab's custom anchors as an :class:`~rpn_viz.lab.AnchorSpec`."""
+    """The lab's custom anchors as an :class:`~rpn_viz.anchors.AnchorSpec`."""
     state = lab_anchor_state()
     return AnchorSpec(tuple(sorted(state["sizes"])), tuple(sorted(state["ratios"])), int(state["stride"]))
 

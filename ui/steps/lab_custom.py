@@ -13,6 +13,7 @@ from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
 from ..widgets import untrained_note
+from ..words import custom_decode_text, decode_formulas
 from .lab_common import gt_section, parse_numbers
 
 SCALES = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0]
@@ -55,8 +56,8 @@ def _one_anchor(ctx: StepContext, out: lab.CustomAnchorDecode, rank: int, key: t
 
     show_picture((*key, "anchor", rank), draw, ctx.slug(f"lab-custom-anchor-rank{rank}"))
     c = st.columns(2)
-    c[0].markdown("**Model's anchor** (input pixels)\n\n" + "\n".join(f"- `{line}`" for line in own.formulas()))
-    c[1].markdown("**Your anchor**, same deltas\n\n" + "\n".join(f"- `{line}`" for line in mine.formulas()))
+    c[0].markdown("**Model's anchor** (input pixels)\n\n" + "\n".join(f"- `{line}`" for line in decode_formulas(own)))
+    c[1].markdown("**Your anchor**, same deltas\n\n" + "\n".join(f"- `{line}`" for line in decode_formulas(mine)))
 
 
 def render(ctx: StepContext) -> None:
@@ -93,9 +94,9 @@ then ratios, as in torchvision's `AnchorGenerator`).
     gt = gt_section(ctx, "lab_custom_gt", expanded=False)
     out = lab.decode_with_custom_anchors(trace, custom_sizes, custom_ratios, gt if gt.numel() else None, own=ctx.result)
     if not out.compatible:
-        st.warning(out.explanation)
+        st.warning(custom_decode_text(out))
         return
-    st.markdown(out.explanation)
+    st.markdown(custom_decode_text(out))
     rows = [{"measure": k, "value": round(v, 3) if v == v else "—"} for k, v in out.metrics.items()]
     st.dataframe(rows, hide_index=True)
     st.caption("IoU 1 and area ratio 1 mean nothing changed. With ground-truth boxes (expander above) the table "

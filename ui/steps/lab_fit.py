@@ -9,8 +9,9 @@ import streamlit as st
 import torch
 
 from rpn_viz import anchor_fit as af
-from rpn_viz import box_files, lab
-from rpn_viz.images import describe_error
+from rpn_viz import box_files, shape_kmeans
+from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec
+from rpn_viz.errors import describe_error
 
 from .. import charts, theme
 from ..boxes import get_boxes, set_boxes
@@ -19,6 +20,7 @@ from ..figures import show_picture
 from ..pictures import Picture
 from ..store import session_store
 from ..photo import samples
+from ..words import anchor_set_text
 from .lab_common import gt_section, lab_anchor_spec, set_lab_anchors
 
 COLOURS = {af.MATCHED: theme.POSITIVE, af.BEST_MATCH_ONLY: theme.OKABE_ITO["orange"],
@@ -33,7 +35,7 @@ def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
     custom = lab_anchor_spec()
     return {
         "model": af.ModelAnchors.of(ctx.trace),
-        "paper": af.GridAnchors(lab.PAPER_ANCHORS, "the paper's k = 9"),
+        "paper": af.GridAnchors(PAPER_ANCHORS, "the paper's k = 9"),
         "custom": af.GridAnchors(custom, "custom anchors (L1)"),
     }
 
@@ -164,7 +166,7 @@ def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) ->
                          "Labels: the box and the IoU of its best anchor.")
 
 
-def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: af.ShapeFit | None,
+def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: shape_kmeans.ShapeFit | None,
                    sources: dict[str, af.AnchorSource], scope_name: str) -> None:
     """Box widths and heights (log–log) with the current anchors' shapes and the fitted ones."""
     markers = {"model": ("square", theme.OKABE_ITO["black"]), "custom": ("diamond", theme.OKABE_ITO["purple"])}
@@ -220,7 +222,7 @@ def _stats_row(stats: af.SetStats, iou: float) -> dict:
         "best match only": counts[af.BEST_MATCH_ONLY],
         "no positive": counts[af.UNMATCHED],
         "per cell": " + ".join(map(str, stats.per_cell)),
-        "set": stats.description,
+        "set": anchor_set_text(stats.source),
     }
 
 
@@ -229,7 +231,7 @@ def _py_tuple(values: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in values) + ("," if len(values) == 1 else "") + ")"
 
 
-def _copy(spec: lab.AnchorSpec) -> None:
+def _copy(spec: AnchorSpec) -> None:
     set_lab_anchors(spec)
     st.session_state["lab_fit_copied"] = spec
 
@@ -244,7 +246,7 @@ Two questions people who train detectors keep asking: **which of my objects gets
 **are my anchor sizes right for my data?** Training labels an anchor positive when its IoU with a box is
 **≥ 0.7**, and also makes each box's best anchor positive, however low its IoU. A box with no anchor at 0.7
 is therefore learnt only from one poor anchor — or not at all, when that anchor overlaps another box more.
-Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's custom anchors (chosen in
+Here: this model's anchors ({anchor_set_text(model)}), the paper's k = 9 and the lab's custom anchors (chosen in
 **L1**) against your boxes; then anchors fitted to your boxes by k-means (YOLOv2's recipe).
 """
     )
@@ -303,7 +305,7 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
         scope_name = "this photo"
     else:
         images, set_key = _set_images(scope, bundled)
-        shapes = af.box_shapes(images, resize)
+        shapes = shape_kmeans.box_shapes(images, resize)
         with_size = sum(1 for im in images if im.size is not None and im.boxes)
         scope_name = f"{SCOPES[scope]} ({with_size} photos)"
         skipped = sum(1 for im in images if im.size is None)
@@ -324,13 +326,13 @@ Here: this model's anchors ({model.describe()}), the paper's k = 9 and the lab's
         st.session_state["lab_fit_k"] = min(int(st.session_state.get("lab_fit_k", min(9, k_max))), k_max)
         k = c[2].slider("k (anchor shapes to fit)", 1, k_max, key="lab_fit_k") if k_max > 1 else 1
         seed = int(c[3].number_input("Seed", 0, 9999, 0, key="lab_fit_seed"))
-        fit = af.kmeans_shapes(shapes, int(k), seed)
+        fit = shape_kmeans.kmeans_shapes(shapes, int(k), seed)
     rows = [stats_of(key, src) for key, src in sources.items()]
     if fit is not None:
         stride = sources["custom"].spec.stride
         fitted = fit.anchors(stride)
         fitted = af.ShapeAnchors(fitted.sizes, fitted.ratios, stride, f"fitted k = {fit.k}")
-        grid = af.as_grid(fit, stride)
+        grid = shape_kmeans.as_grid(fit, stride)
         rows.append(stats_of("fitted", fitted))
         rows.append(stats_of("grid", af.GridAnchors(grid, "fitted, as sizes × ratios")))
     if not len(shapes):

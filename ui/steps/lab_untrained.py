@@ -12,7 +12,8 @@ from rpn_viz.weights import WeightsError
 from .. import theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture, side_by_side
+from ..picture_frame import side_by_side
+from ..pictures import Picture
 from ..resources import ModelChoice, SharedModel, get_trace
 from ..store import session_store
 

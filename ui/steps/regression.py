@@ -11,6 +11,7 @@ from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
+from ..words import decode_formulas
 
 
 def render(ctx: StepContext) -> None:
@@ -53,7 +54,7 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     st.markdown(
         f"Anchor centre and size: xa = {ex.xa:.1f}, ya = {ex.ya:.1f}, wa = {ex.wa:.1f}, ha = {ex.ha:.1f}"
     )
-    st.code("\n".join(ex.formulas()) + f"\nbox = (x − w/2, y − h/2, x + w/2, y + h/2) = "
+    st.code("\n".join(decode_formulas(ex)) + f"\nbox = (x − w/2, y − h/2, x + w/2, y + h/2) = "
             f"({ex.box[0]:.1f}, {ex.box[1]:.1f}, {ex.box[2]:.1f}, {ex.box[3]:.1f})", language="text")
     if ex.clamped:
         st.info("Δw or Δh exceeded the clamp log(1000/16): the size change was capped.")

@@ -1,0 +1,158 @@
+"""T1's explanations: what happened, with this photo's numbers; the recall table; and whether the head
+learned objects or your photo (a photo it never saw, with the verdict of :func:`rpn_viz.training.generalisation`
+in words). Layout and text only: every number comes from the :class:`~rpn_viz.learn.TrainingSession`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from rpn_viz.examples import TOP_K, best_iou_top_k
+from rpn_viz.learn import TrainingSession
+from rpn_viz.models import LoadedModel
+from rpn_viz.tracing import trace
+from rpn_viz.training import LiveView, generalisation
+
+from ..boxes import get_boxes, parse_boxes
+from ..context import StepContext
+from ..photo import sample_photo, samples
+from ..store import session_store
+from .learn_pictures import proposals_picture, show_image
+
+
+def explanations(session: TrainingSession) -> None:
+    summary = session.label_summary()
+    first, last = session.history[0], session.history[-1]
+    level = session.before.levels[0]
+    grids = " + ".join(f"{lv.grid[0]}×{lv.grid[1]}" for lv in session.before.levels)
+    iw, ih = session.before.preprocess.input_size
+    k = len(level.anchor_shapes)
+    best = ", ".join(f"{v:.2f}" for v in summary.best_anchor_iou)
+    ties = ""
+    if summary.positive_best_match > len(summary.best_anchor_iou):
+        ties = (" — several anchors can tie for a box's best IoU (a large anchor that contains the whole box has "
+                "the same IoU wherever it sits), and all of them count")
+    st.subheader("What happened, with this photo's numbers")
+    st.markdown(
+        f"""
+**How anchors get labels.** The network input is {iw}×{ih}; the head sees {grids} cells with k = {k} anchors
+each: **{summary.anchors:,} anchors**. For your {len(summary.best_anchor_iou)} box(es), torchvision's `Matcher`
+made **{summary.positive} positive** — {summary.positive_by_iou} because their IoU with a box is
+≥ {summary.fg_iou:g}, {summary.positive_best_match} only because they are a box's best match (best IoU per box:
+{best}{ties}); **{summary.negative:,} negative** (IoU < {summary.bg_iou:g} with every box); and
+**{summary.ignored:,} ignored** (in between): they never enter the loss.
+
+**The mini-batch.** Each step draws 256 labelled anchors at random, at most half positive. With
+{summary.positive} positives available, step 1 used **{first.positive.numel()} positives and
+{first.negative.numel()} negatives**; step {last.step} used {last.positive.numel()} and {last.negative.numel()}
+(blue and orange in the picture). Everything else is not looked at in that step.
+
+**The losses.** Objectness: binary cross-entropy of the 256 anchors' logits against their labels
+({first.objectness_loss:.3f} at step 1 → {last.objectness_loss:.3f} at step {last.step}). Box: smooth-L1
+(β = 1/9) between the *positives'* predicted deltas and their targets, divided by 256
+({first.box_loss:.3f} → {last.box_loss:.3f}). A negative anchor has no box to move towards, so it gets no
+box loss — only positives learn to regress.
+"""
+    )
+    story = session.explain_anchor(session.best_anchor(0))
+    target = ", ".join(f"{v:+.3f}" for v in story.target)
+    predicted = ", ".join(f"{v:+.3f}" for v in story.predicted)
+    x1, y1, x2, y2 = story.box
+    st.markdown(
+        f"""
+**Regression targets are encoded deltas.** Box 1's best anchor ({story.shape}, level '{story.level}',
+cell {story.cell}, {x2 - x1:.0f}×{y2 - y1:.0f} px, IoU {story.iou:.2f}) would land exactly on your box if
+the head output (dx, dy, dw, dh) = **({target})** — `BoxCoder.encode`: the centre shift in anchor widths and
+heights, and the log of the size ratio. The head now outputs **({predicted})**.
+"""
+    )
+    if story.scores is not None:
+        background, obj = story.scores
+        st.markdown(
+            f"""
+**Why 2k softmax scores are k sigmoid logits.** The paper's head gives this anchor two scores:
+background b = {background:.3f}, object o = {obj:.3f}. Softmax: P(object) = eᵒ / (eᵒ + eᵇ) =
+**{story.softmax:.4f}**. torchvision's RPN wants one logit per anchor, so this head hands it
+o − b = {story.logit:.3f}, and sigmoid(o − b) = **{story.probability:.4f}** — the same number, because
+eᵒ / (eᵒ + eᵇ) = 1 / (1 + e^−(o−b)). So torchvision's binary cross-entropy on that logit *is* the paper's
+two-class log loss.
+"""
+        )
+    else:
+        st.markdown(
+            f"""
+**Why k sigmoid logits are the paper's 2k softmax scores.** torchvision's head outputs one logit per anchor;
+here {story.logit:.3f}, so P(object) = sigmoid = **{story.probability:.4f}**. The paper's head outputs two
+scores (background b, object o) and takes a softmax — and eᵒ / (eᵒ + eᵇ) = sigmoid(o − b): any pair with
+o − b = {story.logit:.3f} gives the same probability, so k logits carry exactly the same information.
+"""
+        )
+
+
+def recall_table(session: TrainingSession, live: LiveView) -> None:
+    st.subheader(f"Your boxes: best IoU among the top {TOP_K} proposals")
+    rows = [{"box": f"GT {i + 1}", "before training": round(before, 3), f"after {session.steps_done} steps": round(after, 3)}
+            for i, (before, after) in enumerate(zip(session.recall_before, live.best_iou))]
+    st.dataframe(rows, hide_index=True)
+    found = sum(v >= 0.7 for v in live.best_iou)
+    st.caption(f"{found} of {len(rows)} box(es) now have a top-{TOP_K} proposal with IoU ≥ 0.7 "
+               f"(before: {sum(v >= 0.7 for v in session.recall_before)}). Original-photo pixels.")
+
+
+def second_photo(ctx: StepContext, session: TrainingSession, start: LoadedModel, lock: threading.Lock) -> None:
+    """Did it learn objects, or your photo? Your RPN on a sample photo it never saw, measured on typed boxes."""
+    st.subheader("Did it learn objects, or your photo?")
+    entries = [e for e in samples() if e["file"] != ctx.photo.name] or samples()
+    titles = [e["title"] for e in entries]
+    title = st.selectbox("A photo it never saw", titles, key="learn_second")
+    entry = entries[titles.index(title)] if title in titles else entries[0]
+    other = sample_photo(entry)
+    typed = st.text_area("Boxes on that photo (optional, x1, y1, x2, y2 per line, photo pixels) — to measure it",
+                         value="\n".join(", ".join(f"{v:g}" for v in b) for b in get_boxes(other)),
+                         key=f"learn_second_boxes_{other.sha256[:8]}")
+    try:
+        boxes = parse_boxes(typed, other.image.image.size) if typed.strip() else []
+    except ValueError as exc:
+        st.error(f"Could not read the boxes: {exc}")
+        boxes = []
+    store = session_store("learn_second_traces", size=4)  # this session's traces on the other photo
+    with st.spinner("Running your RPN on that photo…"), lock:  # the backbone is the shared model's
+        traced = store.get_or_make((id(session), other.sha256, session.steps_done), lambda: session.trace(other.image))
+    before = None
+    if boxes:  # "before" is only needed to compare on the boxes
+        with st.spinner("Running the starting model on that photo…"), lock:
+            before = store.get_or_make((id(start), other.sha256, "start"), lambda: trace(start, other.image))
+    show_image(proposals_picture(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes),
+          ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
+    top_here = float(traced.result.scores[0]) if traced.result.scores.numel() else 0.0
+    trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
+    if boxes:
+        original = other.to_original(boxes)
+        was, now = best_iou_top_k(before, original), best_iou_top_k(traced, original)
+        rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
+                for i, (a, b) in enumerate(zip(was, now))]
+        st.dataframe(rows, hide_index=True)
+        verdict = generalisation(was, now)
+        photos = session.photo_count
+        trained_on = "one photo" if photos == 1 else f"{photos} photos"
+        if verdict.kind == "carries over":
+            text = (f"Every box there has a top-{TOP_K} proposal with IoU ≥ {verdict.good_iou:g} — what the head "
+                    f"learned from {trained_on} carries over to a photo it never saw"
+                    + (", but one photo is far too little to rely on." if photos == 1 else "."))
+        elif verdict.kind == "improved":
+            text = (f"It improved on a photo it never saw (mean best IoU +{verdict.gain:.2f}), but not every box is "
+                    f"found well: {trained_on} teach some of what objects look like, not all of it.")
+        else:
+            text = (f"It did not get better on a photo it never saw: with {trained_on} it memorised where *your* "
+                    "boxes were, not what objects look like. The paper trained on thousands of images for tens "
+                    "of thousands of steps.")
+        st.markdown(f"**Honestly:** {text}")
+    else:
+        st.markdown(
+            f"**Honestly:** its best proposal there scores {top_here:.2f} (on your photo: {trained_top:.2f}). "
+            f"Trained on {session.photo_count} photo(s) for {session.steps_done} steps. A head trained on one photo "
+            "learns where *your* box was, not what objects look like in general. Type boxes for this photo above "
+            "to measure it instead of guessing."
+        )

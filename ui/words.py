@@ -1,0 +1,97 @@
+"""Sentences for people, built from the numbers ``rpn_viz`` returns (it returns numbers, not prose).
+
+One function per thing the pages put into words: one anchor's decoding with the numbers filled in
+(:func:`decode_formulas`), how a set of candidate boxes was made (:func:`candidate_note`), what
+decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), and an
+anchor set in one line (:func:`anchor_set_text`). No Streamlit here: the pages place the text, tests
+read it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rpn_viz.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
+from rpn_viz.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
+from rpn_viz.lab import CustomAnchorDecode
+from rpn_viz.regression import DecodeExplanation
+
+
+def _numbers(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def decode_formulas(ex: DecodeExplanation) -> list[str]:
+    """The four decoding lines of one anchor with its numbers filled in (plain text)."""
+    return [
+        f"x = xa + dx·wa = {ex.xa:.1f} + {ex.dx:+.3f}·{ex.wa:.1f} = {ex.x:.1f}",
+        f"y = ya + dy·ha = {ex.ya:.1f} + {ex.dy:+.3f}·{ex.ha:.1f} = {ex.y:.1f}",
+        f"w = wa·exp(dw) = {ex.wa:.1f}·exp({ex.dw:+.3f}) = {ex.w:.1f}",
+        f"h = ha·exp(dh) = {ex.ha:.1f}·exp({ex.dh:+.3f}) = {ex.h:.1f}",
+    ]
+
+
+def candidate_note(candidates: CandidateSet) -> str:
+    """How one method's candidate boxes were made, and what that means for the comparison."""
+    made = candidates.made
+    if isinstance(made, WindowLayout):
+        return (f"{made.positions} positions ({made.grid[0]}×{made.grid[1]}, every {made.stride} px) × k = {made.k} "
+                "shapes. Generating them is instant; a detector would then have to classify every one.")
+    if isinstance(made, SearchRun):
+        (sw, sh), (w, h) = made.searched_size, made.image_size
+        return f"{made.mode} mode on a {sw}×{sh} copy of the {w}×{h} image, CPU."
+    if isinstance(made, NetworkRun):
+        return (f"{made.model}, {made.weights}, on {made.device}: preprocessing, backbone, head, decoding and NMS; "
+                "the backbone's features are shared with the detector, so proposals come almost free.")
+    raise TypeError(f"no words for {type(made).__name__}")
+
+
+def custom_decode_text(out: CustomAnchorDecode) -> str:
+    """Why custom anchors cannot be decoded against (incompatible), or what decoding against them did."""
+    if not out.compatible:
+        i = out.mismatch
+        k = out.model_k[i]
+        return (
+            f"The head's box-regression layer outputs 4 numbers for each of the {k} anchors per cell it was trained "
+            f"with on level {out.level_names[i]} ({len(out.model_sizes[i])} sizes × {len(out.model_ratios[i])} ratios "
+            f"= {k} × 4 = {4 * k} channels); your set has {out.custom_k[i]} anchors per cell. There is no output for "
+            "an anchor the head was not built for, and nothing says which outputs would belong to which of yours: "
+            f"choose {k} anchors per cell (e.g. as many sizes and ratios as the model has) to decode against them."
+        )
+    metrics = out.metrics
+    lines = [
+        f"Anchor position a of every cell now gets your a-th anchor ({', '.join(str(k) for k in out.custom_k)} per "
+        f"cell); the head's outputs are unchanged. For the anchors behind the model's top "
+        f"{int(metrics['anchors compared'])} proposals, the box decoded from your anchor overlaps the model's own box "
+        f"with IoU {metrics['same anchor IoU (mean)']:.2f} on average (1 = identical), and its area is "
+        f"{metrics['area ratio (median)']:.2f}× the model's (median).",
+        "The network never sees the anchors: they exist only when its outputs are decoded (x = xa + dx·wa, "
+        "w = wa·exp(dw)). Moving the anchor sliders therefore changes the lab's tiling and labels, but not the "
+        "network: the head keeps predicting offsets for the anchors it was trained with, and decoded against "
+        "others they land scaled and shifted by exactly your change.",
+    ]
+    if out.same_set:
+        lines.append("This is the model's own anchor set, so the proposals are the model's own.")
+    if not out.trained:
+        lines.append(
+            "These weights are untrained: every delta is ~0, so every decoded box is just its anchor and every "
+            "objectness is 0.5 — the comparison only shows your anchors versus the model's."
+        )
+    return " ".join(lines)
+
+
+def anchor_set_text(source: AnchorSource) -> str:
+    """An anchor set in one line: anchors per cell, their sizes and ratios, the stride(s)."""
+    if isinstance(source, ModelAnchors):
+        levels, strides = len(source.sizes), ", ".join(map(str, source.strides))
+        if len(set(source.sizes)) == 1 and len(set(source.ratios)) == 1:
+            return (f"k = {source.per_cell[0]} per cell ({_numbers(source.sizes[0])} px × "
+                    f"{_numbers(source.ratios[0])}) on {levels} level{'s' if levels > 1 else ''}, strides {strides}")
+        return f"{sum(source.per_cell)} shapes on {levels} levels, strides {strides}"
+    if isinstance(source, GridAnchors):
+        spec = source.spec
+        return f"k = {spec.k} per cell ({_numbers(spec.sizes)} px × {_numbers(spec.ratios)}), stride {spec.stride}"
+    if isinstance(source, ShapeAnchors):
+        shapes = ", ".join(f"{s:.0f} px·{r:.2g}" for s, r in zip(source.sizes, source.ratios))
+        return f"k = {len(source.sizes)} per cell ({shapes}), stride {source.stride}"
+    raise TypeError(f"no words for {type(source).__name__}")
