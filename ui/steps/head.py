@@ -10,7 +10,8 @@ from PIL import Image
 from .. import follow
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture, side_by_side
+from ..picture_frame import side_by_side
+from ..pictures import Picture
 from ..widgets import level_picker, untrained_note
 
 
