@@ -250,8 +250,9 @@ async def switch_step(page, session: Session, title: str, timeout_ms: float) -> 
     await page.locator("[data-testid=stMain] h1").filter(has_text=title.split("·", 1)[1].strip()).wait_for(
         timeout=timeout_ms)
     await settle(page, timeout_ms)
-    await page.locator("[data-testid=stMain] [data-testid=stImage] img").first.wait_for(state="attached",
-                                                                                        timeout=timeout_ms)
+    # a picture: an image, or a clickable picture (a component's frame, as the NMS step's)
+    await page.locator("[data-testid=stMain] [data-testid=stImage] img, [data-testid=stMain] iframe").first.wait_for(
+        state="attached", timeout=timeout_ms)
     session.step_switch_s = time.perf_counter() - start
 
 
