@@ -276,7 +276,7 @@ async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: fl
     if await barrier.wait() == 0:
         MARKS["train_start"] = snapshot()  # noqa: F821 - set in main()
     start = time.perf_counter()
-    await page.get_by_role("button", name="Train").click()
+    await page.get_by_role("button", name="Train", exact=True).click()
     done = page.get_by_text("It is now your RPN", exact=False).first
     queued = page.get_by_text("Queued: number", exact=False).first
     deadline = start + timeout_ms / 1000

@@ -112,21 +112,6 @@ def train(
     return time.perf_counter() - clock
 
 
-def train_on_set(
-    start: LoadedModel,
-    photos: Sequence[AnnotatedPhoto],
-    steps: int = DEFAULT_STEPS,
-    seed: int = DEFAULT_SEED,
-    lr: float = DEFAULT_LR,
-    flips: bool = True,
-    on_progress: Callable[[TrainingSession, StepResult], None] | None = None,
-) -> SetRun:
-    """Train ``start``'s head (a copy) on ``photos``; deterministic for a given seed on one machine."""
-    session, prepare = start_session(start, photos, seed, lr, flips)
-    seconds = train(session, steps, lr, on_progress)
-    return SetRun(session, list(photos), prepare, seconds)
-
-
 def head_state(session: TrainingSession) -> dict[str, torch.Tensor]:
     """The trained head's state dict, on the CPU, detached (what ``--save`` writes)."""
     return {k: v.detach().cpu().clone() for k, v in session.head.state_dict().items()}
@@ -212,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             recent = [r.total_loss for r in session.history[-100:]]
             print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
 
-        run = train_on_set(start, photos, args.steps, args.seed, args.lr, not args.no_flips, report)
+        session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips)
+        run = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
         first, last = run.loss_means()
         print(f"prepared {len(run.session.examples)} examples in {run.prepare_seconds:.1f} s; "
               f"{run.steps} steps in {run.train_seconds:.1f} s on {start.device} "
