@@ -23,6 +23,10 @@ Reports the time from upload to first result, from slider move to new result, fo
 and for each training (click to finished), and the server's CPU-seconds per session.
 
 Bounded: N ≤ 40 sessions, every wait has a timeout, and the whole run is cut at ``--max-seconds``.
+
+One script of ~600 lines on purpose: it reads top to bottom in the order a run happens (inputs, the
+server and its memory, one browser session, checking against rpn_viz, the table); the pieces it
+shares with the tests (server, Chromium, the random checkpoint, the idle test) are ``rpn_viz.testing``.
 """
 
 from __future__ import annotations
@@ -286,7 +290,10 @@ async def train(page, session: Session, barrier: asyncio.Barrier, timeout_ms: fl
         if await done.count():
             break
         if await queued.count():
-            text = await queued.inner_text()
+            try:  # the note goes away when this session's turn comes: it may be gone by now
+                text = await queued.inner_text(timeout=1000)
+            except PlaywrightTimeout:
+                continue
             found = re.search(r"number (\d+) in line", text)
             if found and (not session.queue_places or session.queue_places[-1] != int(found.group(1))):
                 session.queue_places.append(int(found.group(1)))

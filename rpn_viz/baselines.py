@@ -30,7 +30,7 @@ from .boxes import best_iou
 from .filtering import FilterResult, FilterSettings
 from .anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
-from .tracing import Trace
+from .tracing import Trace, same_network_input
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,7 @@ def side_by_side(first: Trace, second: Trace, top_n: int = 20, settings: FilterS
             f"{first.preprocess.input_size} vs {second.preprocess.input_size}, grids "
             f"{[l.grid for l in first.levels]} vs {[l.grid for l in second.levels]})."
         )
-    same_input = torch.equal(first.preprocess.input_tensor, second.preprocess.input_tensor)
+    same_input = same_network_input(first, second)
     untrained = [untrained_output(trace) for trace in (first, second) if not trace.model.is_trained]
     results = [None, None] if settings is None else [first.refilter(settings), second.refilter(settings)]
     return SideBySide(trace_view(first, top_n, results[0]), trace_view(second, top_n, results[1]), same_input, untrained)

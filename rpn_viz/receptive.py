@@ -123,8 +123,8 @@ def effective_receptive_field(
 
 
 def model_input(trace: Trace) -> Tensor:
-    """(1, 3, H, W) the network input the trace kept (the model's own transform of the photo), on the model's device."""
-    return trace.preprocess.input_tensor[None].to(trace.model.device)
+    """(1, 3, H, W) the network input of the trace (the model's own transform of the photo), on the model's device."""
+    return trace.input_tensor()[None].to(trace.model.device)
 
 
 def receptive_field(trace: Trace, level: int, row: int, col: int, target: Target = "features",

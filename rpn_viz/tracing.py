@@ -22,11 +22,12 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import PIL.Image
 import torch
 from torch import Tensor
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -88,7 +89,7 @@ class Preprocess:
     max_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    input_tensor: Tensor  # 3×H×W normalised, padded network input
+    input_pixels: Tensor  # H×W×3 uint8: the network input as a picture (normalisation undone, padding cut)
     note: str | None = None
 
     @property
@@ -169,11 +170,16 @@ class Trace:
 
     def input_view(self) -> "numpy.ndarray":
         """The network input as an H×W×3 uint8 picture: normalisation undone, padding cropped."""
-        mean = torch.tensor(self.preprocess.mean).view(3, 1, 1)
-        std = torch.tensor(self.preprocess.std).view(3, 1, 1)
-        w, h = self.preprocess.input_size
-        pixels = (self.preprocess.input_tensor[:, :h, :w] * std + mean).clamp(0, 1)
-        return (pixels * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return self.preprocess.input_pixels.numpy()
+
+    def input_tensor(self) -> Tensor:
+        """The 3×H×W normalised, padded network input, recomputed with the model's own transform.
+
+        Bit-identical to what :func:`trace` fed the backbone (same photo, same deterministic
+        transform). A trace does not keep it: 12 MB per photo for a COCO model, and only the
+        receptive-field lab needs it.
+        """
+        return network_input(self.model, self.image).tensors[0]
 
     def to_input(self, boxes: Tensor) -> Tensor:
         """Boxes from original-photo pixels to network-input pixels."""
@@ -229,6 +235,29 @@ def objectness_map(objectness: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.inference_mode()
+def network_input(loaded: LoadedModel, image: PIL.Image.Image) -> ImageList:
+    """The model's own transform of an RGB photo (resize, normalise, pad): the backbone's input batch."""
+    pixels = pil_to_tensor(image).to(device=loaded.device, dtype=torch.float32).div_(255.0)
+    images, _ = loaded.model.transform([pixels])
+    return images
+
+
+def same_network_input(first: Trace, second: Trace) -> bool:
+    """Whether two traces fed their backbones the very same tensor: the same photo through the same
+    transform settings (the transform is deterministic), without recomputing either input."""
+    a, b = first.preprocess, second.preprocess
+    settings = lambda p: (p.input_size, p.padded_size, p.min_size, p.max_size, p.mean, p.std)  # noqa: E731
+    return settings(a) == settings(b) and first.image.size == second.image.size and (
+        first.image is second.image or first.image.tobytes() == second.image.tobytes())
+
+
+def _as_picture(tensor: Tensor, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """H×W×3 uint8 of a normalised, padded 3×H'×W' input: normalisation undone, padding cropped."""
+    w, h = size
+    pixels = tensor[:, :h, :w].cpu() * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+    return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
 def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | None = None) -> Trace:
     """Run ``loaded``'s transform, backbone and RPN on ``image`` and keep every intermediate."""
     model, device = loaded.model, loaded.device
@@ -236,8 +265,7 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
     source = as_loaded_image(image)
     clock = _Clock(device)
 
-    pixels = pil_to_tensor(source.image).to(device=device, dtype=torch.float32).div_(255.0)
-    images, _ = model.transform([pixels])
+    images = network_input(loaded, source.image)
     clock.lap("preprocess")
 
     features = model.backbone(images.tensors)
@@ -296,7 +324,8 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
         max_size=int(transform.max_size),
         mean=tuple(float(m) for m in transform.image_mean),
         std=tuple(float(s) for s in transform.image_std),
-        input_tensor=images.tensors[0].cpu(),
+        input_pixels=_as_picture(images.tensors[0], (int(input_w), int(input_h)), transform.image_mean,
+                                 transform.image_std),
         note=source.note,
     )
     timings = dict(clock.times)

@@ -17,6 +17,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from torchvision.transforms.functional import pil_to_tensor
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -506,7 +507,9 @@ def test_mass_box_on_known_weights() -> None:
 
 @pytest.mark.slow
 def test_receptive_field_on_the_model(untrained_trace) -> None:
-    assert torch.equal(receptive.model_input(untrained_trace)[0], untrained_trace.preprocess.input_tensor)
+    model = untrained_trace.model.model
+    images, _ = model.transform([pil_to_tensor(untrained_trace.image).float().div(255.0)])
+    assert torch.equal(receptive.model_input(untrained_trace)[0], images.tensors[0])  # torchvision's transform
     level, row, col = 0, 5, 7
     with torch.inference_mode():
         erf = receptive.receptive_field(untrained_trace, level, row, col)

@@ -126,3 +126,18 @@ def test_boxes_map_back_to_the_original_photo(scrambled, photos):
     original = trace.to_original(trace.result.boxes)
     assert float(original[:, [0, 2]].max()) <= w + 1e-3 and float(original[:, [1, 3]].max()) <= h + 1e-3
     assert torch.allclose(trace.to_input(original), trace.result.boxes, atol=1e-3)
+
+
+def test_the_network_input_is_torchvisions(scrambled, photos):
+    """The trace keeps its input as a picture and recomputes the tensor: both are torchvision's own."""
+    trace = rpn_viz.trace(scrambled, photos[2])
+    images, _ = torchvision_features(scrambled, trace.image)
+    assert torch.equal(trace.input_tensor(), images.tensors[0])  # bit for bit, padding included
+    w, h = trace.preprocess.input_size
+    mean = torch.tensor(scrambled.model.transform.image_mean).view(3, 1, 1)
+    std = torch.tensor(scrambled.model.transform.image_std).view(3, 1, 1)
+    expected = ((images.tensors[0, :, :h, :w] * std + mean).clamp(0, 1) * 255).round().to(torch.uint8)
+    assert torch.equal(torch.from_numpy(trace.input_view()), expected.permute(1, 2, 0))
+    other = rpn_viz.trace(scrambled, photos[3])
+    assert rpn_viz.tracing.same_network_input(trace, rpn_viz.trace(scrambled, photos[2]))
+    assert not rpn_viz.tracing.same_network_input(trace, other)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 # Okabe & Ito (2008), distinguishable under the common colour-vision deficiencies.
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -39,17 +34,4 @@ code { font-size: 0.95em; }
 </style>
 """
 
-plt.rcParams.update(
-    {
-        "font.size": 15,
-        "axes.titlesize": 17,
-        "axes.labelsize": 15,
-        "legend.fontsize": 13,
-        "xtick.labelsize": 12,
-        "ytick.labelsize": 12,
-        "axes.prop_cycle": plt.cycler(color=CYCLE),
-        "figure.dpi": 100,
-        "savefig.bbox": "tight",
-    }
-)
 FOLLOWED = OKABE_ITO["purple"]  # the followed proposal (ui.follow), on every step
