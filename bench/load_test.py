@@ -338,9 +338,13 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
 
         stage = "slider → new result"
         slider = page.locator("[data-testid=stSidebar] .st-key-nms_iou input[type=range]")
-        await slider.focus()
         start = time.perf_counter()
-        await slider.press("ArrowLeft")
+        for _ in range(3):  # a key press that lands while the page re-renders the slider is lost: press again
+            await slider.focus()
+            await slider.press("ArrowLeft")
+            if await slider.evaluate("e => e.value") == "0.65":
+                break
+            await settle(page, timeout_ms)
         await page.wait_for_function("() => window.location.search.includes('nms_iou=0.65')", timeout=timeout_ms,
                                      polling=250)
         deadline = start + timeout_ms / 1000

@@ -50,7 +50,8 @@ class LevelTrace:
     name: str
     stride: tuple[int, int]  # (sy, sx) input pixels per cell
     features: Tensor  # C×H×W
-    conv: Tensor  # C×H×W
+    conv_shape: tuple[int, int, int]  # C×H×W of the head's 3×3 conv + ReLU (the activations themselves, the
+    # largest tensor of a trace, are not kept: 4.5 MB for the paper's head, and only their shape is shown)
     objectness: Tensor  # A×H×W logits
     deltas: Tensor  # A×4×H×W
     anchors: Tensor  # H×W×A×4
@@ -234,7 +235,6 @@ def objectness_map(objectness: Tensor) -> tuple[Tensor, Tensor]:
     return torch.sigmoid(objectness).max(dim=0)
 
 
-@torch.inference_mode()
 def network_input(loaded: LoadedModel, image: PIL.Image.Image) -> ImageList:
     """The model's own transform of an RGB photo (resize, normalise, pad): the backbone's input batch."""
     pixels = pil_to_tensor(image).to(device=loaded.device, dtype=torch.float32).div_(255.0)
@@ -258,6 +258,7 @@ def _as_picture(tensor: Tensor, size: tuple[int, int], mean: Sequence[float], st
     return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
+@torch.inference_mode()
 def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | None = None) -> Trace:
     """Run ``loaded``'s transform, backbone and RPN on ``image`` and keep every intermediate."""
     model, device = loaded.model, loaded.device
@@ -303,7 +304,7 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
                 name=str(name),
                 stride=(int(padded_h) // h, int(padded_w) // w),
                 features=feature[0].cpu(),
-                conv=conv[0].cpu(),
+                conv_shape=tuple(int(d) for d in conv.shape[1:]),
                 objectness=logit[0].cpu(),
                 deltas=delta[0].view(a, 4, h, w).cpu(),
                 anchors=anchors[offset : offset + count].view(h, w, a, 4).cpu(),

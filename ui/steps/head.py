@@ -47,7 +47,7 @@ torchvision outputs **k** logits and takes a sigmoid. They are the same thing: s
     for level in trace.levels:
         c, h, w = level.features.shape
         rows.append({
-            "level": level.name, "input": f"{c}×{h}×{w}", "3×3 conv + ReLU": "×".join(map(str, level.conv.shape)),
+            "level": level.name, "input": f"{c}×{h}×{w}", "3×3 conv + ReLU": "×".join(map(str, level.conv_shape)),
             "objectness logits": "×".join(map(str, level.objectness.shape)),
             "box deltas": f"{level.deltas.shape[0]}×4×{h}×{w}",
         })
