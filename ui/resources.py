@@ -127,7 +127,7 @@ def get_model(choice: ModelChoice) -> SharedModel:
     return shared_model(choice.key)
 
 
-@st.cache_resource(max_entries=24, show_spinner="Running the network on the photo…")
+@st.cache_resource(max_entries=16, show_spinner="Running the network on the photo…")
 def _shared_trace(model_key: str, photo_sha: str, _model: SharedModel, _image: rpn_viz.LoadedImage) -> Trace:
     return _model.trace(_image)
 

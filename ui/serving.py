@@ -40,6 +40,18 @@ def limit_malloc() -> dict[str, bool]:
     return _done
 
 
+def release_free_memory() -> bool:
+    """Hand the allocator's free pages back to the system (glibc ``malloc_trim``; about a millisecond).
+
+    Called after the big transient work of a session (a training run): its freed buffers would
+    otherwise stay in the arena, counted in the server's memory until another session reuses them.
+    """
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def freeze_long_lived() -> bool:
     """Once per process, after the first model is loaded: move every object alive now (modules, torch,
     the models) out of the garbage collector's reach (``gc.freeze``).

@@ -74,5 +74,5 @@ def proposals_picture(traced: Trace, title: str, boxes: list[list[float]]) -> Im
 
 def show_image(image: Image.Image, name: str, caption: str | None = None) -> None:
     """A picture of this session's own training (not cached for the server) with its PNG download."""
-    st.image(image, caption=caption, width="stretch")
+    st.image(image, caption=caption, width="stretch", output_format="JPEG")
     download_png(lambda: image, name)

@@ -27,6 +27,7 @@ from rpn_viz.weights import WeightsError, is_available
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
+from ..serving import release_free_memory
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -138,20 +139,23 @@ def _train(run: Run, steps: int, every: int) -> None:
     def redraw() -> None:
         live = session.live()
         loss_chart(slots[0], session)
-        slots[1].image(heatmap_picture(session, live, run.input_view), width="stretch")
-        slots[2].image(minibatch_picture(session, run.input_view), width="stretch")
+        slots[1].image(heatmap_picture(session, live, run.input_view), width="stretch", output_format="JPEG")
+        slots[2].image(minibatch_picture(session, run.input_view), width="stretch", output_format="JPEG")
         last = session.history[-1]
         counter.markdown(f"**Step {session.steps_done} of {target}** · total loss **{last.total_loss:.3f}** "
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
                          f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
 
-    with training_turn(counter):  # one training at a time on the server, first come first served
-        for i in range(steps):
-            session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
-            progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
-                                                    f"({session.history[-1].ms:.0f} ms)")
-            if (i + 1) % every == 0 or i == steps - 1:
-                redraw()
+    try:
+        with training_turn(counter):  # one training at a time on the server, first come first served
+            for i in range(steps):
+                session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
+                progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
+                                                        f"({session.history[-1].ms:.0f} ms)")
+                if (i + 1) % every == 0 or i == steps - 1:
+                    redraw()
+    finally:
+        release_free_memory()  # the run's freed buffers go back to the system, not into a thread's arena
 
 
 # --- the page -------------------------------------------------------------------------------
