@@ -19,7 +19,7 @@ from ui import follow, present
 from ui.download import apply_switch, open_model, picked, weights_help
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
-from ui.serving import freeze_long_lived, limit_malloc
+from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads
 from ui.steps import STEPS, step_by_key
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
@@ -27,6 +27,7 @@ POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
 SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
+limit_torch_threads()  # half the cores for the network, the rest for the pages
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 

@@ -31,6 +31,7 @@ from rpn_viz import download as download_module
 from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.testing import save_random_checkpoint
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
+from ui.serving import THREADS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -39,6 +40,9 @@ SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
 
 if not os.environ.get(WEIGHTS_DIR_ENV) and SHARED_WEIGHTS.is_dir():
     os.environ[WEIGHTS_DIR_ENV] = str(SHARED_WEIGHTS)
+# The app gives the network half the cores when it serves (ui.serving.limit_torch_threads); run
+# headless inside this process it must not change the threads of every test that follows.
+os.environ.setdefault(THREADS_ENV, str(torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)

@@ -40,6 +40,26 @@ def limit_malloc() -> dict[str, bool]:
     return _done
 
 
+THREADS_ENV = "RPN_VIZ_TORCH_THREADS"
+
+
+def limit_torch_threads() -> int:
+    """torch's intra-op threads for one network run = half the cores (at least 1); call it every run.
+
+    The server runs one network pass at a time per model (``ui.resources.SharedModel``) while the
+    other cores serve pages. On 2 cores a trace takes 0.40 s wall / 0.80 s CPU with 2 threads and
+    0.60 s / 0.60 s with 1; with a class at once the second thread mostly spins, waiting for a
+    core the pages are using. The setting is partly per thread (OpenMP), and every script run of a
+    session has a thread of its own: hence every run. ``RPN_VIZ_TORCH_THREADS`` wins.
+    """
+    import torch
+
+    wanted = int(os.environ.get(THREADS_ENV) or max(1, (os.cpu_count() or 2) // 2))
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return wanted
+
+
 def release_free_memory() -> bool:
     """Hand the allocator's free pages back to the system (glibc ``malloc_trim``; about a millisecond).
 
