@@ -430,6 +430,9 @@ def check(sessions: list[Session], results: list[dict], photos: list[Path], chec
     from rpn_viz.filtering import FilterSettings
     from rpn_viz.images import load_image
 
+    from ui.serving import limit_torch_threads
+
+    limit_torch_threads()  # the server's thread count: a conv's float sums depend on how it splits them
     loaded = rpn_viz.load_model(checkpoint=checkpoint, device="cpu")
     for session, result in zip(sessions, results):
         if session.errors or "after" not in result:
