@@ -218,7 +218,7 @@ async def settle(page, timeout_ms: float) -> None:
     await page.wait_for_function(f"() => {STREAMLIT_IDLE}", timeout=timeout_ms, polling=250)
 
 
-async def download_json(page, timeout_ms: float, attempts: int = 3) -> dict:
+async def download_json(page, timeout_ms: float, attempts: int = 8) -> dict:
     """Click "Proposals as JSON" and read the file. A click that lands while the page reruns asks
     for the previous run's file, which Streamlit has already dropped (the download is canceled):
     settle and click again."""

@@ -9,10 +9,13 @@ when someone clicks it.
 
 from __future__ import annotations
 
+import base64
 import io
+from pathlib import Path
 from typing import Callable, Hashable
 
 import streamlit as st
+import streamlit.components.v1 as components
 from PIL import Image
 
 PICTURE_CACHE_ENTRIES = 192  # rendered pictures kept for the whole server (~0.2 MB each as JPEG)
@@ -50,27 +53,21 @@ def show_picture(key: Hashable, draw: Drawing, name: str, caption: str | None = 
     download_png(draw, name)
 
 
-class _Encoded:
-    """Already-encoded JPEG bytes, handed to ``streamlit_image_coordinates`` as an image it can "save"."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def save(self, buffer: io.BytesIO, **_: object) -> None:
-        buffer.write(self.data)
+_IMAGE_COORDINATES = components.declare_component(
+    "image_coordinates", path=str(Path(__file__).resolve().parent / "image_coordinates"))
 
 
 def clickable_picture(key: Hashable, draw: Drawing, widget_key: str, click_and_drag: bool = False) -> dict | None:
     """A picture (cached like :func:`show_picture`) that reports where it was clicked (or dragged).
 
-    The component would otherwise re-encode the picture as an uncompressed PNG on every rerun
-    (megabytes per click); it gets the cached JPEG instead. Coordinates come back in displayed pixels
-    with the displayed ``width``/``height``, so callers scale by their own picture's size.
+    The frontend is streamlit-image-coordinates' (``ui/image_coordinates/``, MIT, with a start-up race
+    fixed); it gets the cached JPEG, not a re-encoded PNG (megabytes per click). Coordinates come back
+    in displayed pixels with the displayed ``width``/``height``, so callers scale by their own
+    picture's size.
     """
-    from streamlit_image_coordinates import streamlit_image_coordinates
-
-    return streamlit_image_coordinates(_Encoded(picture_bytes(key, draw)), key=widget_key, width="content",
-                                       cursor="crosshair", click_and_drag=click_and_drag, image_format="JPEG")
+    src = "data:image/jpeg;base64," + base64.b64encode(picture_bytes(key, draw)).decode("ascii")
+    return _IMAGE_COORDINATES(src=src, height=None, width="content", use_column_width=None, key=widget_key,
+                              click_and_drag=click_and_drag, cursor="crosshair", default=None)
 
 
 def download_png(draw: Drawing, name: str, label: str = "Download PNG") -> None:
