@@ -18,7 +18,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 from PIL import Image
 
-PICTURE_CACHE_ENTRIES = 192  # rendered pictures kept for the whole server (~0.2 MB each as JPEG)
+PICTURE_CACHE_ENTRIES = 128  # rendered pictures kept for the whole server (~0.2 MB each as JPEG)
 Drawing = Callable[[], Image.Image]
 
 
