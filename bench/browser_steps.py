@@ -48,7 +48,19 @@ PICTURES_LOADED = """() => {
   const imgs = [...document.querySelectorAll('[data-testid=stMain] img, [data-testid=stMain] iframe')];
   return imgs.length > 0 && imgs.every(i => i.tagName === 'IFRAME' || (i.complete && i.naturalWidth > 0));
 }"""
-ALL_SRC = "() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')].map(i => i.src).join(' ')"
+# Counts the app's finished runs (its script state going back to "notRunning"): a slider move is
+# answered when the count grows and the pictures are loaded (clickable pictures are component frames
+# whose source never changes, so a changed <img> cannot be what is waited for).
+COUNT_RUNS = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  window.__runs = 0;
+  window.__state = app.dataset.testScriptState;
+  new MutationObserver(() => {
+    const state = app.dataset.testScriptState;
+    if (state === 'notRunning' && window.__state !== 'notRunning') window.__runs += 1;
+    window.__state = state;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
 
 
 def big_photo(folder: Path, megapixels: float = 12.0) -> Path:
@@ -101,6 +113,7 @@ def measure(url: str, rounds: int, timeout_ms: float) -> dict[str, list[float]]:
         page.set_default_timeout(timeout_ms)
         page.goto(f"{url}/?step=lab_anchors&model={MODEL_KEY}")  # not one of STEPS: every click is a switch
         page.wait_for_function(PICTURES_LOADED, polling=50)
+        page.evaluate(COUNT_RUNS)
         sidebar = page.locator("[data-testid=stSidebar]")
         for r in range(rounds):
             for title in STEPS:
@@ -116,12 +129,12 @@ def measure(url: str, rounds: int, timeout_ms: float) -> dict[str, list[float]]:
                 if title in SLIDERS:
                     moves.append((title, f".st-key-{SLIDERS[title]} input[type=range]", "ArrowRight"))
                 for name, selector, key in moves:
-                    before = page.evaluate(ALL_SRC)
+                    runs = page.evaluate("window.__runs")
                     slider = page.locator(selector)
                     slider.focus()
                     start = time.perf_counter()
                     slider.press(key)
-                    page.wait_for_function(f"() => ({ALL_SRC})() !== {json.dumps(before)}", polling=50)
+                    page.wait_for_function(f"() => window.__runs > {runs}", polling=20)
                     page.wait_for_function(PICTURES_LOADED, polling=50)
                     times.setdefault(f"slider release → new picture: {name}", []).append(time.perf_counter() - start)
         browser.close()
