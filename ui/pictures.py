@@ -161,11 +161,12 @@ class Picture:
 
     def heatmap(self, values: np.ndarray, extent: tuple[int, int], vmin: float = 0.0, vmax: float = 1.0,
                 alpha: float | np.ndarray = 0.6, cmap: str = theme.HEATMAP, label: str = "objectness probability",
-                smooth: bool = False) -> "Picture":
+                smooth: bool = False, colour_bar: bool = True) -> "Picture":
         """A grid of values stretched over (0, 0)–extent of the photo (each cell covers stride × stride pixels).
 
         ``alpha`` is one opacity or one per value (then it has ``values``' shape); a colour bar with
-        ``label`` is added. ``smooth`` interpolates (for pixel-level maps); cells stay square otherwise.
+        ``label`` is added unless ``colour_bar`` is False (panels sharing one scale show it once).
+        ``smooth`` interpolates (for pixel-level maps); cells stay square otherwise.
         """
         colours = colormap_rgba(values, cmap, vmin, vmax)
         opacity = np.broadcast_to(np.asarray(alpha, dtype=np.float64), values.shape)
@@ -176,7 +177,8 @@ class Picture:
         full = Image.new("RGBA", self.canvas.size, (0, 0, 0, 0))
         full.paste(layer, (round(x1), round(y1)))
         self.canvas.alpha_composite(full)
-        self.bar = ColourBar(cmap, vmin, vmax, label)
+        if colour_bar:
+            self.bar = ColourBar(cmap, vmin, vmax, label)
         return self
 
     def colour_bar(self, cmap: str, vmin: float, vmax: float, label: str) -> "Picture":

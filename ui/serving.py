@@ -12,6 +12,7 @@ Variables set by whoever starts the server (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -23,14 +24,24 @@ MMAP_THRESHOLD = 1 << 20  # blocks of 1 MB and more: mmap'd, returned to the sys
 _done: dict[str, bool] = {}
 
 
+@functools.lru_cache(maxsize=1)
+def _glibc() -> ctypes.CDLL | None:
+    """glibc, loaded once (None elsewhere: musl, macOS, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def limit_malloc() -> dict[str, bool]:
     """Apply the limits once per process (Linux/glibc only); returns which ones were set."""
     if "malloc" in _done or not sys.platform.startswith("linux"):
         return _done
     _done["malloc"] = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl): nothing to tune
+    libc = _glibc()
+    if libc is None:  # not glibc (e.g. musl): nothing to tune
         _done["glibc"] = False
         return _done
     if "MALLOC_ARENA_MAX" not in os.environ:
@@ -66,10 +77,8 @@ def release_free_memory() -> bool:
     Called after the big transient work of a session (a training run): its freed buffers would
     otherwise stay in the arena, counted in the server's memory until another session reuses them.
     """
-    try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):  # not glibc
-        return False
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None and hasattr(libc, "malloc_trim") else False
 
 
 def freeze_long_lived() -> bool:

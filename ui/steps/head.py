@@ -98,9 +98,8 @@ def _all_levels(trace) -> Image.Image:
     width = 720 // len(trace.levels)
     for i, lv in enumerate(trace.levels):
         h, w = lv.grid
+        last = i == len(trace.levels) - 1  # one colour bar for the row: every panel shares the 0–1 scale
         picture = Picture(None, size=(w, h), width=width, height=width).heatmap(
-            lv.objectness_map()[0].numpy(), (w, h), alpha=1.0, label="max objectness")
-        if i < len(trace.levels) - 1:
-            picture.bar = None  # one colour bar for the row: every panel shares the 0–1 scale
+            lv.objectness_map()[0].numpy(), (w, h), alpha=1.0, label="max objectness", colour_bar=last)
         panels.append(picture.render(f"'{lv.name}' {h}×{w}", axes=False))
     return side_by_side(panels)
