@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["app_root", "assets_dir"]
+__all__ = ["app_root", "assets_dir", "shared_weights_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 _INSTALLED = Path(sys.prefix) / "share" / "rpn-viz"
@@ -29,3 +29,13 @@ def app_root() -> Path:
 def assets_dir() -> Path:
     """The sample photos (``assets/``)."""
     return app_root() / "assets"
+
+
+def shared_weights_dir() -> Path | None:
+    """The ``shared/weights`` folder beside this checkout, if there is one; else None.
+
+    A team that has obtained official checkpoints keeps them there, next to its clones, so that a
+    fresh clone finds them without any setting (their sha256 is still checked before loading).
+    """
+    folder = _CHECKOUT.parent / "shared" / "weights"
+    return folder if (_CHECKOUT / "app.py").is_file() and folder.is_dir() else None

@@ -2,7 +2,8 @@
 
 An official checkpoint is looked for, in order, in:
 
-1. an explicit weights folder (``weights_dir=`` / ``--weights-dir``, else ``$RPN_VIZ_WEIGHTS_DIR``);
+1. a weights folder: ``weights_dir=`` / ``--weights-dir``, else ``$RPN_VIZ_WEIGHTS_DIR``, else the
+   ``shared/weights`` folder beside the checkout when there is one (:func:`rpn_viz.paths.shared_weights_dir`);
 2. torchvision's hub cache, ``$TORCH_HOME/hub/checkpoints`` (where torchvision itself saves it);
 3. a download into that cache (torch.hub layout, so torchvision and other tools share the file),
    when the machine is online: :mod:`rpn_viz.download`.
@@ -23,6 +24,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .errors import UserError
+from .paths import shared_weights_dir
 
 WEIGHTS_DIR_ENV = "RPN_VIZ_WEIGHTS_DIR"
 
@@ -52,9 +54,10 @@ def hub_checkpoint_dir() -> Path:
 
 
 def configured_weights_dir(weights_dir: str | os.PathLike | None = None) -> Path | None:
-    """The explicit weights folder: the argument if given, else ``$RPN_VIZ_WEIGHTS_DIR``."""
+    """The weights folder: the argument if given, else ``$RPN_VIZ_WEIGHTS_DIR``, else the shared
+    folder beside the checkout (None when there is none of the three)."""
     chosen = weights_dir if weights_dir is not None else os.environ.get(WEIGHTS_DIR_ENV) or None
-    return Path(chosen).expanduser() if chosen is not None else None
+    return Path(chosen).expanduser() if chosen is not None else shared_weights_dir()
 
 
 def sha256_of(path: Path) -> str:

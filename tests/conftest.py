@@ -36,10 +36,7 @@ from ui.serving import THREADS_ENV
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 PHOTOS = sorted(ASSETS.glob("*.jpg"))
-SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
 
-if not os.environ.get(WEIGHTS_DIR_ENV) and SHARED_WEIGHTS.is_dir():
-    os.environ[WEIGHTS_DIR_ENV] = str(SHARED_WEIGHTS)
 # The app gives the network half the cores when it serves (ui.serving.limit_torch_threads); run
 # headless inside this process it must not change the threads of every test that follows.
 os.environ.setdefault(THREADS_ENV, str(torch.get_num_threads()))
@@ -59,6 +56,17 @@ def no_internet(monkeypatch) -> list[str]:
     download_module.forget_failures()
     yield refused
     download_module.forget_failures()
+
+
+@pytest.fixture()
+def no_weights_folder(monkeypatch, tmp_path) -> Path:
+    """No weights folder at all, as on a user's machine: neither ``$RPN_VIZ_WEIGHTS_DIR`` nor the
+    shared folder beside the checkout; returns an empty torch hub cache (``$TORCH_HOME`` under tmp)."""
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: None)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +96,7 @@ def official() -> rpn_viz.LoadedModel:
     if not is_available(spec.official):
         pytest.skip(
             f"official COCO weights {spec.official.filename} are not on this machine "
-            f"(looked in ${WEIGHTS_DIR_ENV} and the torch hub cache); download them from {spec.official.url}"
+            f"(looked in ${WEIGHTS_DIR_ENV}, ../shared/weights and the torch hub cache); download them from {spec.official.url}"
         )
     return rpn_viz.load_model(DEFAULT_MODEL, allow_download=False, device="cpu")
 
@@ -101,7 +109,8 @@ def imagenet_backbone() -> None:
     if not is_available(MOBILENET_V2_IMAGENET):
         pytest.skip(
             f"needs {MOBILENET_V2_IMAGENET.filename} (torchvision's ImageNet MobileNetV2) in "
-            f"${WEIGHTS_DIR_ENV} ({os.environ.get(WEIGHTS_DIR_ENV, 'unset')}) or torchvision's cache; "
+            f"${WEIGHTS_DIR_ENV} ({os.environ.get(WEIGHTS_DIR_ENV, 'unset')}), ../shared/weights or "
+            f"torchvision's cache; "
             f"download it from {MOBILENET_V2_IMAGENET.url}"
         )
 

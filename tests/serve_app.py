@@ -3,7 +3,7 @@
     python tests/serve_app.py URL SHA256 [streamlit run options...]
 
 In this process, before the app's first run: the COCO model's official URL and sha256 become URL
-and SHA256, every download to a host other than the loopback fails as offline (``tests/loopback.py``,
+and SHA256, there is no ``../shared/weights`` folder (as on a user's machine), every download to a host other than the loopback fails as offline (``tests/loopback.py``,
 as for the in-process tests), and the read timeout is 120 s instead of a few seconds (the browser test
 holds the body half-way while it looks at the progress bar). Production code has no such switches.
 """
@@ -24,6 +24,7 @@ from rpn_viz.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
 def main(url: str, sha256: str, *streamlit_args: str) -> int:
     MODELS[DEFAULT_MODEL] = replace(MODELS[DEFAULT_MODEL], official=weights.OfficialFile(url, sha256))
+    weights.shared_weights_dir = lambda: None
     download.open_url = loopback_only(download.open_url, [])
     download.TIMEOUT_S = 120.0
     from streamlit.web import cli

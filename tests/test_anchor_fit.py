@@ -124,7 +124,7 @@ def test_model_anchors_of_the_papers_stride_16_rpn() -> None:
     from rpn_viz.weights import is_available
 
     if not is_available(MOBILENET_V2_IMAGENET):
-        pytest.skip(f"{MOBILENET_V2_IMAGENET.filename} not on this machine (set RPN_VIZ_WEIGHTS_DIR)")
+        pytest.skip(f"{MOBILENET_V2_IMAGENET.filename} not on this machine (put it in ../shared/weights or set RPN_VIZ_WEIGHTS_DIR)")
     loaded = load_paper_model(device="cpu")
     for size in [(640, 427), (451, 300)]:
         trace = rpn_viz.trace(loaded, PIL.Image.new("RGB", size))

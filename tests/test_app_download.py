@@ -32,7 +32,7 @@ APP = str(ROOT / "app.py")
 SPEC = MODELS[DEFAULT_MODEL]
 COCO_KEY = f"official:{DEFAULT_MODEL}"
 PATH = f"/models/{SPEC.official.filename}"
-# where this machine has the ImageNet MobileNetV2 file (conftest points $RPN_VIZ_WEIGHTS_DIR at ../shared/weights)
+# where this machine has the ImageNet MobileNetV2 file (../shared/weights, $RPN_VIZ_WEIGHTS_DIR or the hub cache)
 IMAGENET_FILE = next((p for p in candidate_paths(MOBILENET_V2_IMAGENET) if p.is_file()), None)
 
 
@@ -53,12 +53,9 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture()
-def empty_hub(monkeypatch, tmp_path) -> Path:
+def empty_hub(no_weights_folder) -> Path:
     """No weights folder and an empty torch hub cache: neither the COCO file nor the ImageNet one."""
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr("torch.hub._hub_dir", None)
-    yield tmp_path / "torch_home" / "hub" / "checkpoints"
+    yield no_weights_folder
     st.cache_resource.clear()  # the models loaded here are not the ones other tests expect under these keys
 
 
@@ -137,6 +134,28 @@ def test_offline_without_any_file_says_which_file_goes_where(empty_hub, no_inter
     assert at.sidebar.selectbox(key="model").value == f"untrained:{DEFAULT_MODEL}"
     assert any(o.startswith("Untrained") and "for comparison" in o for o in at.sidebar.selectbox(key="model").options)
     assert "untrained (random weights" in at.markdown[1].value
+    assert pictures(at) >= 1
+
+
+def test_a_fresh_clone_beside_shared_weights_opens_on_the_trained_offline_model(
+    empty_hub, monkeypatch, tmp_path, no_internet
+) -> None:
+    """No setting at all, offline, and the ImageNet file only in ``../shared/weights`` beside the
+    checkout: the first screen is the paper's RPN with its shipped trained head, never the untrained one."""
+    if IMAGENET_FILE is None:
+        pytest.skip(f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in ../shared/weights")
+    shared = tmp_path / "shared" / "weights"
+    shared.mkdir(parents=True)
+    (shared / MOBILENET_V2_IMAGENET.filename).symlink_to(IMAGENET_FILE.resolve())
+    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: shared)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["step"] = "proposals"
+    at.run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="model").value.startswith("shipped:")
+    header = at.markdown[1].value
+    assert "head trained on" in header and "untrained" not in header.lower()
+    assert no_internet == [SPEC.official.url]  # it tried the COCO file, then found the backbone on disk
     assert pictures(at) >= 1
 
 

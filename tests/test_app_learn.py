@@ -1,7 +1,7 @@
 """AppTest check of "T1 · Watch an RPN learn": train the paper's head on a box, see the curves and the
 numbers, then view the pipeline with "your RPN".
 
-Needs the ImageNet MobileNetV2 file (tests/conftest.py points $RPN_VIZ_WEIGHTS_DIR at ../shared/weights);
+Needs the ImageNet MobileNetV2 file (in ../shared/weights, $RPN_VIZ_WEIGHTS_DIR or torch's cache);
 skips, saying why, without it. Boxes go into ``st.session_state["gt_boxes"]`` as ``ui.boxes`` keeps them.
 """
 
@@ -18,7 +18,7 @@ CAT_BOX = [0.0, 0.0, 400.0, 300.0]  # the cat's face fills the photo up to the g
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not is_available(MOBILENET_V2_IMAGENET),
-    reason=f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in $RPN_VIZ_WEIGHTS_DIR or torch's cache",
+    reason=f"needs {MOBILENET_V2_IMAGENET.filename} (ImageNet MobileNetV2) in ../shared/weights, $RPN_VIZ_WEIGHTS_DIR or torch's cache",
 )]
 
 

@@ -111,7 +111,7 @@ def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
 
     if not is_available(MOBILENET_V2_IMAGENET):
         pytest.skip(f"ImageNet backbone {MOBILENET_V2_IMAGENET.filename} not on this machine "
-                    "(set RPN_VIZ_WEIGHTS_DIR); the paper RPN cannot be trained without it")
+                    "(put it in ../shared/weights or set RPN_VIZ_WEIGHTS_DIR); the paper RPN cannot be trained without it")
     page.goto(f"{server}/?step=learn")
     settle(page)
     page.get_by_text("Ground-truth boxes (7 on this photo", exact=False).first.click()  # the sample's own boxes
@@ -149,7 +149,7 @@ def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, t
     app = AppServer(
         tmp_path / "streamlit.log",
         env={"TORCH_HOME": str(tmp_path / "torch_home")},  # an empty cache: neither the COCO nor the ImageNet file
-        unset=("RPN_VIZ_CHECKPOINT", "RPN_VIZ_WEIGHTS_DIR"),
+        unset=("RPN_VIZ_CHECKPOINT", "RPN_VIZ_WEIGHTS_DIR"),  # and serve_app.py hides ../shared/weights
         command=[sys.executable, str(ROOT / "tests" / "serve_app.py"), f"http://127.0.0.1:{port}{path}",
                  hashlib.sha256(data).hexdigest()],
     )

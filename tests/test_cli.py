@@ -149,8 +149,10 @@ Run = Measured
 
 
 def child_env(files: dict[str, Path]) -> dict[str, str]:
-    """The user's environment minus any weights folder, with an empty torch hub cache."""
-    env = {k: v for k, v in os.environ.items() if k != WEIGHTS_DIR_ENV}
+    """The user's environment with an empty weights folder (hiding ../shared/weights) and an empty
+    torch hub cache."""
+    env = dict(os.environ)
+    env[WEIGHTS_DIR_ENV] = str(files["no_weights_dir"])
     env["TORCH_HOME"] = str(files["torch_home"])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     # two processes run at once next to the test process: one thread each, or OpenMP's spinning
@@ -352,6 +354,7 @@ def assert_inside(proposals: list[dict], width: float, height: float) -> None:
 def isolated_weights(monkeypatch, files):
     """No weights folder, an empty hub cache, and no network: any download attempt fails offline."""
     monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: None)
     monkeypatch.setenv("TORCH_HOME", str(files["torch_home"]))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     calls = []

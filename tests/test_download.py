@@ -28,7 +28,7 @@ from loopback import FileServer, Hold
 from rpn_viz import download
 from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.download import DownloadError
-from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, WeightsError, find_official, sha256_of
+from rpn_viz.weights import OfficialFile, WeightsError, find_official, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = MODELS[DEFAULT_MODEL]
@@ -37,12 +37,9 @@ FAST_S = download.TIMEOUT_S + 2.0  # "fails fast": the timeout plus slack for a 
 
 
 @pytest.fixture()
-def hub(monkeypatch, tmp_path) -> Path:
+def hub(no_weights_folder) -> Path:
     """An empty torch hub cache and no weights folder: every official file must be downloaded."""
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    return tmp_path / "torch_home" / "hub" / "checkpoints"
+    return no_weights_folder
 
 
 @pytest.fixture()

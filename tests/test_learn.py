@@ -1,7 +1,7 @@
 """Tests for rpn_viz.paper and rpn_viz.learn, against torchvision's own RPN as the oracle.
 
-Real weights only: the ImageNet MobileNetV2 file is looked for in $RPN_VIZ_WEIGHTS_DIR (which
-tests/conftest.py points at ../shared/weights when unset) and torchvision's cache; without it these
+Real weights only: the ImageNet MobileNetV2 file is looked for in $RPN_VIZ_WEIGHTS_DIR (else
+../shared/weights beside the checkout) and torchvision's cache; without it these
 tests skip and say why. The fine-tuning path is checked on conftest's ``untrained`` COCO-layout
 Faster R-CNN (the COCO files cannot be had offline) — labelled untrained, never presented as trained.
 """

@@ -60,14 +60,11 @@ def varied_file(scrambled_checkpoint) -> Path:
 
 
 @pytest.fixture()
-def isolated(monkeypatch, tmp_path) -> dict:
+def isolated(monkeypatch, no_weights_folder) -> dict:
     """No weights folder configured, an empty hub cache under tmp, and no network at all.
 
     Returns a dict: ``hub`` (the checkpoints folder) and ``downloads`` (URLs anything tried to fetch).
     """
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
     downloads: list[str] = []
 
     def offline(url, *args, **kwargs):
@@ -75,7 +72,7 @@ def isolated(monkeypatch, tmp_path) -> dict:
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(dmod, "open_url", offline)
-    return {"hub": tmp_path / "torch_home" / "hub" / "checkpoints", "downloads": downloads}
+    return {"hub": no_weights_folder, "downloads": downloads}
 
 
 @pytest.fixture()
@@ -165,6 +162,27 @@ def test_environment_folder_is_used(isolated, tiny, tmp_path, monkeypatch) -> No
     in_env = put(tmp_path / "shared_weights", official.filename, data)
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path / "shared_weights"))
     assert find_official(official, allow_download=False) == in_env
+
+
+def test_shared_folder_beside_the_checkout_is_the_default(isolated, tiny, tmp_path, monkeypatch) -> None:
+    """A fresh clone beside ``shared/weights`` finds its files with no setting; a set folder wins."""
+    official, data = tiny
+    shared = tmp_path / "shared" / "weights"
+    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: shared)
+    assert candidate_paths(official) == [shared / official.filename, isolated["hub"] / official.filename]
+    in_shared = put(shared, official.filename, data)
+    assert find_official(official, allow_download=False) == in_shared
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path / "elsewhere"))
+    assert candidate_paths(official)[0] == tmp_path / "elsewhere" / official.filename
+    assert isolated["downloads"] == []
+
+
+def test_shared_folder_is_found_beside_this_checkout() -> None:
+    """``rpn_viz.paths.shared_weights_dir`` names ``../shared/weights`` of this checkout, when it exists."""
+    from rpn_viz.paths import shared_weights_dir
+
+    expected = Path(__file__).resolve().parent.parent.parent / "shared" / "weights"
+    assert shared_weights_dir() == (expected if expected.is_dir() else None)
 
 
 def test_hub_cache_follows_torch_home_and_set_dir(isolated, tiny, tmp_path, monkeypatch) -> None:
