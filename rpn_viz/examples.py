@@ -50,17 +50,35 @@ def check_boxes(boxes: Sequence[Sequence[float]] | Tensor, image_size: tuple[int
     return clipped
 
 
+@dataclass(frozen=True)
+class TopProposals:
+    """A trace's best ``k`` proposals, kept without the trace: a few numbers instead of megabytes."""
+
+    original: Tensor  # (≤k, 4) original-photo pixels
+    working: Tensor  # (≤k, 4) pixels of ``trace.image`` (the picture the app draws on)
+    scores: Tensor  # (≤k,) objectness probabilities, best first
+
+    def best_iou(self, boxes: Sequence[Sequence[float]] | Tensor) -> list[float]:
+        """Best IoU of each box (original-photo pixels) among these proposals."""
+        return best_iou(boxes, self.original).tolist()
+
+
+def top_proposals(traced: Trace, k: int = TOP_K, result: FilterResult | None = None) -> TopProposals:
+    """The top-``k`` proposals of a trace (or of a re-filtered ``result`` of it), in the photo's frames.
+
+    The proposals are taken back to the photo's pixels with the trace's own scale, so IoUs with the
+    user's boxes are in the user's frame (x and y scales differ slightly after rounding).
+    """
+    result = result or traced.result
+    boxes = result.boxes[:k]
+    return TopProposals(traced.to_original(boxes), traced.to_working(boxes), result.scores[:k].clone())
+
+
 def best_iou_top_k(
     traced: Trace, boxes: Sequence[Sequence[float]] | Tensor, k: int = TOP_K, result: FilterResult | None = None
 ) -> list[float]:
-    """Best IoU of each box (original-photo pixels) among the trace's top-``k`` proposals.
-
-    The proposals are taken back to the photo's pixels with the trace's own scale, so the numbers
-    are in the user's frame (x and y scales differ slightly after rounding).
-    """
-    result = result or traced.result
-    top = traced.to_original(result.boxes[:k])
-    return best_iou(boxes, top).tolist()
+    """Best IoU of each box (original-photo pixels) among the trace's top-``k`` proposals."""
+    return top_proposals(traced, k, result).best_iou(boxes)
 
 
 @dataclass

@@ -5,19 +5,17 @@ in words). Layout and text only: every number comes from the :class:`~rpn_viz.le
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
-from rpn_viz.examples import TOP_K, best_iou_top_k
+from rpn_viz.examples import TOP_K, TopProposals, top_proposals
+from rpn_viz.images import LoadedImage
 from rpn_viz.learn import TrainingSession
-from rpn_viz.models import LoadedModel
-from rpn_viz.tracing import trace
 from rpn_viz.training import LiveView, generalisation
 
 from ..boxes import get_boxes, parse_boxes
 from ..context import StepContext
 from ..photo import sample_photo, samples
+from ..resources import SharedModel
 from ..store import session_store
 from .learn_pictures import proposals_picture, show_image
 
@@ -101,8 +99,18 @@ def recall_table(session: TrainingSession, live: LiveView) -> None:
                f"(before: {sum(v >= 0.7 for v in session.recall_before)}). Original-photo pixels.")
 
 
-def second_photo(ctx: StepContext, session: TrainingSession, start: LoadedModel, lock: threading.Lock) -> None:
-    """Did it learn objects, or your photo? Your RPN on a sample photo it never saw, measured on typed boxes."""
+@st.cache_resource(max_entries=16, show_spinner="Running the starting model on that photo…")
+def _start_top(start_key: str, photo_sha: str, _start: SharedModel, _image: LoadedImage) -> TopProposals:
+    """The starting model's top proposals on a sample photo: the same for every session that starts there."""
+    return top_proposals(_start.trace(_image))
+
+
+def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel, start_key: str) -> None:
+    """Did it learn objects, or your photo? Your RPN on a sample photo it never saw, measured on typed boxes.
+
+    ``start_key`` names the starting model for the server's cache (the same key, the same model).
+    Only the top proposals are kept, in this session and in the shared cache, not the traces.
+    """
     st.subheader("Did it learn objects, or your photo?")
     entries = [e for e in samples() if e["file"] != ctx.photo.name] or samples()
     titles = [e["title"] for e in entries]
@@ -117,20 +125,20 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: LoadedModel,
     except ValueError as exc:
         st.error(f"Could not read the boxes: {exc}")
         boxes = []
-    store = session_store("learn_second_traces", size=4)  # this session's traces on the other photo
-    with st.spinner("Running your RPN on that photo…"), lock:  # the backbone is the shared model's
-        traced = store.get_or_make((id(session), other.sha256, session.steps_done), lambda: session.trace(other.image))
-    before = None
-    if boxes:  # "before" is only needed to compare on the boxes
-        with st.spinner("Running the starting model on that photo…"), lock:
-            before = store.get_or_make((id(start), other.sha256, "start"), lambda: trace(start, other.image))
-    show_image(proposals_picture(traced, f"Your RPN on '{entry['title']}' (never seen)", boxes),
-          ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
-    top_here = float(traced.result.scores[0]) if traced.result.scores.numel() else 0.0
+    store = session_store("learn_second_top", size=4)  # your RPN's top proposals on the other photo
+
+    def run_yours() -> TopProposals:
+        with st.spinner("Running your RPN on that photo…"), start.lock:  # the backbone is the shared model's
+            return top_proposals(session.trace(other.image))
+
+    yours = store.get_or_make((id(session), other.sha256, session.steps_done), run_yours)
+    show_image(proposals_picture(other.image.image, yours, f"Your RPN on '{entry['title']}' (never seen)", boxes),
+               ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
+    top_here = float(yours.scores[0]) if yours.scores.numel() else 0.0
     trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
-    if boxes:
+    if boxes:  # the starting model is only needed to compare on the boxes
         original = other.to_original(boxes)
-        was, now = best_iou_top_k(before, original), best_iou_top_k(traced, original)
+        was, now = _start_top(start_key, other.sha256, start, other.image).best_iou(original), yours.best_iou(original)
         rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
                 for i, (a, b) in enumerate(zip(was, now))]
         st.dataframe(rows, hide_index=True)

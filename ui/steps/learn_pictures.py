@@ -9,9 +9,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from rpn_viz.examples import TOP_K
+from rpn_viz.examples import TOP_K, TopProposals
 from rpn_viz.learn import TrainingSession
-from rpn_viz.tracing import Trace
 from rpn_viz.training import LiveView, StepResult
 
 from .. import theme
@@ -62,12 +61,11 @@ def minibatch_picture(session: TrainingSession, view: np.ndarray) -> Image.Image
     return picture.render(f"Mini-batch on this photo ({which}): {len(positives)} + / {len(negatives)} −")
 
 
-def proposals_picture(traced: Trace, title: str, boxes: list[list[float]]) -> Image.Image:
-    """A photo with a trace's top proposals (and optional boxes), in the photo's pixels."""
-    picture = Picture(traced.image, width=PICTURE_WIDTH)
-    top = traced.to_working(traced.result.boxes[:TOP_K]).tolist()
-    picture.boxes(top, theme.KEPT, 2.2, label=f"top-{TOP_K} proposals",
-                  tags=[f"{p:.2f}" for p in traced.result.scores[:TOP_K].tolist()])
+def proposals_picture(photo: Image.Image, top: TopProposals, title: str, boxes: list[list[float]]) -> Image.Image:
+    """The photo a trace was made of, with its top proposals (and optional boxes), in the photo's pixels."""
+    picture = Picture(photo, width=PICTURE_WIDTH)
+    picture.boxes(top.working.tolist(), theme.KEPT, 2.2, label=f"top-{len(top.scores)} proposals",
+                  tags=[f"{p:.2f}" for p in top.scores.tolist()])
     picture.boxes(boxes, theme.GROUND_TRUTH, 3.5, style="--", label="your boxes")
     return picture.render(title)
 
