@@ -529,6 +529,15 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("load test: playwright is not installed (pip install playwright); nothing was run", file=sys.stderr)
         return 2
+    from rpn_viz.paper import MOBILENET_V2_IMAGENET
+    from rpn_viz.weights import WEIGHTS_DIR_ENV, configured_weights_dir, is_available
+
+    if args.train and not is_available(MOBILENET_V2_IMAGENET):
+        print(f"load test: --train needs {MOBILENET_V2_IMAGENET.filename} (the learning page's backbone) in "
+              f"../shared/weights, ${WEIGHTS_DIR_ENV} or torch's cache; nothing was run", file=sys.stderr)
+        return 2
+    if args.source == "head" and configured_weights_dir() is not None:  # the copy has no ../shared beside it
+        args.server_env.insert(0, f"{WEIGHTS_DIR_ENV}={configured_weights_dir()}")
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rpn_viz_load_") as tmp:
