@@ -37,11 +37,11 @@ def _glibc() -> ctypes.CDLL | None:
 
 def limit_malloc() -> dict[str, bool]:
     """Apply the limits once per process (Linux/glibc only); returns which ones were set."""
-    if "malloc" in _done or not sys.platform.startswith("linux"):
+    if "malloc" in _done:
         return _done
     _done["malloc"] = True
     libc = _glibc()
-    if libc is None:  # not glibc (e.g. musl): nothing to tune
+    if libc is None:  # not glibc (musl, macOS, Windows): nothing to tune
         _done["glibc"] = False
         return _done
     if "MALLOC_ARENA_MAX" not in os.environ:

@@ -174,11 +174,15 @@ def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: shape_kmeans.Shape
 
     groups: dict[str, np.ndarray] = {}
     styles: dict[str, tuple[str, str, bool, int]] = {}
-    colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"])]
+    # the anchors' colours (black, purple, yellow) are not cluster colours; past five clusters the
+    # colours repeat with another marker, so every cluster keeps a look of its own (k goes up to 9)
+    colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"],
+                                                   theme.OKABE_ITO["purple"])]
     if fit is not None:
         for c in range(fit.k):
             name = f"your boxes, cluster {c + 1} ({int((fit.assignment == c).sum())})"
-            groups[name], styles[name] = shapes[fit.assignment == c], (colours[c % len(colours)], "circle", True, 90)
+            marker = ("circle", "triangle-up")[c // len(colours) % 2]
+            groups[name], styles[name] = shapes[fit.assignment == c], (colours[c % len(colours)], marker, True, 90)
     else:
         name = f"your boxes ({len(shapes)})"
         groups[name], styles[name] = shapes, (theme.GROUND_TRUTH, "circle", True, 90)

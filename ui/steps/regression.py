@@ -64,7 +64,9 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     iw, ih = ctx.input_size
     left, right = st.columns(2)
     with left:
-        show_picture((ctx.trace_key, "decode", flat), lambda: _one(ctx, ex), ctx.slug(f"decode-{flat}"))
+        followed = found is not None and found.flat_index == flat
+        show_picture((ctx.trace_key, "decode", flat, followed), lambda: _one(ctx, ex, flat if followed else None),
+                     ctx.slug(f"decode-{flat}"))
     with right:
         many = st.slider("Anchors drawn as arrows (highest objectness first)", 5, 100, 25, key="reg_many")
         picks = order[:many]
@@ -81,13 +83,18 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
         show_picture((ctx.trace_key, "decode-top", many), draw_many, ctx.slug(f"decode-top{many}"))
 
 
-def _one(ctx: StepContext, ex) -> "Picture":
-    """One anchor, its decoded box and the arrow between their centres (the view holds both)."""
+def _one(ctx: StepContext, ex, followed: int | None) -> "Picture":
+    """One anchor, its decoded box and the arrow between their centres (the view holds both); the
+    anchor in the follow colour when it is the followed one (``followed``: its index)."""
     iw, ih = ctx.input_size
     view = (min(0, ex.anchor[0], ex.box[0]), min(0, ex.anchor[1], ex.box[1]),
             max(iw, ex.anchor[2], ex.box[2]), max(ih, ex.anchor[3], ex.box[3]))
-    return (Picture(ctx.input_view, view=view)
-            .boxes([ex.anchor], theme.ANCHOR, 2.5, style="--", label="anchor")
+    picture = Picture(ctx.input_view, view=view)
+    if followed is not None:
+        follow.mark(picture, ex.anchor, f"anchor (followed #{followed})")
+    else:
+        picture.boxes([ex.anchor], theme.ANCHOR, 2.5, style="--", label="anchor")
+    return (picture
             .boxes([ex.box], theme.DECODED, 3, label="decoded box")
             .arrows([[ex.xa, ex.ya]], [[ex.x, ex.y]], linewidth=2, head=16)
             .render("One anchor and its decoded box"))
