@@ -16,6 +16,7 @@ from ..boxes import get_boxes, parse_boxes
 from ..context import StepContext
 from ..photo import sample_photo, samples
 from ..resources import SharedModel
+from ..serving import network_pass
 from ..store import session_store
 from .learn_pictures import proposals_picture, show_image
 
@@ -128,7 +129,7 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
     store = session_store("learn_second_top", size=4)  # your RPN's top proposals on the other photo
 
     def run_yours() -> TopProposals:
-        with st.spinner("Running your RPN on that photo…"), start.lock:  # the backbone is the shared model's
+        with st.spinner("Running your RPN on that photo…"), start.lock, network_pass():  # the shared backbone
             return top_proposals(session.trace(other.image))
 
     yours = store.get_or_make((id(session), other.sha256, session.steps_done), run_yours)
@@ -151,7 +152,8 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
                     + (", but one photo is far too little to rely on." if photos == 1 else "."))
         elif verdict.kind == "improved":
             text = (f"It improved on a photo it never saw (mean best IoU +{verdict.gain:.2f}), but not every box is "
-                    f"found well: {trained_on} teach some of what objects look like, not all of it.")
+                    f"found well: {trained_on} {'teaches' if photos == 1 else 'teach'} some of what objects look like, "
+                    "not all of it.")
         else:
             text = (f"It did not get better on a photo it never saw: with {trained_on} it memorised where *your* "
                     "boxes were, not what objects look like. The paper trained on thousands of images for tens "

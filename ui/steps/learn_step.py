@@ -27,7 +27,7 @@ from rpn_viz.weights import WeightsError, is_available
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
-from ..serving import release_free_memory
+from ..serving import network_pass
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -81,7 +81,7 @@ def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock
         progress.progress((i + 1) / (2 * len(photos)), text=f"Read {entry.name}")
     examples = []
     for i, item in enumerate(items):
-        with _lock:
+        with _lock, network_pass():
             examples += examples_for(_start, [item])
         progress.progress(0.5 + (i + 1) / (2 * len(items)), text=f"Backbone on {item[0]} and its mirror image")
     progress.empty()
@@ -146,16 +146,13 @@ def _train(run: Run, steps: int, every: int) -> None:
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
                          f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
 
-    try:
-        with training_turn(counter):  # one training at a time on the server, first come first served
-            for i in range(steps):
-                session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
-                progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
-                                                        f"({session.history[-1].ms:.0f} ms)")
-                if (i + 1) % every == 0 or i == steps - 1:
-                    redraw()
-    finally:
-        release_free_memory()  # the run's freed buffers go back to the system, not into a thread's arena
+    with training_turn(counter), network_pass():  # one training at a time, first come first served
+        for i in range(steps):
+            session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
+            progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
+                                                    f"({session.history[-1].ms:.0f} ms)")
+            if (i + 1) % every == 0 or i == steps - 1:
+                redraw()
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -207,7 +204,7 @@ def render(ctx: StepContext) -> None:
         try:
             if run is None:
                 extra = _bundled_examples(start_key, start, lock) if bundled else []
-                with st.spinner("Running the backbone once and labelling the anchors…"), lock:
+                with st.spinner("Running the backbone once and labelling the anchors…"), lock, network_pass():
                     session = TrainingSession(start, ctx.photo.image, ctx.photo.to_original(boxes),
                                               TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
                 run = Run(session, *wanted)
