@@ -117,21 +117,20 @@ def test_a_samples_own_boxes_are_offered_and_used(monkeypatch) -> None:
     assert sum(int(m.value) for m in at.metric) == 2  # every box is in one category
 
 
-def test_nine_clusters_each_keep_a_look_of_their_own() -> None:
-    """k = 9 on ten boxes of different shapes: every cluster has its own (colour, marker) pair, and no
-    cluster takes the colour of an anchor set (black, purple, yellow)."""
+def test_fifteen_clusters_each_keep_a_look_of_their_own() -> None:
+    """k = 15 (the most the slider offers) on sixteen boxes of different shapes: every cluster has its
+    own (colour, marker) pair, and no cluster takes the colour of an anchor set (black, purple, yellow)."""
     from ui import theme
 
-    sizes = [(20, 20), (40, 90), (90, 40), (60, 60), (150, 300), (300, 150), (200, 200), (400, 120), (120, 400),
-             (500, 500)]
-    boxes = [[10.0 + 5 * i, 10.0 + 5 * i, 10.0 + 5 * i + w, 10.0 + 5 * i + h] for i, (w, h) in enumerate(sizes)]
-    at = run_step("lab_fit", gt=boxes, untrained=True, lab_fit_k=9)
+    sizes = [(w, h) for w in (20, 60, 180, 500) for h in (25, 70, 200, 540)]
+    boxes = [[10.0, 10.0, 10.0 + w, 10.0 + h] for w, h in sizes]
+    at = run_step("lab_fit", gt=boxes, untrained=True, lab_fit_k=15)
     ((spec, rows),) = charts(at)
     encoding = spec["layer"][0]["encoding"]  # every layer shares the scales: one legend
     colours = dict(zip(encoding["color"]["scale"]["domain"], encoding["color"]["scale"]["range"]))
     shapes = dict(zip(encoding["shape"]["scale"]["domain"], encoding["shape"]["scale"]["range"]))
     looks = {name: (colours[name], shapes[name]) for name in colours if name.startswith("your boxes, cluster")}
-    assert len({r["group"] for r in rows if r["group"] in looks}) == 9  # every cluster has its points
-    assert len(looks) == 9 and len(set(looks.values())) == 9
+    assert len({r["group"] for r in rows if r["group"] in looks}) == 15  # every cluster has its points
+    assert len(looks) == 15 and len(set(looks.values())) == 15
     reserved = {theme.OKABE_ITO[c] for c in ("black", "purple", "yellow")}
     assert not {colour for colour, _ in looks.values()} & reserved

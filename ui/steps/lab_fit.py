@@ -27,6 +27,7 @@ COLOURS = {af.MATCHED: theme.POSITIVE, af.BEST_MATCH_ONLY: theme.OKABE_ITO["oran
            af.UNMATCHED: theme.OKABE_ITO["vermillion"]}
 STYLES = {af.MATCHED: "-", af.BEST_MATCH_ONLY: "--", af.UNMATCHED: "-."}  # a second cue besides colour
 SCOPES = {"photo": "this photo's boxes", "bundled": "the bundled set", "files": "your box files"}
+CLUSTER_MARKERS = ("circle", "triangle-up", "triangle-down")  # × 5 colours: 15 clusters, the most k can be
 PICTURE_SOURCES = {"model": "the model's anchors", "paper": "the paper's k = 9", "custom": "the lab's custom anchors"}
 CACHE_KEY = "lab_fit_stats"
 
@@ -175,13 +176,13 @@ def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: shape_kmeans.Shape
     groups: dict[str, np.ndarray] = {}
     styles: dict[str, tuple[str, str, bool, int]] = {}
     # the anchors' colours (black, purple, yellow) are not cluster colours; past five clusters the
-    # colours repeat with another marker, so every cluster keeps a look of its own (k goes up to 9)
+    # colours repeat with another marker, so every cluster keeps a look of its own (k goes up to 15)
     colours = [c for c in theme.CYCLE if c not in (theme.OKABE_ITO["yellow"], theme.OKABE_ITO["black"],
                                                    theme.OKABE_ITO["purple"])]
     if fit is not None:
         for c in range(fit.k):
             name = f"your boxes, cluster {c + 1} ({int((fit.assignment == c).sum())})"
-            marker = ("circle", "triangle-up")[c // len(colours) % 2]
+            marker = CLUSTER_MARKERS[c // len(colours) % len(CLUSTER_MARKERS)]
             groups[name], styles[name] = shapes[fit.assignment == c], (colours[c % len(colours)], marker, True, 90)
     else:
         name = f"your boxes ({len(shapes)})"
