@@ -9,7 +9,7 @@ time it runs; new threads then share two arenas and big blocks go straight back 
 Variables set by whoever starts the server (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``) win.
 
 Fresh mappings cost CPU, though: the kernel zeroes every page on first touch. Network passes (a
-trace, a training run) therefore run inside :func:`network_pass`, which lets glibc reuse freed
+trace) therefore run inside :func:`network_pass`, which lets glibc reuse freed
 buffers for the pass and hands every free page back when it ends.
 """
 
@@ -85,7 +85,7 @@ def limit_torch_threads() -> int:
 
 @contextlib.contextmanager
 def network_pass() -> Iterator[None]:
-    """Around a network pass (a trace, a training run): reuse freed buffers, then give them all back.
+    """Around a network pass (a trace: about a second): reuse freed buffers, then give them all back.
 
     With the 1 MB mmap threshold every activation of a pass is a fresh mapping that the kernel zeroes
     page by page: a COCO-model trace took ~1.1 s of CPU, ~370,000 page faults. Inside this window
@@ -93,6 +93,7 @@ def network_pass() -> Iterator[None]:
     and :data:`BULK_TRIM_THRESHOLD`): ~0.55 s, ~90,000 faults. When the last pass in progress ends
     (passes of different models may overlap; the window is counted), the thresholds are restored and
     ``malloc_trim`` hands every free page back: memory after a pass is the same as before.
+    Keep it short: while it is open, every thread's freed buffers stay (not around a training run).
     Only where ``limit_malloc`` set the thresholds (glibc, no environment variable); else a no-op.
     """
     libc = _glibc() if _done.get("mmap_threshold") and "MALLOC_TRIM_THRESHOLD_" not in os.environ else None

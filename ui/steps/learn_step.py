@@ -146,7 +146,9 @@ def _train(run: Run, steps: int, every: int) -> None:
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
                          f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
 
-    with training_turn(counter), network_pass():  # one training at a time, first come first served
+    # No network_pass() here: a run lasts seconds, and every other session's allocations would pile up
+    # in the arenas meanwhile (the classroom test peaked at 3.5 GB); a step's buffers are small anyway.
+    with training_turn(counter):  # one training at a time on the server, first come first served
         for i in range(steps):
             session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
             progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
