@@ -27,7 +27,7 @@ from rpn_viz.weights import WeightsError, is_available
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
-from ..serving import network_pass
+from ..serving import network_pass, release_free_memory
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -148,13 +148,16 @@ def _train(run: Run, steps: int, every: int) -> None:
 
     # No network_pass() here: a run lasts seconds, and every other session's allocations would pile up
     # in the arenas meanwhile (the classroom test peaked at 3.5 GB); a step's buffers are small anyway.
-    with training_turn(counter):  # one training at a time on the server, first come first served
-        for i in range(steps):
-            session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
-            progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
-                                                    f"({session.history[-1].ms:.0f} ms)")
-            if (i + 1) % every == 0 or i == steps - 1:
-                redraw()
+    try:
+        with training_turn(counter):  # one training at a time on the server, first come first served
+            for i in range(steps):
+                session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
+                progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
+                                                        f"({session.history[-1].ms:.0f} ms)")
+                if (i + 1) % every == 0 or i == steps - 1:
+                    redraw()
+    finally:
+        release_free_memory()  # the run's freed buffers go back to the system, not into a thread's arena
 
 
 # --- the page -------------------------------------------------------------------------------
