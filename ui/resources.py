@@ -21,7 +21,7 @@ from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
 from rpn_viz.tracing import Trace
 from rpn_viz.weights import is_available
 
-from .serving import network_pass
+from .serving import release_free_memory
 
 # A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
 # architecture is RPN_VIZ_CHECKPOINT_MODEL (default: the default model).
@@ -102,7 +102,7 @@ class SharedModel:
 
     def trace(self, image: rpn_viz.LoadedImage) -> Trace:
         """``rpn_viz.trace`` of this model on ``image``, under the lock."""
-        with self.lock, network_pass():
+        with self.lock:
             return rpn_viz.trace(self.loaded, image)
 
 
@@ -132,7 +132,9 @@ def get_model(choice: ModelChoice) -> SharedModel:
 @st.cache_resource(max_entries=12, show_spinner="Running the network on the photo…")
 def _shared_trace(model_key: str, photo_sha: str, _model: SharedModel, _image: rpn_viz.LoadedImage) -> Trace:
     """A photo's trace for every session (12 kept: ~8 MB each for a COCO model, ~5 MB for the paper's)."""
-    return _model.trace(_image)
+    traced = _model.trace(_image)
+    release_free_memory()  # the forward pass's freed activations go back to the system
+    return traced
 
 
 def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -> Trace:

@@ -7,33 +7,21 @@ a 1 MB mmap threshold it stayed at 1.6 GB (bench/load_test.py). Environment vari
 set before the process starts, so the app sets the same limits itself with ``mallopt`` the first
 time it runs; new threads then share two arenas and big blocks go straight back to the system.
 Variables set by whoever starts the server (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``) win.
-
-Fresh mappings cost CPU, though: the kernel zeroes every page on first touch. Network passes (a
-trace) therefore run inside :func:`network_pass`, which lets glibc reuse freed
-buffers for the pass and hands every free page back when it ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import os
 import sys
-import threading
-from typing import Iterator
 
-M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
-M_MMAP_THRESHOLD = -3
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
 M_ARENA_MAX = -8
 ARENAS = 2
 MMAP_THRESHOLD = 1 << 20  # blocks of 1 MB and more: mmap'd, returned to the system when freed
-TRIM_THRESHOLD = 128 << 10  # glibc's default: a free top of the heap over 128 kB goes back
-BULK_MMAP_THRESHOLD = 32 << 20  # glibc's maximum: inside a network pass, buffers are reused...
-BULK_TRIM_THRESHOLD = 1 << 30  # ...and kept until the pass ends (then trimmed)
 
 _done: dict[str, bool] = {}
-_bulk = {"depth": 0, "lock": threading.Lock()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,44 +74,11 @@ def limit_torch_threads() -> int:
 def release_free_memory() -> bool:
     """Hand the allocator's free pages back to the system (glibc ``malloc_trim``; about a millisecond).
 
-    Called after a training run: its freed buffers would otherwise stay in the arena, counted in the
-    server's memory until another session reuses them.
+    Called after the big transient work of a session (a training run): its freed buffers would
+    otherwise stay in the arena, counted in the server's memory until another session reuses them.
     """
     libc = _glibc()
-    return bool(libc.malloc_trim(0)) if libc is not None else False
-
-
-@contextlib.contextmanager
-def network_pass() -> Iterator[None]:
-    """Around a network pass (a trace: about a second): reuse freed buffers, then give them all back.
-
-    With the 1 MB mmap threshold every activation of a pass is a fresh mapping that the kernel zeroes
-    page by page: a COCO-model trace took ~1.1 s of CPU, ~370,000 page faults. Inside this window
-    glibc keeps freed buffers for the next layer instead (the thresholds of :data:`BULK_MMAP_THRESHOLD`
-    and :data:`BULK_TRIM_THRESHOLD`): ~0.55 s, ~90,000 faults. When the last pass in progress ends
-    (passes of different models may overlap; the window is counted), the thresholds are restored and
-    ``malloc_trim`` hands every free page back: memory after a pass is the same as before.
-    Keep it short: while it is open, every thread's freed buffers stay (not around a training run).
-    Only where ``limit_malloc`` set the thresholds (glibc, no environment variable); else a no-op.
-    """
-    libc = _glibc() if _done.get("mmap_threshold") and "MALLOC_TRIM_THRESHOLD_" not in os.environ else None
-    if libc is None:
-        yield
-        return
-    with _bulk["lock"]:
-        _bulk["depth"] += 1
-        if _bulk["depth"] == 1:
-            libc.mallopt(M_MMAP_THRESHOLD, BULK_MMAP_THRESHOLD)
-            libc.mallopt(M_TRIM_THRESHOLD, BULK_TRIM_THRESHOLD)
-    try:
-        yield
-    finally:
-        with _bulk["lock"]:
-            _bulk["depth"] -= 1
-            if _bulk["depth"] == 0:
-                libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-                libc.malloc_trim(0)
+    return bool(libc.malloc_trim(0)) if libc is not None and hasattr(libc, "malloc_trim") else False
 
 
 def freeze_long_lived() -> bool:

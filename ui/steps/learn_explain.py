@@ -16,7 +16,6 @@ from ..boxes import get_boxes, parse_boxes
 from ..context import StepContext
 from ..photo import sample_photo, samples
 from ..resources import SharedModel
-from ..serving import network_pass
 from ..store import session_store
 from .learn_pictures import proposals_picture, show_image
 
@@ -129,7 +128,7 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
     store = session_store("learn_second_top", size=4)  # your RPN's top proposals on the other photo
 
     def run_yours() -> TopProposals:
-        with st.spinner("Running your RPN on that photo…"), start.lock, network_pass():  # the shared backbone
+        with st.spinner("Running your RPN on that photo…"), start.lock:  # the backbone is the shared model's
             return top_proposals(session.trace(other.image))
 
     yours = store.get_or_make((id(session), other.sha256, session.steps_done), run_yours)

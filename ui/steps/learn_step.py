@@ -27,7 +27,7 @@ from rpn_viz.weights import WeightsError, is_available
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
-from ..serving import network_pass, release_free_memory
+from ..serving import release_free_memory
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -81,7 +81,7 @@ def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock
         progress.progress((i + 1) / (2 * len(photos)), text=f"Read {entry.name}")
     examples = []
     for i, item in enumerate(items):
-        with _lock, network_pass():
+        with _lock:
             examples += examples_for(_start, [item])
         progress.progress(0.5 + (i + 1) / (2 * len(items)), text=f"Backbone on {item[0]} and its mirror image")
     progress.empty()
@@ -146,8 +146,6 @@ def _train(run: Run, steps: int, every: int) -> None:
                          f"(objectness {last.objectness_loss:.3f}, box {last.box_loss:.3f}) · "
                          f"best top-{TOP_K} IoU per box: {', '.join(f'{v:.2f}' for v in live.best_iou)}")
 
-    # No network_pass() here: a run lasts seconds, and every other session's allocations would pile up
-    # in the arenas meanwhile (the classroom test peaked at 3.5 GB); a step's buffers are small anyway.
     try:
         with training_turn(counter):  # one training at a time on the server, first come first served
             for i in range(steps):
@@ -209,7 +207,7 @@ def render(ctx: StepContext) -> None:
         try:
             if run is None:
                 extra = _bundled_examples(start_key, start, lock) if bundled else []
-                with st.spinner("Running the backbone once and labelling the anchors…"), lock, network_pass():
+                with st.spinner("Running the backbone once and labelling the anchors…"), lock:
                     session = TrainingSession(start, ctx.photo.image, ctx.photo.to_original(boxes),
                                               TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
                 run = Run(session, *wanted)
