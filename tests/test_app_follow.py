@@ -134,17 +134,23 @@ def test_compare_shows_both_models_labelled_by_their_weights(custom_app):
     assert sum(type(e).__name__ == "Image" for e in at.main) >= 2
 
 
-def test_presenter_mode_counts_steps_and_next_moves_on(custom_app):
+@pytest.mark.parametrize("followed", [False, True])
+def test_presenter_mode_counts_steps_and_next_moves_on(custom_app, trace, followed):
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["present"] = "1"
     at.session_state["step"] = "head"
+    if followed:  # the main picture then draws the followed anchor
+        at.session_state["follow"] = int(trace.result.anchor_index[trace.result.final_pos[0]])
     at.run()
     assert not at.exception and not at.error
     assert any(m.value == f"Step 4 / {len(STEPS)}" for m in at.markdown)
     at.button(key="present_next").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert at.session_state["step"] == "regression"
     assert any(m.value == f"Step 5 / {len(STEPS)}" for m in at.markdown)
+    assert sum(type(e).__name__ == "Image" for e in at.main) >= 1  # the main picture
     at.button(key="present_back").click().run()
+    assert not at.exception and not at.error
     assert at.session_state["step"] == "head"
 
 

@@ -120,7 +120,8 @@ def _regression(ctx: StepContext, found: History | None, scale: Scale | None) ->
     trace = ctx.trace
     flat = found.flat_index if found is not None else int(torch.argmax(trace.logits))
     ex = explain_decode(trace.anchors[flat], trace.deltas[flat], trace.model.model.rpn.box_coder)
-    return (ctx.trace_key, "main-regression", flat), lambda: regression._one(ctx, ex)
+    followed = flat if found is not None else None
+    return (ctx.trace_key, "main-regression", flat, followed), lambda: regression._one(ctx, ex, followed)
 
 
 def _before_nms(ctx: StepContext, found: History | None, scale: Scale | None) -> Main | None:
