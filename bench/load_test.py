@@ -536,8 +536,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load test: --train needs {MOBILENET_V2_IMAGENET.filename} (the learning page's backbone) in "
               f"../shared/weights, ${WEIGHTS_DIR_ENV} or torch's cache; nothing was run", file=sys.stderr)
         return 2
-    if args.source == "head" and configured_weights_dir() is not None:  # the copy has no ../shared beside it
-        args.server_env.insert(0, f"{WEIGHTS_DIR_ENV}={configured_weights_dir()}")
+    weights_dir = configured_weights_dir()
+    if args.source == "head" and weights_dir is not None:  # the copy has no ../shared beside it
+        args.server_env.insert(0, f"{WEIGHTS_DIR_ENV}={weights_dir}")
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rpn_viz_load_") as tmp:

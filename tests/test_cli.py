@@ -351,12 +351,8 @@ def assert_inside(proposals: list[dict], width: float, height: float) -> None:
 
 
 @pytest.fixture()
-def isolated_weights(monkeypatch, files):
+def isolated_weights(monkeypatch, no_weights_folder):
     """No weights folder, an empty hub cache, and no network: any download attempt fails offline."""
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: None)
-    monkeypatch.setenv("TORCH_HOME", str(files["torch_home"]))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
     calls = []
 
     def offline(url, *args, **kwargs):
