@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torchvision.models import detection
 from torchvision.models.detection import FasterRCNN
-from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops import misc
 
 from .weights import OfficialFile, WeightsError, find_official, is_available, load_state_dict, sha256_of
 
@@ -155,6 +155,26 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise WeightsError("--device cuda was asked for, but this machine has no CUDA device.")
     return chosen
+
+
+class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):
+    """torchvision's ``FrozenBatchNorm2d``, giving the same numbers with one full-size tensor less.
+
+    torchvision's forward returns ``x * scale + bias``: two new activation-sized tensors per layer.
+    Here ``bias`` is added in place into the product, the same two roundings in the same order, so
+    the output is bit-identical (``tests/test_oracle.py`` compares whole networks with ``torch.equal``)
+    while a trace of the COCO model maps and zeroes ~20 % fewer pages (0.95 → 0.82 s of CPU on
+    2 cores; ``ui/serving.py``). Autograd is unaffected: the product's backward needs only ``x``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(1, -1, 1, 1)  # (1, C, 1, 1) each, as in torchvision
+        b = self.bias.reshape(1, -1, 1, 1)
+        rv = self.running_var.reshape(1, -1, 1, 1)
+        rm = self.running_mean.reshape(1, -1, 1, 1)
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return (x * scale).add_(bias)
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:

@@ -32,9 +32,8 @@ from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
-from torchvision.ops.misc import FrozenBatchNorm2d
 
-from .models import LoadedModel, ModelSpec, WeightsInfo, resolve_device
+from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, resolve_device
 from .weights import OfficialFile, WeightsError, find_official, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.

@@ -7,6 +7,8 @@ with the model's default settings and with changed ones (which must not re-run t
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torchvision.transforms.functional import pil_to_tensor
@@ -141,3 +143,27 @@ def test_the_network_input_is_torchvisions(scrambled, photos):
     other = rpn_viz.trace(scrambled, photos[3])
     assert rpn_viz.tracing.same_network_input(trace, rpn_viz.trace(scrambled, photos[2]))
     assert not rpn_viz.tracing.same_network_input(trace, other)
+
+
+@pytest.mark.parametrize("model_name", ["scrambled", "shipped"])
+def test_our_frozen_batchnorm_is_torchvisions_bit_for_bit(model_name, request, photos):
+    """rpn_viz's FrozenBatchNorm2d (sum added in place, to save memory) changes no number: the same
+    network with torchvision's own module in every place gives equal features and proposals."""
+    from torchvision.ops import misc
+
+    loaded = request.getfixturevalue(model_name)
+    ours = [m for m in loaded.model.modules() if isinstance(m, misc.FrozenBatchNorm2d)]
+    assert ours and all(type(m) is rpn_viz.models.FrozenBatchNorm2d for m in ours)
+    reference = copy.deepcopy(loaded.model)
+    for module in reference.modules():
+        if isinstance(module, misc.FrozenBatchNorm2d):
+            module.__class__ = misc.FrozenBatchNorm2d  # torchvision's forward: x * scale + bias
+    trace = rpn_viz.trace(loaded, photos[1])
+    images, features = torchvision_features(loaded, trace.image)
+    with torch.inference_mode():
+        expected = reference.backbone(images.tensors)
+        assert list(features) == list(expected)
+        for name in features:
+            assert torch.equal(features[name], expected[name]), f"feature map {name} differs"
+        boxes, _ = reference.rpn(images, expected)
+    assert torch.equal(trace.result.boxes, boxes[0])
