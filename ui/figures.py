@@ -71,6 +71,8 @@ def clickable_picture(key: Hashable, draw: Drawing, widget_key: str, click_and_d
 
 
 def download_png(draw: Drawing, name: str, label: str = "Download PNG") -> None:
-    """A 'Download PNG' button whose PNG is drawn and encoded only when it is clicked."""
-    st.download_button(label, lambda: _png(draw()), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    """A 'Download PNG' button whose PNG is drawn and encoded only when it is clicked; the click does
+    not rerun the page (nothing on it changes)."""
+    st.download_button(label, lambda: _png(draw()), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
+                       on_click="ignore")
 
