@@ -33,7 +33,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, resolve_device
+from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place, resolve_device
 from .weights import OfficialFile, WeightsError, find_official, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.
@@ -158,6 +158,7 @@ def build_paper_rpn(seed: int = 0) -> PaperRPN:
     """
     classifier = mobilenet_v2(weights=None, norm_layer=FrozenBatchNorm2d)
     backbone = Stride16Backbone(classifier.features[:CUT], out_channels=classifier.features[CUT - 1].out_channels)
+    normalize_in_place(backbone)
     anchors = AnchorGenerator(sizes=(ANCHOR_SIZES,), aspect_ratios=(ASPECT_RATIOS,))
     head = PaperRPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0], seed=seed)
     rpn = RegionProposalNetwork(

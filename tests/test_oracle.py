@@ -151,9 +151,12 @@ def test_our_frozen_batchnorm_is_torchvisions_bit_for_bit(model_name, request, p
     network with torchvision's own module in every place gives equal features and proposals."""
     from torchvision.ops import misc
 
+    from rpn_viz.models import FrozenBatchNorm2d
+
     loaded = request.getfixturevalue(model_name)
     ours = [m for m in loaded.model.modules() if isinstance(m, misc.FrozenBatchNorm2d)]
-    assert ours and all(type(m) is rpn_viz.models.FrozenBatchNorm2d for m in ours)
+    assert ours and all(type(m) is FrozenBatchNorm2d for m in ours)
+    assert all(m.in_place for m in ours), "every norm follows a conv here: each normalises in place"
     reference = copy.deepcopy(loaded.model)
     for module in reference.modules():
         if isinstance(module, misc.FrozenBatchNorm2d):
@@ -167,3 +170,33 @@ def test_our_frozen_batchnorm_is_torchvisions_bit_for_bit(model_name, request, p
             assert torch.equal(features[name], expected[name]), f"feature map {name} differs"
         boxes, _ = reference.rpn(images, expected)
     assert torch.equal(trace.result.boxes, boxes[0])
+
+
+def test_in_place_normalisation_leaves_autograd_and_shared_inputs_alone():
+    """With gradients on, the in-place norm writes nothing it was given: backward still works and
+    equals torchvision's; a norm not after a conv never works in place."""
+    from torchvision.ops import misc
+
+    from rpn_viz.models import FrozenBatchNorm2d, normalize_in_place
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    ours = torch.nn.Sequential(conv, FrozenBatchNorm2d(4))
+    theirs = torch.nn.Sequential(conv, misc.FrozenBatchNorm2d(4))
+    weight, variance = torch.rand(4) + 0.5, torch.rand(4) + 0.5
+    for norm in (ours[1], theirs[1]):
+        norm.weight.copy_(weight)
+        norm.running_var.copy_(variance)
+    assert normalize_in_place(ours) == 1 and ours[1].in_place
+    x = torch.rand(1, 3, 8, 8, requires_grad=True)
+    mine = ours(x).square().sum()
+    (grad_ours,) = torch.autograd.grad(mine, x)
+    (grad_theirs,) = torch.autograd.grad(theirs(x).square().sum(), x)
+    assert torch.equal(grad_ours, grad_theirs)
+    alone = FrozenBatchNorm2d(3)
+    assert normalize_in_place(torch.nn.Sequential(torch.nn.ReLU(), alone)) == 0
+    y = torch.rand(1, 3, 4, 4)
+    kept = y.clone()
+    with torch.inference_mode():
+        alone(y)
+    assert torch.equal(y, kept)
