@@ -54,11 +54,12 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
     columns = st.columns(6)
     for i, crop in enumerate(_crops(ctx.key, trace, result)):
         columns[i % 6].image(crop, caption=f"#{i} · {float(result.scores[i]):.3f}")
-    cols = st.columns(2)  # the files are written when clicked, and a download reruns nothing
-    files = lambda: _files(ctx.key, trace, result)  # noqa: E731
-    cols[0].download_button("Proposals as JSON", lambda: files()[0], file_name=f"{ctx.slug('proposals')}.json",
+    json_text, csv_text = _files(ctx.key, trace, result)  # made here, not when clicked: a click that
+    # lands while the page reruns would ask Streamlit for a file of the previous run, which it has dropped
+    cols = st.columns(2)  # a download changes nothing on the page: no rerun
+    cols[0].download_button("Proposals as JSON", json_text, file_name=f"{ctx.slug('proposals')}.json",
                             mime="application/json", key="dl-json", on_click="ignore")
-    cols[1].download_button("Proposals as CSV", lambda: files()[1], file_name=f"{ctx.slug('proposals')}.csv",
+    cols[1].download_button("Proposals as CSV", csv_text, file_name=f"{ctx.slug('proposals')}.csv",
                             mime="text/csv", key="dl-csv", on_click="ignore")
     st.caption("Boxes in the files are in your photo's pixels (x1, y1, x2, y2), ranked, with objectness probability.")
     second_stage_section(ctx)
