@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+from torchvision.ops import box_iou
 
 
 @dataclass(frozen=True)
@@ -36,43 +37,85 @@ def greedy_nms_steps(
     """Greedy NMS as a list of steps; boxes only suppress boxes of the same ``levels`` value.
 
     Boxes are taken in descending score order with ties in input order (torchvision's NMS sorts
-    stably too). ``max_steps`` stops early, for a playback that only needs the first steps.
-    Each kept box's IoU row is computed when it is kept, against the boxes still alive on its level
-    only, with torchvision's ``box_iou`` formula in NumPy float32 (the same operations in the same
-    order, so the same numbers): a few milliseconds where the full n × n matrix took ~0.5 s for the
-    3000 boxes a slider move sends here.
+    stably too); each step lists the boxes its kept box removed in input order. ``max_steps`` keeps
+    only the first steps. Levels are independent, so each is run on its own (:func:`_one_level`) and
+    the steps are merged back into one score order. IoUs are torchvision's ``box_iou``.
     """
     n = boxes.shape[0]
     if levels is None:
         levels = torch.zeros(n, dtype=torch.int64)
-    order = torch.sort(scores, descending=True, stable=True).indices
+    order = torch.sort(scores, descending=True, stable=True).indices.numpy()
     level_of = levels.numpy()
-    xyxy = boxes.detach().to(torch.float32).numpy()
-    area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-    alive = np.ones(n, dtype=bool)
-    steps: list[NmsStep] = []
-    for index in order.tolist():
-        if not alive[index]:
+    xyxy = boxes.detach().to(torch.float32)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    kept_parts, victim_parts, by_parts, iou_parts = [], [], [], []
+    for level in np.unique(level_of):
+        members = order[level_of[order] == level]  # this level's boxes, in score order
+        kept, by, iou = _one_level(xyxy, members, iou_threshold)
+        removed = by >= 0
+        kept_parts.append(members[kept])
+        victim_parts.append(members[removed])
+        by_parts.append(members[by[removed]])
+        iou_parts.append(iou[removed])
+    kept = np.concatenate(kept_parts) if kept_parts else np.zeros(0, dtype=np.int64)
+    kept = kept[np.argsort(rank[kept], kind="stable")][:max_steps]  # all levels in one score order
+    victims, by, ious = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                         for parts in (victim_parts, by_parts, iou_parts))
+    grouped = np.lexsort((victims, by))  # by the box that removed them, then in input order
+    victims, by, ious = victims[grouped], by[grouped], ious[grouped]
+    starts, ends = np.searchsorted(by, kept, side="left"), np.searchsorted(by, kept, side="right")
+    return [NmsStep(step, kept_box, tuple(victims[a:b].tolist()), tuple(ious[a:b].tolist()))
+            for step, (kept_box, a, b) in enumerate(zip(kept.tolist(), starts.tolist(), ends.tolist()))]
+
+
+BLOCK = 256  # boxes per block in _one_level: a (kept so far × block) IoU matrix stays a few MB
+
+
+def _one_level(xyxy: Tensor, members: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy NMS of one level's boxes (``members``, in score order), a block of boxes at a time.
+
+    A box is removed by the *first* kept box before it whose IoU with it exceeds the threshold, so
+    each block is first checked against every box kept in earlier blocks at once (one IoU matrix),
+    then the survivors are resolved in order among themselves. Same result as the one-box-at-a-time
+    loop in this module's docstring, a third of the time for a COCO model's 3 × 1000 boxes.
+
+    Returns the kept positions (into ``members``, in order), and for every position the position of
+    the box that removed it (-1: kept) with their IoU.
+    """
+    count = members.size
+    by = np.full(count, -1, dtype=np.int64)
+    iou_with = np.zeros(count, dtype=np.float32)
+    kept_blocks: list[np.ndarray] = []
+    for start in range(0, count, BLOCK):
+        block = np.arange(start, min(start + BLOCK, count))
+        if kept_blocks:
+            earlier = np.concatenate(kept_blocks)
+            iou = box_iou(xyxy[members[earlier]], xyxy[members[block]]).numpy()  # (kept so far, block)
+            hit = iou > iou_threshold
+            removed = hit.any(axis=0)
+            first = hit.argmax(axis=0)[removed]  # the first kept box, in score order, that hits
+            by[block[removed]] = earlier[first]
+            iou_with[block[removed]] = iou[first, np.flatnonzero(removed)]
+            block = block[~removed]
+        if block.size == 0:
             continue
-        alive[index] = False
-        others = np.flatnonzero(alive & (level_of == level_of[index]))
-        iou = _iou_row(xyxy, area, index, others)
-        hit = iou > iou_threshold
-        victims = others[hit]
-        alive[victims] = False
-        steps.append(NmsStep(len(steps), index, tuple(victims.tolist()), tuple(iou[hit].tolist())))
-        if max_steps is not None and len(steps) >= max_steps:
-            break
-    return steps
-
-
-def _iou_row(xyxy: np.ndarray, area: np.ndarray, index: int, others: np.ndarray) -> np.ndarray:
-    """IoU of box ``index`` with boxes ``others``: ``torchvision.ops.box_iou``'s arithmetic, one row."""
-    box, rest = xyxy[index], xyxy[others]
-    width = (np.minimum(box[2], rest[:, 2]) - np.maximum(box[0], rest[:, 0])).clip(min=0)
-    height = (np.minimum(box[3], rest[:, 3]) - np.maximum(box[1], rest[:, 1])).clip(min=0)
-    inter = width * height
-    return inter / (area[index] + area[others] - inter)
+        iou = box_iou(xyxy[members[block]], xyxy[members[block]]).numpy()
+        hit = np.triu(iou > iou_threshold, k=1)  # a box only removes boxes after it
+        alive = np.ones(block.size, dtype=bool)
+        kept_here = []
+        for i, hits_any in enumerate(hit.any(axis=1).tolist()):
+            if not alive[i]:
+                continue
+            kept_here.append(i)
+            victims = hit[i] & alive
+            if hits_any and victims.any():
+                alive[victims] = False
+                by[block[victims]] = block[i]
+                iou_with[block[victims]] = iou[i, victims]
+        kept_blocks.append(block[kept_here])
+    kept = np.concatenate(kept_blocks) if kept_blocks else np.zeros(0, dtype=np.int64)
+    return kept, by, iou_with
 
 
 def kept_indices(steps: list[NmsStep]) -> list[int]:

@@ -93,15 +93,16 @@ def _random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.
     return torch.cat([xy, xy + wh], dim=1), scores, levels
 
 
+@pytest.mark.parametrize("count", [400, 1500])  # 1500: several of nms._one_level's blocks per level
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
-def test_step_through_nms_equals_torchvision(threshold):
-    boxes, scores, levels = _random_boxes(400, seed=int(threshold * 10))
+def test_step_through_nms_equals_torchvision(threshold, count):
+    boxes, scores, levels = _random_boxes(count, seed=int(threshold * 10))
     steps = greedy_nms_steps(boxes, scores, threshold)
     assert kept_indices(steps) == nms(boxes, scores, threshold).tolist()
     per_level = greedy_nms_steps(boxes, scores, threshold, levels=levels)
     assert sorted(kept_indices(per_level)) == sorted(batched_nms(boxes, scores, levels, threshold).tolist())
     removed = [i for step in per_level for i in step.suppressed]
-    assert len(removed) == len(set(removed)) == 400 - len(per_level)  # every box decided exactly once
+    assert len(removed) == len(set(removed)) == count - len(per_level)  # every box decided exactly once
     for step in per_level:
         assert all(levels[i] == levels[step.kept] for i in step.suppressed)
         assert all(iou > threshold for iou in step.ious)
