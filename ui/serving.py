@@ -104,9 +104,11 @@ def freeze_long_lived() -> bool:
     """Once per process, after the first model is loaded: move every object alive now (modules, torch,
     the models) out of the garbage collector's reach (``gc.freeze``).
 
-    Streamlit runs a full ``gc.collect(2)`` after every script run (``runner.postScriptGC``), and its
-    cost grows with the number of tracked objects: with torch and the models that was ~15 % of the
-    server's CPU in the load test. Objects created later (traces, sessions) are still collected.
+    A full collection's cost grows with the number of tracked objects: with torch and the models,
+    Streamlit's ``gc.collect(2)`` after every script run was ~15 % of the server's CPU in the load
+    test. That one is now off (``runner.postScriptGC`` in ``.streamlit/config.toml``); Python's own
+    full collections still happen, and skip frozen objects. Objects created later (traces,
+    sessions) are still collected.
     """
     if _done.get("gc_frozen"):
         return False
