@@ -108,8 +108,10 @@ def _one_level(xyxy: Tensor, members: np.ndarray, iou_threshold: float) -> tuple
             if not alive[i]:
                 continue
             kept_here.append(i)
+            if not hits_any:  # overlaps no later box of its block
+                continue
             victims = hit[i] & alive
-            if hits_any and victims.any():
+            if victims.any():
                 alive[victims] = False
                 by[block[victims]] = block[i]
                 iou_with[block[victims]] = iou[i, victims]

@@ -64,8 +64,8 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     iw, ih = ctx.input_size
     left, right = st.columns(2)
     with left:
-        followed = found is not None and found.flat_index == flat
-        show_picture((ctx.trace_key, "decode", flat, followed), lambda: _one(ctx, ex, flat if followed else None),
+        followed = flat if found is not None and found.flat_index == flat else None
+        show_picture((ctx.trace_key, "decode", flat, followed), lambda: _one(ctx, ex, followed),
                      ctx.slug(f"decode-{flat}"))
     with right:
         many = st.slider("Anchors drawn as arrows (highest objectness first)", 5, 100, 25, key="reg_many")
