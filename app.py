@@ -13,6 +13,7 @@ from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, use
 
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
 
+from rpn_viz.device import device_name, resolve_device, tf32_allowed
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.errors import describe_error
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
@@ -24,6 +25,7 @@ from ui.download import apply_switch, open_model, picked, weights_help
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
 from ui.steps import STEPS, step_by_key
+from ui.words import device_note
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
@@ -33,6 +35,11 @@ limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/s
 limit_torch_threads()  # half the cores for the network, the rest for the pages
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
+try:
+    resolve_device()  # $RPN_VIZ_DEVICE: a bad value or a missing GPU is one line, not a traceback
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
 
 
 def reset_settings(defaults: FilterSettings) -> None:
@@ -150,4 +157,5 @@ if not view.present:
 with st.expander("Timings and device"):
     times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
     st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)
-    st.caption(f"Device: {loaded.device}. The network ran once for this photo and model; sliders re-filter only.")
+    st.caption("The network ran once for this photo and model; sliders re-filter only.")
+    st.markdown(device_note(str(loaded.device), device_name(loaded.device), tf32_allowed()))

@@ -13,11 +13,11 @@ torch is loaded.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Callable, NoReturn
 
 from .boxes import parse_box
+from .device import DEVICE_HELP, device_setting
 from .errors import describe_error
 
 __all__ = [
@@ -70,16 +70,16 @@ def run_command(name: str, body: Callable[[], int]) -> int:
 
 def add_weights_options(parser: argparse.ArgumentParser, checkpoint_help: str) -> None:
     """The options every command that loads a model has: --device, --weights-dir, --checkpoint, --no-download."""
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
+    parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
     parser.add_argument("--checkpoint", metavar="FILE", help=checkpoint_help)
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
 
 
-def check_device(device: str) -> None:
-    """``ValueError`` unless ``device`` is cpu, cuda, cuda:N or auto (checked before torch is imported)."""
-    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, not {device!r}")
+def check_device(device: str | None) -> None:
+    """``ValueError`` unless the device setting (``--device``, else ``$RPN_VIZ_DEVICE``) is cpu, cuda,
+    cuda:N or auto: checked before torch is imported (:func:`rpn_viz.device.device_setting`)."""
+    device_setting(device)
 
 
 def weights_options(args: argparse.Namespace) -> dict[str, object]:

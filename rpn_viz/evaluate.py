@@ -24,6 +24,7 @@ from torch import Tensor
 
 from .baselines import selective_search, sliding_windows
 from .dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
+from .device import DEVICE_HELP
 from .images import LoadedImage
 from .models import LoadedModel
 from .recall import best_iou_by_rank
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--head", metavar="HEAD.pt", help="evaluate this head instead of the shipped one")
     parser.add_argument("--weights-dir", metavar="DIR")
     parser.add_argument("--no-download", action="store_true")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", help=DEVICE_HELP)
     args = parser.parse_args(argv)
 
     def work() -> int:

@@ -107,11 +107,11 @@ def example_from_trace(
     rpn: RegionProposalNetwork, traced: Trace, boxes: Tensor, name: str, mirrored: bool = False
 ) -> Example:
     """An :class:`Example` from a trace of the frozen model and the boxes in original-photo pixels."""
-    device = traced.anchors.device
+    device = traced.model.device  # a trace keeps CPU copies; training runs where the model is
     # clone() outside inference mode: trace's tensors are inference tensors, which autograd refuses
-    # to save for backward.
-    features = [level.features[None].to(device).clone() for level in traced.levels]
-    anchors = traced.anchors.clone()
+    # to save for backward (to() to another device copies anyway).
+    features = [level.features[None].to(device, copy=True) for level in traced.levels]
+    anchors = traced.anchors.to(device, copy=True)
     boxes_input = traced.to_input(boxes.to(torch.float32)).to(device)
     labels, targets = anchor_targets(rpn, anchors, boxes_input)
     return Example(name, features, anchors, boxes_input, labels, targets, mirrored)

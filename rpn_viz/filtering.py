@@ -30,6 +30,8 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import boxes as box_ops
 
+from .device import to_cpu
+
 
 @dataclass(frozen=True)
 class FilterSettings:
@@ -175,10 +177,10 @@ def top_n_per_level(logits: Tensor, num_anchors_per_level: list[int], pre_nms_to
     """Indices of the ``pre_nms_top_n`` largest logits of each level (``RPN._get_top_n_idx``, one image)."""
     picked = []
     offset = 0
-    for level_logits in logits.split(num_anchors_per_level):
-        n = det_utils._topk_min(level_logits[None], pre_nms_top_n, 1)
-        picked.append(level_logits.topk(n).indices + offset)
-        offset += level_logits.numel()
+    for level_logits in logits[None].split(num_anchors_per_level, 1):  # (1, n) per level, as torchvision's
+        n = det_utils._topk_min(level_logits, pre_nms_top_n, 1)
+        picked.append(level_logits.topk(n, dim=1).indices[0] + offset)
+        offset += level_logits.shape[1]
     return torch.cat(picked)
 
 
@@ -230,10 +232,8 @@ def filter_stages(
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    levels_all = torch.repeat_interleave(
-        torch.arange(len(num_anchors_per_level), device=logits.device),
-        torch.tensor(num_anchors_per_level, device=logits.device),
-    )
+    levels_all = torch.cat([torch.full((n,), index, dtype=torch.int64, device=logits.device)
+                            for index, n in enumerate(num_anchors_per_level)])  # as filter_proposals, no sync
     top = top_n_per_level(logits, num_anchors_per_level, settings.pre_nms_top_n)
     logit, level, raw = logits[top], levels_all[top], proposals[top]
     prob = torch.sigmoid(logit)
@@ -253,18 +253,7 @@ def filter_stages(
     final_pos = kept_pos[: settings.post_nms_top_n]
     timings["nms"] = _ms_since(start)
 
-    cpu = lambda t: t.detach().cpu()  # noqa: E731 - tiny local alias
-    return FilterResult(
-        settings=settings,
-        anchor_index=cpu(top),
-        level=cpu(level),
-        logit=cpu(logit),
-        prob=cpu(prob),
-        box_unclipped=cpu(raw),
-        box=cpu(box),
-        too_small=cpu(too_small),
-        low_score=cpu(low_score),
-        nms_kept_pos=cpu(kept_pos),
-        final_pos=cpu(final_pos),
-        timings_ms=timings,
-    )
+    # one transfer from the model's device (rpn_viz.device.to_cpu); the stages are drawn on the CPU
+    fields = dict(anchor_index=top, level=level, logit=logit, prob=prob, box_unclipped=raw, box=box,
+                  too_small=too_small, low_score=low_score, nms_kept_pos=kept_pos, final_pos=final_pos)
+    return FilterResult(settings=settings, timings_ms=timings, **dict(zip(fields, to_cpu(list(fields.values())))))

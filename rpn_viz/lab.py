@@ -20,6 +20,7 @@ from torchvision.ops import box_iou
 
 from .anchors import anchors_for_grids
 from .boxes import best_iou
+from .device import to_cpu
 from .filtering import FilterResult, filter_stages
 from .tracing import Trace
 
@@ -135,11 +136,14 @@ def decode_with_custom_anchors(
 
     padded = trace.preprocess.padded_size
     custom = torch.cat(anchors_for_grids(c_sizes, c_ratios, padded, [level.grid for level in trace.levels]))
-    coder = trace.rpn.box_coder
-    decoded = coder.decode_single(trace.deltas, custom)
+    # decoded and filtered where the model runs, as the trace's own boxes were: equal sets, equal boxes
+    device = trace.model.device
+    on_device = trace.rpn.box_coder.decode_single(trace.deltas.to(device), custom.to(device))
     input_w, input_h = trace.preprocess.input_size
     own = own or trace.result
-    result = filter_stages(decoded, trace.logits, trace.num_anchors_per_level, (input_h, input_w), own.settings)
+    result = filter_stages(on_device, trace.logits.to(device), trace.num_anchors_per_level, (input_h, input_w),
+                           own.settings)
+    (decoded,) = to_cpu([on_device])
 
     top_n = own.final_pos.numel() if top_n is None else min(top_n, own.final_pos.numel())
     top_index = own.anchor_index[own.final_pos[:top_n]]

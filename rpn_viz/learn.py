@@ -46,6 +46,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_p
 from torchvision.ops import box_iou
 
 from .boxes import best_iou
+from .device import to_cpu
 from .examples import TOP_K, Example, best_iou_top_k, check_boxes, example_from_trace, example_order
 from .filtering import FilterSettings, filter_stages
 from .models import LoadedModel, WeightsInfo
@@ -197,13 +198,17 @@ class TrainingSession:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        # what the step reports, in one transfer from the model's device (rpn_viz.device.to_cpu)
+        losses, positive, negative = to_cpu([torch.stack([objectness_loss, box_loss, total]).detach(),
+                                              positive_mask[0], negative_mask[0]])
+        objectness_value, box_value, total_value = losses.tolist()
         result = StepResult(
             step=step,
-            objectness_loss=objectness_loss.item(),
-            box_loss=box_loss.item(),
-            total_loss=total.item(),
-            positive=torch.where(positive_mask[0])[0].cpu(),
-            negative=torch.where(negative_mask[0])[0].cpu(),
+            objectness_loss=objectness_value,
+            box_loss=box_value,
+            total_loss=total_value,
+            positive=torch.where(positive)[0],
+            negative=torch.where(negative)[0],
             ms=(time.perf_counter() - start) * 1000.0,
             example=index,
         )
@@ -265,7 +270,7 @@ class TrainingSession:
         top = self.before.to_original(result.boxes[:k])
         return LiveView(
             step=self.steps_done,
-            objectness=[logit[0].cpu() for logit in logits],
+            objectness=to_cpu([logit[0] for logit in logits]),
             result=result,
             top_boxes=top,
             top_scores=result.scores[:k],

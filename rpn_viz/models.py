@@ -18,6 +18,7 @@ from torchvision.models import detection
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import misc
 
+from .device import resolve_device
 from .weights import OfficialFile, WeightsError, find_official, is_available, load_state_dict, sha256_of
 
 DEFAULT_MODEL = "mobilenet_v3_large_fpn"
@@ -140,21 +141,6 @@ def get_spec(name: str) -> ModelSpec:
 def available_models(weights_dir: str | os.PathLike | None = None) -> list[ModelSpec]:
     """Models whose official weights are on this machine (the app and CLI offer only these)."""
     return [spec for spec in MODELS.values() if is_available(spec.official, weights_dir)]
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The device to run on, with a clear error when CUDA is asked for but absent."""
-    if device is None or device == "auto":
-        return default_device()
-    chosen = torch.device(device)
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise WeightsError("--device cuda was asked for, but this machine has no CUDA device.")
-    return chosen
 
 
 class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):

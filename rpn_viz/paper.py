@@ -33,7 +33,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place, resolve_device
+from .device import resolve_device
+from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place
 from .weights import OfficialFile, WeightsError, find_official, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.

@@ -6,6 +6,8 @@ checkout on ``sys.path``), so ``tests/`` and ``bench/`` need no ``sys.path`` gam
 * :func:`random_state_dict` / :func:`save_random_checkpoint` — **the** random checkpoint: the
   official layout with every conv re-drawn (seeded) and calibrated, so that scores and boxes vary
   with the photo and "equal to ``model.rpn``" means something;
+* :func:`on_device` and :func:`torchvision_input` — a model moved to another device, and the oracle's
+  network input (torchvision's own detection preset, then ``model.transform`` on the model's device);
 * :func:`run_measured` — a process's exit status, output, wall time and its own peak memory;
 * :func:`free_port` and :class:`AppServer` — ``rpn-viz app`` on a free loopback port, started and
   waited for without fixed sleeps; :data:`CHROMIUM` and :data:`CHROMIUM_FLAGS` for Playwright.
@@ -55,6 +57,44 @@ STREAMLIT_IDLE = ("document.querySelector('[data-testid=stApp]')?.dataset.testSc
                   " !document.querySelector('[data-testid=stStatusWidget]') &&"
                   " document.querySelectorAll('[data-testid=stSkeleton], [data-stale=true]').length === 0")
 RUN_START_MS = 500  # how long an action's rerun is given to begin before the page counts as idle
+
+
+# --------------------------------------------------------------------------------------------------
+# devices and the oracle's input
+# --------------------------------------------------------------------------------------------------
+
+_ON_DEVICE: dict = {}
+
+
+def on_device(loaded, device):
+    """``loaded`` (a ``LoadedModel``) itself when it is on ``device``, else a copy moved there (made once)."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    device = torch.device(device)
+    if loaded.device == device:
+        return loaded
+    key = (id(loaded), str(device))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = (loaded, dataclasses.replace(loaded, model=copy.deepcopy(loaded.model).to(device),
+                                                       device=device))
+    return _ON_DEVICE[key][1]
+
+
+def torchvision_input(loaded, image):
+    """The oracle's network input (an ``ImageList`` on the model's device): the photo through torchvision's
+    detection weights' own preset (``weights.transforms()``) on the CPU, moved to the model's device,
+    then ``model.transform`` there — what a torchvision user's ``model([tensor.to(device)])`` runs."""
+    import torch
+    from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_FPN_Weights
+
+    preset = FasterRCNN_MobileNet_V3_Large_FPN_Weights.DEFAULT.transforms()
+    pixels = preset(getattr(image, "image", image)).to(loaded.device)
+    with torch.inference_mode():
+        images, _ = loaded.model.transform([pixels])
+    return images
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ import torch
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
-from torchvision.transforms.functional import pil_to_tensor
+from torchvision.transforms.functional import convert_image_dtype, pil_to_tensor
 
 from .anchors import AnchorShape, anchor_shapes
+from .device import to_cpu
 from .filtering import FilterResult, FilterSettings, filter_stages
 from .images import LoadedImage, load_image
 from .models import LoadedModel
@@ -44,7 +45,7 @@ ImageInput = Union[PIL.Image.Image, LoadedImage, str, os.PathLike, bytes]
 
 @dataclass
 class LevelTrace:
-    """Everything the RPN computed on one feature level (CPU tensors)."""
+    """Everything the RPN computed on one feature level (CPU tensors, copied once from the model's device)."""
 
     index: int
     name: str
@@ -145,10 +146,14 @@ class Trace:
 
         ``trace.refilter(nms_iou=0.5, post_nms_top_n=100)`` changes those and keeps the model's own
         values for the rest.
+        The boxes go back to the model's device for it, so the result is what ``model.rpn`` with these
+        settings gives on that device (a GPU's NMS and top-k are exact to themselves, not to the CPU's).
         """
         chosen = (settings or self.default_settings).with_changes(**changes)
         h, w = self.preprocess.input_size[1], self.preprocess.input_size[0]
-        return filter_stages(self.proposals, self.logits, self.num_anchors_per_level, (h, w), chosen)
+        device = self.model.device
+        return filter_stages(self.proposals.to(device), self.logits.to(device), self.num_anchors_per_level, (h, w),
+                             chosen)
 
     def to_original(self, boxes: Tensor) -> Tensor:
         """Boxes from network-input pixels to the original photo's pixels (as displayed)."""
@@ -174,7 +179,7 @@ class Trace:
         return self.preprocess.input_pixels.numpy()
 
     def input_tensor(self) -> Tensor:
-        """The 3×H×W normalised, padded network input, recomputed with the model's own transform.
+        """The 3×H×W normalised, padded network input on the model's device, recomputed with the model's own transform.
 
         Bit-identical to what :func:`trace` fed the backbone (same photo, same deterministic
         transform). A trace does not keep it: 12 MB per photo for a COCO model, and only the
@@ -236,8 +241,15 @@ def objectness_map(objectness: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def network_input(loaded: LoadedModel, image: PIL.Image.Image) -> ImageList:
-    """The model's own transform of an RGB photo (resize, normalise, pad): the backbone's input batch."""
-    pixels = pil_to_tensor(image).to(device=loaded.device, dtype=torch.float32).div_(255.0)
+    """The model's own transform of an RGB photo (resize, normalise, pad) on its device: the backbone's input.
+
+    The photo becomes floats in [0, 1] on the CPU exactly as torchvision's detection weights' preset
+    makes them (``weights.transforms()``: ``pil_to_tensor``, then ``convert_image_dtype``); that
+    tensor goes to the model's device and ``model.transform`` runs there, as in ``model([tensor])``.
+    Dividing by 255 on a GPU instead would differ in the last bit (CUDA multiplies by the reciprocal
+    of a scalar), and cuDNN grows that into visibly different proposals.
+    """
+    pixels = convert_image_dtype(pil_to_tensor(image), torch.float32).to(loaded.device)
     images, _ = loaded.model.transform([pixels])
     return images
 
@@ -252,9 +264,12 @@ def same_network_input(first: Trace, second: Trace) -> bool:
 
 
 def _as_picture(tensor: Tensor, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """H×W×3 uint8 of a normalised, padded 3×H'×W' input: normalisation undone, padding cropped."""
+    """H×W×3 uint8 of a normalised, padded 3×H'×W' input: normalisation undone, padding cropped.
+
+    Made on the input's device, so a GPU sends a quarter of the bytes (uint8, not float32)."""
     w, h = size
-    pixels = tensor[:, :h, :w].cpu() * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+    per_channel = lambda values: torch.tensor(values, device=tensor.device).view(3, 1, 1)  # noqa: E731
+    pixels = tensor[:, :h, :w] * per_channel(std) + per_channel(mean)
     return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
@@ -291,42 +306,52 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
     result = filter_stages(decoded, flat_logits.flatten(), num_per_level, (input_h, input_w), settings)
     clock.times.update({k: v for k, v in result.timings_ms.items() if k in ("filter", "nms")})
 
-    padded_h, padded_w = images.tensors.shape[-2:]
+    # Everything a trace keeps, to the CPU in one transfer (to_cpu): levels, flat tensors, the picture.
+    transform = model.transform
+    input_h, input_w = int(input_h), int(input_w)
+    padded_h, padded_w = (int(d) for d in images.tensors.shape[-2:])
+    picture = _as_picture(images.tensors[0], (input_w, input_h), transform.image_mean, transform.image_std)
+    names = [str(name) for name in features]
+    shapes = [tuple(int(d) for d in p[1].shape[1:]) for p in parts]  # (A, H, W) per level
+    count = len(names)
+    kept = to_cpu([*(f[0] for f in feature_list), *(p[1][0] for p in parts),
+                   *(p[2][0].view(a, 4, h, w) for p, (a, h, w) in zip(parts, shapes)),
+                   flat_logits.flatten(), flat_deltas, anchors, decoded, picture])
+    cpu_features, cpu_objectness, cpu_deltas = kept[:count], kept[count:2 * count], kept[2 * count:3 * count]
+    cpu_logits, cpu_flat_deltas, cpu_anchors, cpu_decoded, cpu_picture = kept[3 * count:]
+    clock.lap("to CPU")
+
     levels: list[LevelTrace] = []
     offset = 0
-    for index, (name, feature) in enumerate(features.items()):
-        conv, logit, delta = parts[index]
-        a, h, w = logit.shape[1:]
-        count = a * h * w
+    for index, (a, h, w) in enumerate(shapes):
+        size = a * h * w
         levels.append(
             LevelTrace(
                 index=index,
-                name=str(name),
-                stride=(int(padded_h) // h, int(padded_w) // w),
-                features=feature[0].cpu(),
-                conv_shape=tuple(int(d) for d in conv.shape[1:]),
-                objectness=logit[0].cpu(),
-                deltas=delta[0].view(a, 4, h, w).cpu(),
-                anchors=anchors[offset : offset + count].view(h, w, a, 4).cpu(),
-                decoded=decoded[offset : offset + count].view(h, w, a, 4).cpu(),
+                name=names[index],
+                stride=(padded_h // h, padded_w // w),
+                features=cpu_features[index],
+                conv_shape=tuple(int(d) for d in parts[index][0].shape[1:]),
+                objectness=cpu_objectness[index],
+                deltas=cpu_deltas[index],
+                anchors=cpu_anchors[offset : offset + size].view(h, w, a, 4),
+                decoded=cpu_decoded[offset : offset + size].view(h, w, a, 4),
                 anchor_shapes=anchor_shapes(rpn.anchor_generator, index),
                 offset=offset,
             )
         )
-        offset += count
+        offset += size
 
-    transform = model.transform
     preprocess = Preprocess(
         original_size=source.original_size,
         working_size=source.image.size,
-        input_size=(int(input_w), int(input_h)),
-        padded_size=(int(padded_w), int(padded_h)),
+        input_size=(input_w, input_h),
+        padded_size=(padded_w, padded_h),
         min_size=int(transform.min_size[0]),
         max_size=int(transform.max_size),
         mean=tuple(float(m) for m in transform.image_mean),
         std=tuple(float(s) for s in transform.image_std),
-        input_pixels=_as_picture(images.tensors[0], (int(input_w), int(input_h)), transform.image_mean,
-                                 transform.image_std),
+        input_pixels=cpu_picture,
         note=source.note,
     )
     timings = dict(clock.times)
@@ -336,10 +361,10 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
         image=source.image,
         preprocess=preprocess,
         levels=levels,
-        logits=flat_logits.flatten().cpu(),
-        deltas=flat_deltas.cpu(),
-        anchors=anchors.cpu(),
-        proposals=decoded.cpu(),
+        logits=cpu_logits,
+        deltas=cpu_flat_deltas,
+        anchors=cpu_anchors,
+        proposals=cpu_decoded,
         default_settings=settings,
         result=result,
         timings_ms=timings,

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
+from .device import DEVICE_HELP
 from .examples import example_from_trace, examples_for, mirrored
 from .learn import TrainingSession
 from .training import StepResult, TrainConfig
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--device", help=DEVICE_HELP)
     args = parser.parse_args(argv)
 
     def work() -> int:

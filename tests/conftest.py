@@ -28,6 +28,7 @@ import torch
 
 from loopback import loopback_only
 from rpn_viz import download as download_module
+from rpn_viz.device import resolve_device
 from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.testing import save_random_checkpoint
 from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
@@ -67,6 +68,28 @@ def no_weights_folder(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+#: cpu always; cuda where this machine has it (elsewhere that case is skipped, saying why).
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="no CUDA device here: the cuda case runs on a GPU machine")),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """The device a device-parametrised test runs its model on (and its oracle, on the same one;
+    ``rpn_viz.testing.on_device`` moves a fixture's model there)."""
+    return torch.device(request.param)
+
+
+@pytest.fixture()
+def app_device() -> torch.device:
+    """The device the app runs its models on here ($RPN_VIZ_DEVICE, else CUDA when present): a test
+    that compares the app with a direct run makes that run there too."""
+    return resolve_device()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import rpn_viz
+from rpn_viz.testing import on_device
 from ui.apptest import charts, pictures
 from ui.apptest import run_step as run_app
 from ui.steps import STEPS
@@ -50,11 +51,11 @@ def test_anchor_step_lists_the_k_anchors_and_counts(custom_app):
     assert "Anchors on this photo" in " ".join(m.value for m in at.markdown)
 
 
-def test_nms_step_replay_matches_torchvision_and_proposals_match_the_trace(custom_app, scrambled):
+def test_nms_step_replay_matches_torchvision_and_proposals_match_the_trace(custom_app, scrambled, app_device):
     at = run_app("nms")
-    assert any("same" in s.value and "batched_nms" in s.value for s in at.success)
+    assert any("same" in s.value and "batched_nms" in s.value and f"on {app_device}" in s.value for s in at.success)
     photo = Path(__file__).resolve().parent.parent / "assets" / "wine.jpg"
-    trace = rpn_viz.trace(scrambled, photo)
+    trace = rpn_viz.trace(on_device(scrambled, app_device), photo)  # the app's device: its numbers
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Kept"] == f"{trace.result.nms_kept_pos.numel():,}"
     at.slider(key="nms_at").set_value(3).run()

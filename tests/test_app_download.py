@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 import rpn_viz
 from loopback import FileServer
+from rpn_viz.device import resolve_device
 from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
 from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
@@ -176,7 +177,8 @@ def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coc
     assert f"**Model:** {SPEC.title}" in at.markdown[1].value and "official COCO weights" in at.markdown[1].value
 
     # what the page shows is the downloaded network's own computation
-    trace = rpn_viz.trace(load_model(checkpoint=scrambled_checkpoint, device="cpu"), ROOT / "assets" / "wine.jpg")
+    trace = rpn_viz.trace(load_model(checkpoint=scrambled_checkpoint, device=resolve_device()),  # the app's device
+                          ROOT / "assets" / "wine.jpg")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Kept"] == f"{trace.result.nms_kept_pos.numel():,}"
     assert pictures(at) >= 1

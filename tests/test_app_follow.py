@@ -11,6 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rpn_viz
+from rpn_viz.device import resolve_device
+from rpn_viz.testing import on_device
 from rpn_viz.follow import follow
 from ui.follow import stage_items, verdict
 from ui.steps import STEPS
@@ -27,7 +29,8 @@ def custom_app(monkeypatch, scrambled_checkpoint):
 
 @pytest.fixture(scope="module")
 def trace(scrambled):
-    return rpn_viz.trace(scrambled, PHOTO)
+    """The app's trace, made directly, on the device the app runs on."""
+    return rpn_viz.trace(on_device(scrambled, resolve_device()), PHOTO)
 
 
 def walk(index: int, **state):

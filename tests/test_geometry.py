@@ -11,6 +11,7 @@ from torchvision.ops import batched_nms, box_iou, nms
 
 import rpn_viz
 from rpn_viz.nms import greedy_nms_steps, kept_indices
+from rpn_viz.testing import on_device, torchvision_input
 from rpn_viz.regression import explain_decode
 
 
@@ -112,8 +113,9 @@ def test_step_through_nms_equals_torchvision(threshold, count):
 
 
 @pytest.mark.slow
-def test_step_through_nms_on_the_trace(scrambled, photos):
-    result = rpn_viz.trace(scrambled, photos[2]).result
+def test_step_through_nms_on_the_trace(scrambled, device, photos):
+    """The replay (on the CPU) keeps the boxes torchvision's batched_nms kept on the model's device."""
+    result = rpn_viz.trace(on_device(scrambled, device), photos[2]).result
     pos = result.nms_input_pos
     steps = greedy_nms_steps(result.box[pos], result.prob[pos], result.settings.nms_iou, levels=result.level[pos])
     assert sorted(pos[kept_indices(steps)].tolist()) == sorted(result.nms_kept_pos.tolist())
@@ -124,21 +126,21 @@ def test_step_through_nms_on_the_trace(scrambled, photos):
 
 
 @pytest.mark.slow
-def test_second_stage_equals_the_full_detector(scrambled, photos):
-    """Detections from the trace's proposals equal torchvision's transform → backbone → rpn → roi_heads."""
-    from torchvision.transforms.functional import pil_to_tensor
-
+def test_second_stage_equals_the_full_detector(scrambled, device, photos):
+    """Detections from the trace's proposals equal torchvision's transform → backbone → rpn → roi_heads
+    on the same device."""
     from rpn_viz.detect import has_second_stage, second_stage
 
-    trace = rpn_viz.trace(scrambled, photos[0])
+    loaded = on_device(scrambled, device)
+    trace = rpn_viz.trace(loaded, photos[0])
     assert has_second_stage(trace)
     ours = second_stage(trace)
-    model = scrambled.model
+    model = loaded.model
+    images = torchvision_input(loaded, trace.image)
     with torch.inference_mode():
-        images, _ = model.transform([pil_to_tensor(trace.image).float().div(255)])
         features = model.backbone(images.tensors)
         proposals, _ = model.rpn(images, features)
         expected, _ = model.roi_heads(features, proposals, images.image_sizes)
-    assert torch.equal(ours.boxes, expected[0]["boxes"])
-    assert torch.equal(ours.scores, expected[0]["scores"])
+    assert torch.equal(ours.boxes, expected[0]["boxes"].cpu())
+    assert torch.equal(ours.scores, expected[0]["scores"].cpu())
     assert len(ours.names) == ours.labels.numel()

@@ -17,7 +17,6 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from torchvision.transforms.functional import pil_to_tensor
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -28,6 +27,7 @@ from rpn_viz import baselines, lab, receptive, recall
 from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, anchors_for_grids, assign_labels, sample_minibatch, tile_anchors
 from rpn_viz.models import LoadedModel, WeightsInfo
 from rpn_viz.regression import explain_decode
+from rpn_viz.testing import torchvision_input
 from ui.words import custom_decode_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -507,9 +507,8 @@ def test_mass_box_on_known_weights() -> None:
 
 @pytest.mark.slow
 def test_receptive_field_on_the_model(untrained_trace) -> None:
-    model = untrained_trace.model.model
-    images, _ = model.transform([pil_to_tensor(untrained_trace.image).float().div(255.0)])
-    assert torch.equal(receptive.model_input(untrained_trace)[0], images.tensors[0])  # torchvision's transform
+    images = torchvision_input(untrained_trace.model, untrained_trace.image)
+    assert torch.equal(receptive.model_input(untrained_trace)[0], images.tensors[0])  # torchvision's, same device
     level, row, col = 0, 5, 7
     with torch.inference_mode():
         erf = receptive.receptive_field(untrained_trace, level, row, col)

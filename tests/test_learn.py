@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import concat_box_prediction_layers
-from torchvision.transforms.functional import pil_to_tensor
 
 from rpn_viz import FilterSettings, load_image, trace
 from rpn_viz.learn_cli import main as learn_main
@@ -28,6 +27,7 @@ from rpn_viz.examples import best_iou_top_k, check_boxes
 from rpn_viz.learn import TrainingSession, copy_for_training
 from rpn_viz.training import TrainConfig
 from rpn_viz.paper import PaperRPNHead, feature_stride, load_paper_model
+from rpn_viz.testing import on_device, torchvision_input
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "assets" / "cat.jpg"  # 451×300, a tabby cat's face filling the photo
@@ -56,9 +56,8 @@ def assert_bit_identical(before: dict[str, torch.Tensor], model: torch.nn.Module
 def rpn_inputs(loaded, path: Path):
     """The model's own transform and backbone on a photo, run here independently of the session."""
     image = load_image(path)
-    pixels = pil_to_tensor(image.image).to(loaded.device, torch.float32).div(255.0)
+    images = torchvision_input(loaded, image)
     with torch.no_grad():
-        images, _ = loaded.model.transform([pixels])
         features = loaded.model.backbone(images.tensors)
     h, w = images.image_sizes[0]
     scale = torch.tensor([w / image.original_size[0], h / image.original_size[1]] * 2)
@@ -144,20 +143,26 @@ def test_labels_and_targets_equal_torchvision(paper, cat_inputs, trained):
 
 
 @pytest.mark.slow  # trains
-def test_one_step_equals_compute_loss_on_the_same_minibatch(paper, cat_inputs, trained):
-    session = TrainingSession(paper, CAT, [CAT_BOX], TrainConfig(seed=3), before=trained[0].before)
-    images, features, scale = cat_inputs
+def test_one_step_equals_compute_loss_on_the_same_minibatch(paper, device):
+    """On the CPU and on CUDA: the step's losses are ``compute_loss`` on the same device and mini-batch."""
+    paper = on_device(paper, device)
+    session = TrainingSession(paper, CAT, [CAT_BOX], TrainConfig(seed=3))
+    assert session.device == device and all(f.device == device for f in session.features)
+    assert session.anchors.device == session.labels[0].device == device
+    images, features, scale = rpn_inputs(paper, CAT)
     rpn = paper.model.rpn  # the shared model: its head is the session's head before step 1
     feats = list(features.values())
     objectness, deltas = rpn.head(feats)
     flat_objectness, flat_deltas = concat_box_prediction_layers(objectness, deltas)
     anchors = rpn.anchor_generator(images, feats)
-    labels, matched = rpn.assign_targets_to_anchors(anchors, [{"boxes": torch.tensor([CAT_BOX]) * scale}])
+    gt = (torch.tensor([CAT_BOX]) * scale).to(device)
+    labels, matched = rpn.assign_targets_to_anchors(anchors, [{"boxes": gt}])
     targets = rpn.box_coder.encode(matched, anchors)
     torch.manual_seed(session.sampling_seed(1))
     objectness_loss, box_loss = rpn.compute_loss(flat_objectness, flat_deltas, labels, targets)
     torch.manual_seed(session.sampling_seed(1))
     positive_mask, negative_mask = det_utils.BalancedPositiveNegativeSampler(256, 0.5)(labels)
+    labels, positive_mask, negative_mask = labels[0].cpu(), positive_mask[0].cpu(), negative_mask[0].cpu()
 
     rng_before = torch.get_rng_state()
     step = session.step()
@@ -166,10 +171,10 @@ def test_one_step_equals_compute_loss_on_the_same_minibatch(paper, cat_inputs, t
     assert step.objectness_loss == objectness_loss.item()
     assert step.box_loss == box_loss.item()
     assert step.total_loss == pytest.approx(objectness_loss.item() + box_loss.item(), rel=1e-6)
-    assert torch.equal(step.positive, torch.where(positive_mask[0])[0])
-    assert torch.equal(step.negative, torch.where(negative_mask[0])[0])
+    assert torch.equal(step.positive, torch.where(positive_mask)[0])
+    assert torch.equal(step.negative, torch.where(negative_mask)[0])
     assert step.positive.numel() + step.negative.numel() == 256 and step.positive.numel() <= 128
-    assert bool((labels[0][step.positive] == 1).all()) and bool((labels[0][step.negative] == 0).all())
+    assert bool((labels[step.positive] == 1).all()) and bool((labels[step.negative] == 0).all())
     # the head moved, the shared one did not
     assert not torch.equal(session.head.conv[0].weight, rpn.head.conv[0].weight)
 

@@ -2,7 +2,9 @@
 
 For every sample photo and four models (untrained, a scrambled custom checkpoint with varied
 scores, the paper's RPN with the head trained here, and the official COCO weights when present),
-with the model's default settings and with changed ones (which must not re-run the network).
+with the model's default settings and with changed ones (which must not re-run the network); on
+the CPU and, where there is one, on CUDA: the oracle runs on the same device as the trace (a GPU's
+TF32 convolutions are exact to themselves, not to the CPU).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import copy
 
 import pytest
 import torch
-from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 from rpn_viz.filtering import FilterSettings, rpn_with_settings
+from rpn_viz.testing import on_device, torchvision_input
 
 CHANGED = [
     dict(nms_iou=0.5, pre_nms_top_n=200, post_nms_top_n=50, score_thresh=0.3),
@@ -27,9 +29,8 @@ CHANGED = [
 
 @torch.inference_mode()
 def torchvision_features(loaded: rpn_viz.LoadedModel, image):
-    """torchvision's transform and backbone on the photo (run once per photo)."""
-    pixels = pil_to_tensor(image).float().div(255.0)
-    images, _ = loaded.model.transform([pixels])
+    """torchvision's preset, transform and backbone on the photo, on the model's device (once per photo)."""
+    images = torchvision_input(loaded, image)
     return images, loaded.model.backbone(images.tensors)
 
 
@@ -38,7 +39,7 @@ def check_equal(result, loaded, images, features) -> int:
     """``result`` equals torchvision's RPN forward (boxes) and its filter_proposals (boxes and scores)."""
     rpn = rpn_with_settings(loaded.model.rpn, result.settings)
     expected, _ = rpn(images, features)
-    assert torch.equal(result.boxes, expected[0]), "proposal boxes differ from model.rpn"
+    assert torch.equal(result.boxes, expected[0].cpu()), "proposal boxes differ from model.rpn"
     feature_list = list(features.values())
     objectness, deltas = rpn.head(feature_list)
     anchors = rpn.anchor_generator(images, feature_list)
@@ -46,8 +47,8 @@ def check_equal(result, loaded, images, features) -> int:
     logits, flat = concat_box_prediction_layers(objectness, deltas)
     proposals = rpn.box_coder.decode(flat, anchors).view(1, -1, 4)
     boxes, scores = rpn.filter_proposals(proposals, logits, images.image_sizes, n)
-    assert torch.equal(result.boxes, boxes[0])
-    assert torch.equal(result.scores, scores[0])
+    assert torch.equal(result.boxes, boxes[0].cpu())
+    assert torch.equal(result.scores, scores[0].cpu())
     return int(expected[0].shape[0])
 
 
@@ -58,8 +59,8 @@ PHOTO_INDICES = [pytest.param(i, marks=[pytest.mark.slow] if i else [], id=f"pho
 
 @pytest.mark.parametrize("photo_index", PHOTO_INDICES)
 @pytest.mark.parametrize("model_name", ["untrained", "scrambled", "official", "shipped"])
-def test_trace_equals_torchvision_on_every_photo(model_name, photo_index, request, photos):
-    loaded = request.getfixturevalue(model_name)
+def test_trace_equals_torchvision_on_every_photo(model_name, photo_index, device, request, photos):
+    loaded = on_device(request.getfixturevalue(model_name), device)
     assert len(photos) == len(PHOTO_INDICES), "one parameter per sample photo"
     for photo in photos[photo_index : photo_index + 1]:
         trace = rpn_viz.trace(loaded, photo)
@@ -67,7 +68,7 @@ def test_trace_equals_torchvision_on_every_photo(model_name, photo_index, reques
         images, features = torchvision_features(loaded, trace.image)
         with torch.inference_mode():
             plain, _ = loaded.model.rpn(images, features)  # the model's own rpn, untouched
-        assert torch.equal(trace.result.boxes, plain[0])
+        assert torch.equal(trace.result.boxes, plain[0].cpu())
         assert check_equal(trace.result, loaded, images, features) > 0
         if model_name != "untrained":
             assert trace.result.scores.std() > 0.01, "scores should vary for a non-degenerate model"
@@ -130,16 +131,19 @@ def test_boxes_map_back_to_the_original_photo(scrambled, photos):
     assert torch.allclose(trace.to_input(original), trace.result.boxes, atol=1e-3)
 
 
-def test_the_network_input_is_torchvisions(scrambled, photos):
-    """The trace keeps its input as a picture and recomputes the tensor: both are torchvision's own."""
-    trace = rpn_viz.trace(scrambled, photos[2])
-    images, _ = torchvision_features(scrambled, trace.image)
+def test_the_network_input_is_torchvisions(scrambled, device, photos):
+    """The trace keeps its input as a picture and recomputes the tensor: both are torchvision's own,
+    made on the model's device."""
+    loaded = on_device(scrambled, device)
+    trace = rpn_viz.trace(loaded, photos[2])
+    images = torchvision_input(loaded, trace.image)
+    assert trace.input_tensor().device == images.tensors.device == loaded.device
     assert torch.equal(trace.input_tensor(), images.tensors[0])  # bit for bit, padding included
     w, h = trace.preprocess.input_size
-    mean = torch.tensor(scrambled.model.transform.image_mean).view(3, 1, 1)
-    std = torch.tensor(scrambled.model.transform.image_std).view(3, 1, 1)
+    mean = torch.tensor(scrambled.model.transform.image_mean, device=device).view(3, 1, 1)
+    std = torch.tensor(scrambled.model.transform.image_std, device=device).view(3, 1, 1)
     expected = ((images.tensors[0, :, :h, :w] * std + mean).clamp(0, 1) * 255).round().to(torch.uint8)
-    assert torch.equal(torch.from_numpy(trace.input_view()), expected.permute(1, 2, 0))
+    assert torch.equal(torch.from_numpy(trace.input_view()), expected.permute(1, 2, 0).cpu())
     other = rpn_viz.trace(scrambled, photos[3])
     assert rpn_viz.tracing.same_network_input(trace, rpn_viz.trace(scrambled, photos[2]))
     assert not rpn_viz.tracing.same_network_input(trace, other)

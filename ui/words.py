@@ -95,3 +95,17 @@ def anchor_set_text(source: AnchorSource) -> str:
         shapes = ", ".join(f"{s:.0f} px·{r:.2g}" for s, r in zip(source.sizes, source.ratios))
         return f"k = {len(source.sizes)} per cell ({shapes}), stride {source.stride}"
     raise TypeError(f"no words for {type(source).__name__}")
+
+
+def device_note(device: str, name: str, tf32: dict[str, bool]) -> str:
+    """Where the network ran, and why a GPU's numbers differ slightly from the CPU's (``rpn_viz.device``)."""
+    chosen = f"Device: **{name}** (choose with the `RPN_VIZ_DEVICE` setting: cpu, cuda, cuda:N or auto). "
+    if not device.startswith("cuda"):
+        return chosen + ("Every \"equal to torchvision\" on these pages means on this device; on a GPU, TF32 "
+                         "convolutions make features differ from the CPU's by about 1e-3, so proposals differ slightly.")
+    allowed = [what for what, on in tf32.items() if on]
+    state = f"TF32 is **on** for {' and '.join(allowed)}" if allowed else "TF32 is **off**"
+    off = [what for what, on in tf32.items() if not on]
+    return chosen + (f"{state}{' (off for ' + ' and '.join(off) + ')' if allowed and off else ''}, PyTorch's "
+                     "default: features differ from the CPU's by about 1e-3, so this GPU's proposals differ "
+                     "slightly from a CPU's. Every \"equal to torchvision\" on these pages means on this device.")

@@ -87,7 +87,8 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     kept_here = pos[[step.kept for step in steps]]
     same = len(steps) < MAX_STEPS and torch.equal(torch.sort(kept_here).values, torch.sort(result.nms_kept_pos).values)
     if same:
-        st.success(f"This step-by-step replay keeps the same {len(steps):,} boxes as torchvision's `batched_nms`.")
+        st.success(f"This step-by-step replay keeps the same {len(steps):,} boxes as torchvision's `batched_nms` "
+                   f"on {ctx.loaded.device}.")
     found = follow.history(ctx)
     step_of = lambda h: {"nms_at": min(len(steps), 1 + (h.nms_step if h.nms_step is not None else h.suppressor_step))}  # noqa: E731
     if found is not None and (found.nms_step is not None or found.suppressor_step is not None):
