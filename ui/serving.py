@@ -93,9 +93,15 @@ def limit_torch_threads() -> int:
 def release_free_memory() -> bool:
     """Hand the allocator's free pages back to the system (glibc ``malloc_trim``; about a millisecond).
 
-    Called after the big transient work of a session (a training run): its freed buffers would
+    Called after the big transient work of a session (a trace, a training run): its freed buffers would
     otherwise stay in the arena, counted in the server's memory until another session reuses them.
+    On a GPU the same goes for torch's cached device blocks (``torch.cuda.empty_cache``): a trace keeps
+    no GPU tensor, so the GPU's memory goes back to the models' own once the pass is drawn.
     """
+    import torch
+
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
     libc = _glibc()
     return bool(libc.malloc_trim(0)) if libc is not None and hasattr(libc, "malloc_trim") else False
 
