@@ -11,13 +11,14 @@ in ``$RPN_VIZ_SCREENSHOTS`` when that is set.
 
 from __future__ import annotations
 
+import json
 import sys
 from urllib.parse import quote_plus
 
 import pytest
 from PIL import Image
 
-from browsing import ROOT, assert_healthy, browser, new_page, screenshot, settle, sidebar_step  # noqa: F401
+from browsing import ROOT, assert_healthy, browser, new_page, screenshot, serve, settle, sidebar_step  # noqa: F401
 from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.paper import MOBILENET_V2_IMAGENET
 from rpn_viz.testing import AppServer, free_port
@@ -40,20 +41,13 @@ def offline_app(tmp_path_factory):
     (tmp / "weights").mkdir()
     (tmp / "weights" / MOBILENET_V2_IMAGENET.filename).symlink_to(imagenet.resolve())
     official = MODELS[DEFAULT_MODEL].official
-    app = AppServer(
+    yield from serve(AppServer(
         tmp / "streamlit.log",
         env={"TORCH_HOME": str(tmp / "torch_home"), "RPN_VIZ_WEIGHTS_DIR": str(tmp / "weights")},
         unset=("RPN_VIZ_CHECKPOINT",),  # serve_app.py hides ../shared/weights; nothing listens on the port
         command=[sys.executable, str(ROOT / "tests" / "serve_app.py"),
                  f"http://127.0.0.1:{free_port()}/models/{official.filename}", official.sha256],
-    )
-    try:
-        app.wait_healthy()
-    except RuntimeError as exc:
-        app.stop()
-        pytest.fail(f"streamlit did not start: {exc}")
-    yield app.url
-    app.stop()
+    ))
 
 
 def picture_box(page, width: int, height: int) -> dict:
@@ -67,8 +61,6 @@ def picture_box(page, width: int, height: int) -> dict:
 
 @pytest.mark.parametrize("sample, orientation", [("Wine corner", "portrait"), ("Coffee cup", "landscape")])
 def test_presenter_mode_offline_shows_a_badge_and_the_picture_fills_the_window(browser, offline_app, sample, orientation):
-    import json
-
     entry = next(e for e in json.loads((ROOT / "assets" / "samples.json").read_text()) if e["title"] == sample)
     photo_w, photo_h = Image.open(ROOT / "assets" / entry["file"]).size
     assert (photo_h > photo_w) == (orientation == "portrait")
