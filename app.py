@@ -86,7 +86,7 @@ with st.sidebar:
     model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model",
                              on_change=picked)
     choice = by_key.get(model_key, choices[0])
-    offline_line(st.session_state.get("step"))  # offline, after the session's first page: one line and Retry
+    offline_line(choice.key, st.session_state.get("step"))  # offline, after the first page: one line and Retry
     if not is_available(MODELS[DEFAULT_MODEL].official):
         weights_help()
     from_url("step", [step.key for step in STEPS], STEPS[0].key)

@@ -144,11 +144,11 @@ def _first_page(note: dict, page: str | None) -> bool:
     return note["page"] == page
 
 
-def offline_line(page: str | None) -> None:
-    """In the sidebar, after the page that showed the offline note in full: one line (the whole note
-    as its tooltip) and the Retry button."""
+def offline_line(model_key: str, page: str | None) -> None:
+    """In the sidebar, while the offline model ``model_key`` stands in for the COCO one, after the page
+    that showed the offline note in full: one line (the whole note as its tooltip) and the Retry button."""
     note = st.session_state.get(NOTE_KEY)
-    if note is None or page is None or _first_page(note, page):
+    if note is None or note["to"] != model_key or page is None or _first_page(note, page):
         return
     st.caption(":orange[**Offline:**] the COCO model could not be downloaded; this is the offline model.",
                help=note["message"])
