@@ -21,7 +21,7 @@ from rpn_viz.weights import is_available
 from ui import theme
 from ui.context import StepContext
 from ui import follow, present
-from ui.download import apply_switch, open_model, picked, weights_help
+from ui.download import apply_switch, offline_line, open_model, picked, weights_help
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
 from ui.steps import STEPS, step_by_key
@@ -93,6 +93,7 @@ with st.sidebar:
     model_key = st.selectbox("Model", list(by_key), format_func=lambda k: by_key[k].label, key="model",
                              on_change=picked)
     choice = by_key.get(model_key, choices[0])
+    offline_line(choice.key, st.session_state.get("step"))  # offline, after the first page: one line and Retry
     if not is_available(MODELS[DEFAULT_MODEL].official):
         weights_help()
     from_url("step", [step.key for step in STEPS], STEPS[0].key)
@@ -103,7 +104,8 @@ with st.sidebar:
     with st.expander("Present and compare", expanded=False):  # issue 15: presenter mode, two models
         view = present.switches(choices, model_key)
 
-loaded = open_model(choice, choices)  # downloads a missing COCO file with progress; offline, says so
+# downloads a missing COCO file with progress; offline, says so (in full on the first page, a badge when presenting)
+loaded = open_model(choice, choices, step.key, view.present)
 freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
 
 with st.sidebar:

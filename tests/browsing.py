@@ -21,10 +21,9 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, scrambled_checkpoint):
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    app = AppServer(log, env={"RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)})
+def serve(app: AppServer):
+    """Yield the URL of ``app`` (an :class:`AppServer` just started) once it answers, then stop it; the
+    test fails, with the log's end, if it does not start. For a fixture: ``yield from serve(AppServer(...))``."""
     try:
         app.wait_healthy()
     except RuntimeError as exc:
@@ -32,6 +31,12 @@ def server(tmp_path_factory, scrambled_checkpoint):
         pytest.fail(f"streamlit did not start: {exc}")
     yield app.url
     app.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, scrambled_checkpoint):
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    yield from serve(AppServer(log, env={"RPN_VIZ_CHECKPOINT": str(scrambled_checkpoint)}))
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from rpn_viz.device import resolve_device
 from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
 from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
-from ui.apptest import pictures
+from ui.apptest import app_test, check, pictures
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -221,3 +221,64 @@ def test_offline_opens_the_offline_model_with_a_note_then_retry_downloads(
     assert "official COCO weights" in at.markdown[1].value
     assert not any("not the COCO model" in i.value for i in at.info)
     assert no_internet == []  # nothing left the loopback
+
+
+def offline_notes(block) -> list[str]:
+    """The full offline note's warnings in ``block`` (the main area or the sidebar)."""
+    return [w.value for w in block.warning if "could not be downloaded" in w.value]
+
+
+def offline_infos(block) -> list[str]:
+    return [i.value for i in block.info if "not the COCO model" in i.value]
+
+
+def keys(buttons) -> list[str]:
+    return [b.key for b in buttons]
+
+
+def test_offline_the_note_is_in_full_on_the_first_page_only_then_one_line_in_the_sidebar(offline_model, coco_from) -> None:
+    coco_from(closed_port_url(), b"a COCO file nobody serves")
+    at = app_test("nms")
+    at.run()
+    check(at)
+    assert at.sidebar.selectbox(key="model").value.startswith("shipped:")
+    note = offline_notes(at.main)
+    assert len(note) == 1 and SPEC.official.filename in note[0] and f"put it in {offline_model}/" in note[0]
+    assert len(offline_infos(at.main)) == 1
+    assert "download_retry" in keys(at.main.button) and "download_retry" not in keys(at.sidebar.button)
+    assert not [c for c in at.sidebar.caption if "Offline" in c.value]
+    at.run()  # the same page again (a slider, a click): still in full
+    assert len(offline_notes(at.main)) == 1
+
+    for step in ("proposals", "nms"):  # a later page, and back to the first: one line in the sidebar, with Retry
+        at.sidebar.radio(key="step").set_value(step).run()
+        check(at)
+        assert not offline_notes(at) and not offline_infos(at)
+        line = [c for c in at.sidebar.caption if "Offline" in c.value]
+        assert len(line) == 1 and "\n" not in line[0].value and "offline model" in line[0].value
+        assert line[0].help == note[0]  # which file, from where, which folder: the whole note as its tooltip
+        assert "download_retry" in keys(at.sidebar.button) and "download_retry" not in keys(at.main.button)
+        assert pictures(at) >= 1
+
+    at.sidebar.button(key="download_retry").click().run()  # still offline: the retry fails, and says so in full
+    check(at)
+    assert at.sidebar.selectbox(key="model").value.startswith("shipped:")
+    assert len(offline_notes(at.main)) == 1 and not [c for c in at.sidebar.caption if "Offline" in c.value]
+
+
+def test_offline_presenter_mode_shows_only_a_badge(offline_model, coco_from) -> None:
+    coco_from(closed_port_url(), b"a COCO file nobody serves")
+    at = app_test("nms", present=True)  # ?present=1&step=nms, the default sample, as a class sees it
+    at.run()
+    check(at)
+    assert at.sidebar.selectbox(key="model").value.startswith("shipped:")
+    assert not offline_notes(at) and not offline_infos(at) and "download_retry" not in keys(at.button)
+    badge = [m for m in at.main.markdown if "-badge[" in m.value]
+    assert len(badge) == 1 and "offline model" in badge[0].value
+    assert SPEC.official.filename in badge[0].help and f"put it in {offline_model}/" in badge[0].help
+    assert "Retry the download" in badge[0].help
+    assert pictures(at) >= 1 and "paper's RPN" in text_of(at)  # the picture, and the model line naming the model
+
+    at.button(key="present_exit").click().run()  # out of presenter mode on the first page: the note in full
+    check(at)
+    assert len(offline_notes(at.main)) == 1 and not [m for m in at.main.markdown if "-badge[" in m.value]

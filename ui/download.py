@@ -1,6 +1,10 @@
 """Opening the chosen model: the COCO file's download with a progress bar, the switch to the offline
-model when there is no network (with a visible note and a Retry button), and the screen shown when no
+model when there is no network (with a note and a Retry button), and the screen shown when no
 trained model can be had at all — the only place that offers the untrained network.
+
+The offline note is shown in full (which file could not be downloaded, from where, which folder it
+goes in, and Retry) on the session's first page only; on later pages it is one line in the sidebar
+with the Retry button, and presenter mode shows only a small badge: a class sees the lesson first.
 
 Layout only: downloading, hashing and loading are ``rpn_viz.download``, ``rpn_viz.weights`` and
 ``rpn_viz.models``.
@@ -29,7 +33,8 @@ from rpn_viz.weights import (
 from .resources import UNTRAINED_OK_KEY, ModelChoice, get_model
 
 SWITCH_KEY = "_model_switch"  # a picker value to select on the next run, before the picker is drawn
-NOTE_KEY = "_offline_note"  # {"from": COCO key, "to": offline key, "message": one line}: why we switched
+# {"from": COCO key, "to": offline key, "message": one line, "page": the step it was first shown on}: why we switched
+NOTE_KEY = "_offline_note"
 PROGRESS_EVERY_S = 0.25
 
 
@@ -91,9 +96,10 @@ def _download(official: OfficialFile, title: str) -> Callable[[], None]:
     return lambda: slot.progress(1.0, text=f"{done}, loaded.")
 
 
-def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
+def open_model(choice: ModelChoice, choices: list[ModelChoice], page: str, present: bool = False) -> LoadedModel:
     """The chosen model, downloading a COCO file first if it is missing; offline, the offline model with
-    a note, or the no-trained-model screen. Draws in the main area."""
+    a note (in full on the session's first page ``page``, never in presenter mode), or the
+    no-trained-model screen. Draws in the main area."""
     note = st.session_state.get(NOTE_KEY)
     if note is not None and note["to"] != choice.key:
         st.session_state.pop(NOTE_KEY, None)
@@ -113,7 +119,7 @@ def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
                 if choice.kind == "official":
                     _go_offline(choice, choices, message)
                 give_up(message)
-    if note is not None:
+    if note is not None and not present and _first_page(note, page):
         st.warning(note["message"])
         st.info(f"**You are looking at the offline model, not the COCO model:** {_label(choices, choice.key)}. "
                 "Press **Retry the download** when you are online.")
@@ -128,6 +134,33 @@ def open_model(choice: ModelChoice, choices: list[ModelChoice]) -> LoadedModel:
     for say_loaded in loaded_note:
         say_loaded()
     return loaded
+
+
+def _first_page(note: dict, page: str | None) -> bool:
+    """Whether the note is still on the page it was first shown on (the session's first page, or the
+    page where a Retry just failed). Once the session has left that page, never again."""
+    if note.setdefault("page", page) != page:
+        note["page"] = None  # left the first page: one line in the sidebar from now on
+    return note["page"] == page
+
+
+def offline_line(model_key: str, page: str | None) -> None:
+    """In the sidebar, while the offline model ``model_key`` stands in for the COCO one, after the page
+    that showed the offline note in full: one line (the whole note as its tooltip) and the Retry button."""
+    note = st.session_state.get(NOTE_KEY)
+    if note is None or note["to"] != model_key or page is None or _first_page(note, page):
+        return
+    st.caption(":orange[**Offline:**] the COCO model could not be downloaded; this is the offline model.",
+               help=note["message"])
+    st.button("Retry the download", key="download_retry", on_click=_retry, args=(note["from"],))
+
+
+def offline_badge() -> None:
+    """Presenter mode's only trace of the offline note: a small badge, the note as its tooltip."""
+    note = st.session_state.get(NOTE_KEY)
+    if note is not None:
+        st.badge("offline model", icon=":material/cloud_off:", color="orange",
+                 help=f"{note['message']} Leave presenter mode and press Retry the download when you are online.")
 
 
 def _label(choices: list[ModelChoice], key: str) -> str:

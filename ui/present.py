@@ -1,7 +1,8 @@
 """Presenter mode (``?present=1``) and two models side by side (``?compare=<model key>``).
 
 Presenter mode hides the sidebar, enlarges the text, puts the step counter, Back/Next and the step's
-main picture (sized to the window) at the top, and binds the ← and → keys to Back and Next. The
+main picture (as large as the window allows, landscape or portrait) at the top, and binds the ← and →
+keys to Back and Next. Offline, a small badge in that row is all it shows of the offline note. The
 comparison shows the step's main picture for the sidebar's model and a second one, on the same photo
 with the same post-processing settings, in two columns with shared colour scales, each labelled by
 its weights. The pictures are :mod:`ui.main_pictures`; the page itself follows, for the first model.
@@ -9,17 +10,20 @@ its weights. The pictures are :mod:`ui.main_pictures`; the page itself follows, 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Callable
 
 import streamlit as st
+from PIL import Image
 
 from rpn_viz.errors import describe_error
 from rpn_viz.models import DEFAULT_MODEL
 
 from . import follow
 from .context import StepContext
-from .figures import show_picture
+from .download import offline_badge
+from .figures import picture_bytes, show_picture
 from .main_pictures import SHARED_SCALES, main_picture
 from .resources import ModelChoice, get_model, get_trace
 
@@ -37,11 +41,13 @@ html, body, [class*="css"] { font-size: 22px; }
 .st-key-present_nav p { font-size: 1.4rem !important; font-weight: 700; white-space: nowrap; }
 .st-key-follow_life *, .st-key-follow_life .stMarkdown p { font-size: 17px !important; }
 .st-key-follow_life { gap: 0.4rem !important; padding: 0.5rem 1rem !important; }
-.st-key-present_main img { max-height: calc(100vh - 150px) !important; width: auto !important; max-width: 100% !important;
-  margin: 0 auto; display: block; }
-[data-testid="stMain"]:has(.st-key-follow_life) .st-key-present_main img { max-height: calc(100vh - 300px) !important; }
-.st-key-present_main [data-testid="stImage"], .st-key-present_main [data-testid="stFullScreenFrame"] { width: 100% !important;
-  align-items: center; justify-content: center; }
+.st-key-present_main { --present-reserve: 150px; }
+[data-testid="stMain"]:has(.st-key-follow_life) .st-key-present_main { --present-reserve: 300px; }
+.st-key-present_main img { width: min(100%, calc((100vh - var(--present-reserve)) * var(--present-ratio, 1))) !important;
+  height: auto !important; max-width: 100% !important; margin: 0 auto; display: block; }
+.st-key-present_main [data-testid="stFullScreenFrame"], .st-key-present_main [data-testid="stFullScreenFrame"] > div,
+.st-key-present_main [data-testid="stImage"], .st-key-present_main [data-testid="stImageContainer"] { width: 100% !important;
+  max-width: 100% !important; align-items: center; justify-content: center; }
 </style>
 """
 
@@ -114,16 +120,22 @@ def presenter_header(position: int, count: int, go: Callable[[int], None], title
         st.button("← Back", key="present_back", on_click=go, args=(-1,), disabled=position == 0)
         st.button("Next →", key="present_next", on_click=go, args=(1,), disabled=position == count - 1)
         st.title(title, width="stretch")
+        offline_badge()
         st.markdown(f"Step {position + 1} / {count}", width="content")
         st.button("Exit", key="present_exit", help="Leave presenter mode",
                   on_click=lambda: st.session_state.update({PRESENT: False}))
 
 
 def presenter_picture(step_key: str, ctx: StepContext) -> bool:
-    """The step's main picture, sized to the window; False when the step has none."""
+    """The step's main picture, as large as fits the window (its width, and its height below the header
+    row); False when the step has none."""
     main = main_picture(step_key, ctx, follow.history(ctx))
     if main is None:
         return False
+    width, height = Image.open(io.BytesIO(picture_bytes(*main))).size  # reads the JPEG's header only
+    # the CSS above sizes the picture by this ratio: as wide as the page, unless that would make it taller than
+    # the window below the header row (a portrait photo): then as tall as that, centred
+    st.markdown(f"<style>.st-key-present_main {{ --present-ratio: {width / height:.4f}; }}</style>", unsafe_allow_html=True)
     with st.container(key="present_main"):
         show_picture(main[0], main[1], ctx.slug(f"main-{step_key}"))
     return True
