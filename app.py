@@ -127,7 +127,7 @@ except Exception as exc:  # a failure on one photo must not take the app down
     st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
     st.stop()
 
-ctx = StepContext(loaded, choice, photo, trace, settings, result)
+ctx = StepContext(loaded, choice, photo, trace=trace, settings=settings, result=result)
 follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
 if step.key in PIPELINE:
     follow.strip(ctx, step.key, PIPELINE)

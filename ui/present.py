@@ -20,7 +20,7 @@ from rpn_viz.models import DEFAULT_MODEL
 from . import follow
 from .context import StepContext
 from .figures import show_picture
-from .main_pictures import SHARED_SCALES, main_picture
+from .main_pictures import SHARED_SCALES, choices, main_picture
 from .resources import ModelChoice, get_model, get_trace
 
 PRESENT, COMPARE, SECOND = "present", "compare", "compare_model"
@@ -138,7 +138,7 @@ def second_context(ctx: StepContext, second: ModelChoice) -> StepContext | None:
     except Exception as exc:  # the comparison must never take the page down
         st.error(f"Could not run {second.label}: {describe_error(exc)}")
         return None
-    return StepContext(loaded, second, ctx.photo, trace, ctx.settings, result)
+    return StepContext(loaded, second, ctx.photo, trace=trace, settings=ctx.settings, result=result)
 
 
 def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
@@ -151,7 +151,7 @@ def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
     shared = SHARED_SCALES.get(step_key)
     scale = None
     if shared is not None:
-        ranges = [shared(c, f) for c, f in contexts]
+        ranges = [shared(c, f, choices()) for c, f in contexts]
         scale = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     columns = st.columns(2, gap="medium")
     for side, column, (c, f) in zip("ab", columns, contexts):
