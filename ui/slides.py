@@ -1,7 +1,7 @@
 """This photo's walk-through as a slide deck (PDF): a title page, then one 16:9 page per pipeline step.
 
 Each step's page has the step's main picture — drawn by :mod:`ui.step_pictures`, the code the app
-draws with, zoomed to projector resolution (:data:`ZOOM`: a 1920-pixel drawing area) and embedded as
+draws with, zoomed to projector resolution (:func:`slide_picture`: at least 1920 pixels wide) and embedded as
 the very JPEG the app shows — the step's title, one sentence saying what it shows with this photo's
 numbers, 2–4 key numbers, the model / weights / device line, the post-processing settings and a link
 to that step in the live app. A followed anchor is drawn on every picture and named on every page.
@@ -20,6 +20,7 @@ from typing import Callable
 from urllib.parse import urlencode
 
 from fpdf import FPDF
+from PIL import Image
 
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.follow import History
@@ -34,10 +35,10 @@ from .steps import STEPS
 from .words import stage_items, verdict
 
 ZOOM = 1920 / 900  # the screen's 900-pixel drawing area becomes 1920 pixels
+MIN_WIDTH, MAX_ZOOM = 1920, 3.2  # a picture narrower than a projector (a tall photo) is drawn larger, up to 3.2×
 PAGE_W, PAGE_H = 338.667, 190.5  # mm: 13.333 × 7.5 inches, the 16:9 slide size of presentation programs
 MARGIN = 12.0
 PANEL_W = 98.0  # the text column on the right of a step's picture
-DEFAULT_URL = "http://localhost:8501/"
 FONT = "DejaVu"
 INK, GREY = (0, 0, 0), (90, 90, 90)
 TITLES = {step.key: step.title for step in STEPS}
@@ -53,7 +54,7 @@ class Source:
     credit: str  # a sample's credit, or "your photo"
     licence: str | None  # a sample's licence (None for your photo)
     model_key: str  # the app's ?model= value ("official:<name>", "shipped:paper_rpn", ...)
-    url: str = DEFAULT_URL  # the app's address
+    url: str  # the app's address (the page's own in the app; rpn-viz slides --url)
     sample_title: str | None = None  # ?sample= when the photo is a bundled sample
 
 
@@ -172,6 +173,17 @@ def main_level(scene: Scene, found: History | None, name: str | None):
     return next((lv for lv in scene.trace.levels if lv.name == name), scene.trace.levels[0])
 
 
+def slide_picture(draw: Callable[[], Image.Image]) -> Image.Image:
+    """A picture as the screen draws it, at projector resolution: :data:`ZOOM` times larger, and at least
+    :data:`MIN_WIDTH` pixels wide unless that takes more than :data:`MAX_ZOOM` (a very tall photo)."""
+    with zoomed(ZOOM):
+        image = draw()
+    if image.width < MIN_WIDTH:
+        with zoomed(min(MAX_ZOOM, ZOOM * MIN_WIDTH / image.width * 1.01)):  # 1 %: sizes round to whole pixels
+            image = draw()
+    return image
+
+
 # --- the PDF ------------------------------------------------------------------------------------------
 
 class _Deck(FPDF):
@@ -262,8 +274,7 @@ def _step_page(pdf: _Deck, step_key: str, scene: Scene, source: Source, found: H
     box_h = PAGE_H - top - MARGIN - 16
     main = main_picture(step_key, scene, found, None, choices, steps=replay)
     if main is not None:
-        with zoomed(ZOOM):
-            image = main[1]()
+        image = slide_picture(main[1])
         pdf.picture(jpeg(image), image.size, MARGIN, top, picture_w, box_h)
     else:
         pdf.text_at(MARGIN, top + 10, picture_w, "Nothing to draw with these settings.", 16, colour=GREY)
