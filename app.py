@@ -136,8 +136,9 @@ except Exception as exc:  # a failure on one photo must not take the app down
     st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
     st.stop()
 
-ctx = StepContext(loaded, choice, photo, trace, settings, result)
+ctx = StepContext(loaded, choice, photo, trace=trace, settings=settings, result=result)
 follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
+present.slides(view, ctx)  # "Download slides (PDF)" in "Present and compare" (issue 26)
 if step.key in PIPELINE:
     follow.strip(ctx, step.key, PIPELINE)
     if view.second is not None:

@@ -21,8 +21,11 @@ from typing import Sequence
 from .commandline import (
     EXIT_BAD_INPUT,
     OneLineParser,
+    add_filter_options,
     add_weights_options,
     check_device,
+    check_filter_options,
+    filter_changes,
     print_error,
     run_command,
     weights_options,
@@ -36,7 +39,8 @@ DEFAULT_MODEL = "mobilenet_v3_large_fpn"
 COMMANDS_HELP = (
     "Other commands: 'rpn-viz learn IMAGE --box x1,y1,x2,y2 --json OUT.json' trains the paper's RPN "
     "head on your boxes (rpn-viz learn --help); 'rpn-viz train' trains it on a set of photos (the offline "
-    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz app [streamlit options]' starts the app."
+    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz slides IMAGE --out deck.pdf' makes the "
+    "walk-through as slides; 'rpn-viz app [streamlit options]' starts the app."
 )
 
 
@@ -55,26 +59,13 @@ def build_parser(prog: str = "python -m rpn_viz") -> argparse.ArgumentParser:
                         "(with --model paper_rpn: a head saved by python -m rpn_viz.train_set --save)")
     parser.add_argument("--untrained", action="store_true", help="random weights (labelled untrained)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --untrained (default 0)")
-    parser.add_argument("--nms-iou", type=float, help="NMS IoU threshold (default: the model's own)")
-    parser.add_argument("--pre-nms-top-n", type=int, help="candidates kept per level before NMS")
-    parser.add_argument("--post-nms-top-n", type=int, help="proposals kept after NMS")
-    parser.add_argument("--score-thresh", type=float, help="minimum objectness probability")
-    parser.add_argument("--min-size", type=float, help="minimum box side in input pixels")
+    add_filter_options(parser)
     parser.add_argument("--top", type=int, default=10, help="proposals listed in the summary (default 10)")
     return parser
 
 
 def _check_settings(args: argparse.Namespace) -> None:
-    if args.nms_iou is not None and not 0.0 <= args.nms_iou <= 1.0:
-        raise ValueError("--nms-iou must be between 0 and 1")
-    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise ValueError("--score-thresh must be between 0 and 1")
-    for name in ("pre_nms_top_n", "post_nms_top_n"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.min_size is not None and args.min_size < 0:
-        raise ValueError("--min-size must not be negative")
+    check_filter_options(args)
     if args.top < 0:
         raise ValueError("--top must not be negative")
     check_device(args.device)
@@ -123,13 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
     result = trace(loaded, image)
-    changes = dict(
-        nms_iou=args.nms_iou,
-        pre_nms_top_n=args.pre_nms_top_n,
-        post_nms_top_n=args.post_nms_top_n,
-        score_thresh=args.score_thresh,
-        min_size=args.min_size,
-    )
+    changes = filter_changes(args)
     filtered = result.refilter(**changes) if any(v is not None for v in changes.values()) else result.result
     doc = trace_json(result, filtered)
     if args.json:
@@ -180,4 +165,8 @@ def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
         return evaluate_main(args[1:])
     if args[:1] == ["app"]:
         return run_command("rpn-viz app", lambda: run_app(args[1:]))
+    if args[:1] == ["slides"]:  # issue 26: the walk-through as a PDF deck
+        from .slides_cli import main as slides_main
+
+        return slides_main(args[1:])
     return main(args, prog=prog)

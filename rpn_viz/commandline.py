@@ -24,9 +24,12 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "OneLineParser",
+    "add_filter_options",
     "add_weights_options",
     "box_argument",
     "check_device",
+    "check_filter_options",
+    "filter_changes",
     "print_error",
     "run_command",
     "weights_options",
@@ -74,6 +77,35 @@ def add_weights_options(parser: argparse.ArgumentParser, checkpoint_help: str) -
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding the official .pth files")
     parser.add_argument("--checkpoint", metavar="FILE", help=checkpoint_help)
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The post-processing options (each defaults to the model's own value)."""
+    parser.add_argument("--nms-iou", type=float, help="NMS IoU threshold (default: the model's own)")
+    parser.add_argument("--pre-nms-top-n", type=int, help="candidates kept per level before NMS")
+    parser.add_argument("--post-nms-top-n", type=int, help="proposals kept after NMS")
+    parser.add_argument("--score-thresh", type=float, help="minimum objectness probability")
+    parser.add_argument("--min-size", type=float, help="minimum box side in input pixels")
+
+
+def check_filter_options(args: argparse.Namespace) -> None:
+    """``ValueError`` for a post-processing option out of range (before torch is imported)."""
+    if args.nms_iou is not None and not 0.0 <= args.nms_iou <= 1.0:
+        raise ValueError("--nms-iou must be between 0 and 1")
+    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
+        raise ValueError("--score-thresh must be between 0 and 1")
+    for name in ("pre_nms_top_n", "post_nms_top_n"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.min_size is not None and args.min_size < 0:
+        raise ValueError("--min-size must not be negative")
+
+
+def filter_changes(args: argparse.Namespace) -> dict[str, float | int | None]:
+    """:func:`add_filter_options`' values as ``Trace.refilter`` keyword arguments (None: the model's own)."""
+    return dict(nms_iou=args.nms_iou, pre_nms_top_n=args.pre_nms_top_n, post_nms_top_n=args.post_nms_top_n,
+                score_thresh=args.score_thresh, min_size=args.min_size)
 
 
 def check_device(device: str | None) -> None:

@@ -7,10 +7,11 @@ photos in ``assets/`` are not Python modules: a non-editable install copies them
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-__all__ = ["app_root", "assets_dir", "shared_weights_dir"]
+__all__ = ["app_root", "assets_dir", "find_sample", "samples", "shared_weights_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 _INSTALLED = Path(sys.prefix) / "share" / "rpn-viz"
@@ -29,6 +30,21 @@ def app_root() -> Path:
 def assets_dir() -> Path:
     """The sample photos (``assets/``)."""
     return app_root() / "assets"
+
+
+def samples() -> list[dict]:
+    """The bundled sample photos, in the order the app offers them (``assets/samples.json``: file, title,
+    licence, credit, hand-drawn boxes)."""
+    return json.loads((assets_dir() / "samples.json").read_text())
+
+
+def find_sample(name: str, data: bytes) -> dict | None:
+    """The sample entry of a photo named ``name`` whose bytes are the bundled file's, else None (a photo of yours)."""
+    for entry in samples():
+        path = assets_dir() / entry["file"]
+        if entry["file"] == name and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return entry
+    return None
 
 
 def shared_weights_dir() -> Path | None:

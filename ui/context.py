@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
 
 import streamlit as st
 
-import numpy as np
-
-from rpn_viz.filtering import FilterResult, FilterSettings
 from rpn_viz.models import LoadedModel
-from rpn_viz.tracing import Trace
 
 from .photo import Photo
 from .resources import ModelChoice
+from .scene import Scene
 
 
 def session_token() -> str:
@@ -23,27 +20,14 @@ def session_token() -> str:
 
 
 @dataclass
-class StepContext:
-    """Read-only inputs of a step's ``render`` function."""
+class StepContext(Scene):
+    """Read-only inputs of a step's ``render`` function: the model, the photo, and (as a :class:`Scene`,
+    keyword arguments) ``trace``, ``settings`` (the sidebar's post-processing) and ``result``
+    (``trace.refilter(settings)``: what the sliders show)."""
 
     loaded: LoadedModel
     choice: ModelChoice
     photo: Photo
-    trace: Trace
-    settings: FilterSettings  # the sidebar's post-processing settings
-    result: FilterResult  # trace.refilter(settings): what the sliders show
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def input_view(self) -> np.ndarray:
-        """The network input picture (H×W×3 uint8), computed once per rerun."""
-        if "input_view" not in self._cache:
-            self._cache["input_view"] = self.trace.input_view()
-        return self._cache["input_view"]
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.trace.preprocess.input_size
 
     def slug(self, what: str) -> str:
         """A file name for downloads: photo, model and what the figure shows."""

@@ -3,8 +3,9 @@
 Pages call :func:`history` for what to highlight (``None`` when nothing is followed), :func:`preselect`
 to point their own widgets at it once, :func:`mark` to draw it on a :class:`~ui.pictures.Picture`, and
 :func:`picker` to let a click (smallest box under it) or a row of a ranked table choose it. The app
-draws :func:`strip` — the "life of this proposal" — above each pipeline step. Every number comes from
-:func:`rpn_viz.follow.follow`.
+draws :func:`strip` — the "life of this proposal" — above each pipeline step (its words are
+:func:`ui.words.stage_items` and :func:`ui.words.verdict`; the drawing is :mod:`ui.marks`). Every
+number comes from :func:`rpn_viz.follow.follow`.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from PIL import Image
 
 from rpn_viz.follow import History, box_at, follow
 
-from . import theme
 from .context import StepContext
 from .figures import clickable_picture, download_png, picture_bytes
+from .marks import COLOUR, cell_box, mark, mark_cell, working_box  # noqa: F401  (pages draw with follow.mark etc.)
 from .pictures import Picture
+from .words import stage_items, verdict
 
 KEY = "follow"  # st.session_state and URL key: the followed flat anchor index
 OWNER = "_follow_for"  # (model key, photo sha256) the index belongs to: another model's index means nothing
-COLOUR = theme.FOLLOWED
 
 
 def start(model_key: str, photo_sha: str | None, num_anchors: int) -> int | None:
@@ -80,84 +81,7 @@ def preselect(page: str, found: History | None, values: Callable[[History], dict
         st.session_state[marker] = found.flat_index
 
 
-def mark(picture: Picture, box, label: str = "followed") -> Picture:
-    """The followed box, thick, in the follow colour with a dark halo, named in the legend."""
-    return picture.boxes([list(map(float, box))], COLOUR, 4, label=label, halo=theme.OKABE_ITO["black"])
-
-
-def cell_box(found: History | None, level) -> list[float] | None:
-    """The followed anchor's cell in input pixels, when it lies on ``level`` (a LevelTrace); else None."""
-    if found is None or found.level != level.index:
-        return None
-    sy, sx = level.stride
-    return [found.col * sx, found.row * sy, (found.col + 1) * sx, (found.row + 1) * sy]
-
-
-def mark_cell(picture: Picture, cell: list[float] | None, found: History | None) -> Picture:
-    """Outline the followed anchor's cell (from :func:`cell_box`) when there is one."""
-    return mark(picture, cell, f"cell of followed anchor #{found.flat_index}") if cell else picture
-
-
-def working_box(ctx: StepContext, box) -> list[float]:
-    """A network-input box in ``trace.image`` pixels (the photo the pages draw on)."""
-    return ctx.trace.to_working(torch.tensor([box], dtype=torch.float32))[0].tolist()
-
-
 # --- the life strip ---------------------------------------------------------------------------------
-
-def stage_items(h: History, ctx: StepContext) -> dict[str, str]:
-    """One short label per pipeline step (step key → text): cell → anchor → score → deltas → box → NMS → rank."""
-    s = ctx.settings
-    dx, dy, dw, dh = h.deltas
-    items = {
-        "features": f"Cell: level '{h.level_name}', row {h.row}, col {h.col}",
-        "anchors": f"Anchor: {h.shape.label}",
-        "head": f"Score: logit {h.logit:+.2f} → {h.prob:.3f}",
-        "regression": f"Deltas: {dx:+.2f}, {dy:+.2f}, {dw:+.2f}, {dh:+.2f}",
-    }
-    if h.stage == "beyond pre-NMS top-N":
-        items["before_nms"] = f"✗ Not in its level's top {s.pre_nms_top_n} (rank {h.level_rank:,})"
-    elif h.stage == "too small":
-        x1, y1, x2, y2 = h.clipped_box
-        items["before_nms"] = f"✗ Too small: {x2 - x1:.1f}×{y2 - y1:.1f} px (min {s.min_size:g})"
-    elif h.stage == "low score":
-        items["before_nms"] = f"✗ Score {h.prob:.3f} < threshold {s.score_thresh:g}"
-    else:
-        x1, y1, x2, y2 = h.clipped_box
-        clip = ", clipped" if h.clipped else ""
-        items["before_nms"] = f"Box {x2 - x1:.0f}×{y2 - y1:.0f} px{clip}; #{h.nms_rank} of {h.nms_inputs:,}"
-    if h.stage == "suppressed":
-        items["nms"] = f"✗ NMS: removed at step {h.suppressor_step + 1} by #{h.suppressor_flat} (IoU {h.suppress_iou:.2f})"
-    elif h.nms_step is not None:
-        items["nms"] = f"NMS: kept at step {h.nms_step + 1}, removed {len(h.removed)}"
-    else:
-        items["nms"] = "NMS: never reached it"
-    if h.final_rank is not None:
-        items["proposals"] = f"Proposal #{h.final_rank}"
-    elif h.stage == "beyond post-NMS top-N":
-        items["proposals"] = f"✗ Kept #{h.kept_rank}, beyond top {s.post_nms_top_n}"
-    else:
-        items["proposals"] = "Not a proposal"
-    return items
-
-
-def verdict(h: History, ctx: StepContext) -> str:
-    """One sentence: where this anchor ended up and why."""
-    s = ctx.settings
-    if h.stage == "proposal":
-        return f"it became **proposal #{h.final_rank}**."
-    if h.stage == "beyond pre-NMS top-N":
-        return (f"it stopped **before NMS**: its logit ranks {h.level_rank:,} on level '{h.level_name}', outside "
-                f"the pre-NMS top {s.pre_nms_top_n}.")
-    if h.stage == "too small":
-        return f"it stopped **before NMS**: after clipping it is narrower than {s.min_size:g} px."
-    if h.stage == "low score":
-        return f"it stopped **before NMS**: objectness {h.prob:.3f} is below the score threshold {s.score_thresh:g}."
-    if h.stage == "suppressed":
-        return (f"it stopped **at NMS**: anchor #{h.suppressor_flat}, kept at step {h.suppressor_step + 1}, "
-                f"overlaps it with IoU {h.suppress_iou:.2f} > {s.nms_iou:g}.")
-    return f"NMS kept it (#{h.kept_rank}), but only the first {s.post_nms_top_n} become proposals."
-
 
 def _go(step_key: str) -> None:
     chosen = st.session_state.get("follow_strip")

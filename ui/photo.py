@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 import streamlit as st
 
 from rpn_viz.errors import ImageLoadError, describe_error
 from rpn_viz.images import SUPPORTED_EXTENSIONS, LoadedImage, load_image
-from rpn_viz.paths import assets_dir
+from rpn_viz.paths import assets_dir, samples
 
 ASSETS = assets_dir()
 
@@ -28,11 +27,6 @@ class Photo:
     def to_original(self, boxes: list[list[float]]) -> list[list[float]]:
         """Working-photo pixels (what the box editor keeps) to the original photo's pixels."""
         return [[v / self.image.downscale for v in box] for box in boxes]
-
-
-def samples() -> list[dict]:
-    """The bundled sample photos, in the order the app offers them (see assets/samples.json)."""
-    return json.loads((ASSETS / "samples.json").read_text())
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -6,14 +6,23 @@ bar (:func:`colour_bar`) and a legend naming every set drawn (:func:`legend`), i
 :mod:`ui.theme` (DejaVu Sans — matplotlib's own font — at the theme's sizes, matplotlib's dash
 patterns and tick placement). :func:`stack` and :func:`side_by_side` put finished pictures together
 (panels of one figure).
+
+Every size here is for the screen; :func:`zoomed` draws the same picture larger (slides at projector
+resolution): fonts, lines, margins and the drawing area all scale by one factor, read with
+:func:`px`. The factor is a context variable, so a deck drawn in one thread leaves every other
+session's pictures at their screen size.
 """
 
 from __future__ import annotations
 
+import io
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib
 import numpy as np
@@ -23,13 +32,43 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 TITLE_PX, LABEL_PX, TICK_PX, LEGEND_PX, TAG_PX = 25, 22, 18, 20, 17  # the theme's 17/15/12/13/11 pt
 DASHES = {"-": None, "--": (3.7, 1.6), ":": (1.0, 1.65), "-.": (6.4, 1.6, 1.0, 1.6)}  # matplotlib's, × width
+ZOOM: ContextVar[float] = ContextVar("picture_zoom", default=1.0)
 
 
-@lru_cache(maxsize=16)
+@contextmanager
+def zoomed(factor: float) -> Iterator[None]:
+    """Draw every picture made inside ``factor`` times larger (1 = the screen's size), in this thread only."""
+    token = ZOOM.set(factor)
+    try:
+        yield
+    finally:
+        ZOOM.reset(token)
+
+
+def px(size: float) -> int:
+    """A screen size in pixels (font, margin, line) at the current zoom."""
+    return round(size * ZOOM.get())
+
+
+def font_path(bold: bool = False) -> Path:
+    """DejaVu Sans (matplotlib's default font, the app's) in matplotlib's own data folder."""
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+
+
+@lru_cache(maxsize=32)
 def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans, matplotlib's default font, from matplotlib's own data folder."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+    """DejaVu Sans at ``size`` pixels (callers zoom it with :func:`px`)."""
+    return ImageFont.truetype(str(font_path(bold)), size)
+
+
+def jpeg(picture: Image.Image) -> bytes:
+    """A finished picture as the app shows it: JPEG quality 92, no chroma subsampling (sharp coloured lines).
+
+    The app's pictures and the slides embed the same bytes, so a slide shows exactly the screen's pixels.
+    """
+    buffer = io.BytesIO()
+    picture.convert("RGB").save(buffer, format="JPEG", quality=92, subsampling=0)
+    return buffer.getvalue()
 
 
 def rgb(colour: str | tuple) -> tuple[int, int, int]:
@@ -85,8 +124,8 @@ def text_line(text: str, size: int, width: int) -> Image.Image:
     """One centred line of text (a title) on white, at least ``width`` pixels wide."""
     f = font(size)
     left, top, right, bottom = f.getbbox(text)
-    line = Image.new("RGB", (max(width, right - left + 8), bottom + 8), "white")
-    ImageDraw.Draw(line).text(((line.width - (right - left)) / 2, 4), text, fill="black", font=f)
+    line = Image.new("RGB", (max(width, right - left + px(8)), bottom + px(8)), "white")
+    ImageDraw.Draw(line).text(((line.width - (right - left)) / 2, px(4)), text, fill="black", font=f)
     return line
 
 
@@ -97,96 +136,102 @@ def _ticks(low: float, high: float) -> list[float]:
 def with_axes(body: Image.Image, view: tuple, scale: float) -> Image.Image:
     """Tick labels in photo pixels on the left and bottom, and the axis names, as matplotlib draws them."""
     x0, y0, x1, y1 = view
-    f, lf = font(TICK_PX), font(LABEL_PX)
+    tick_px, label_px = px(TICK_PX), px(LABEL_PX)
+    f, lf = font(tick_px), font(label_px)
     yt = _ticks(y0, y1)
     label_w = max((f.getbbox(f"{t:g}")[2] for t in yt), default=0)
-    left = label_w + 14 + LABEL_PX + 8
-    top = TICK_PX // 2 + 4  # room for the half of the top tick label that sticks out
-    right = int(max((f.getlength(f"{t:g}") for t in _ticks(x0, x1)), default=0) / 2) + 4
-    bottom = TICK_PX + 14 + LABEL_PX + 8
+    left = label_w + px(14) + label_px + px(8)
+    top = tick_px // 2 + px(4)  # room for the half of the top tick label that sticks out
+    right = int(max((f.getlength(f"{t:g}") for t in _ticks(x0, x1)), default=0) / 2) + px(4)
+    bottom = tick_px + px(14) + label_px + px(8)
     out = Image.new("RGB", (body.width + left + right, body.height + top + bottom), "white")
     out.paste(body, (left, top))
     draw = ImageDraw.Draw(out)
-    draw.rectangle((left - 1, top - 1, left + body.width, top + body.height), outline="black", width=1)
+    line = px(1)
+    draw.rectangle((left - line, top - line, left + body.width + line - 1, top + body.height + line - 1), outline="black",
+                   width=line)
     base = top + body.height
     for t in _ticks(x0, x1):
         x = left + (t - x0) * scale
-        draw.line((x, base, x, base + 6), fill="black", width=1)
+        draw.line((x, base, x, base + px(6)), fill="black", width=line)
         text = f"{t:g}"
-        draw.text((x - f.getlength(text) / 2, base + 8), text, fill="black", font=f)
+        draw.text((x - f.getlength(text) / 2, base + px(8)), text, fill="black", font=f)
     for t in yt:
         y = top + (t - y0) * scale
-        draw.line((left - 7, y, left - 1, y), fill="black", width=1)
+        draw.line((left - px(7), y, left - line, y), fill="black", width=line)
         text = f"{t:g}"
-        draw.text((left - 9 - f.getlength(text), y - TICK_PX / 2 - 2), text, fill="black", font=f)
+        draw.text((left - px(9) - f.getlength(text), y - tick_px / 2 - px(2)), text, fill="black", font=f)
     xlabel = "x (pixels)"
-    draw.text((left + (body.width - lf.getlength(xlabel)) / 2, base + 11 + TICK_PX), xlabel, fill="black", font=lf)
+    draw.text((left + (body.width - lf.getlength(xlabel)) / 2, base + px(11) + tick_px), xlabel, fill="black", font=lf)
     ylabel = _rotated_text("y (pixels)", lf)
-    out.paste(ylabel, (2, max(0, round(top + body.height / 2 - ylabel.height / 2))))
+    out.paste(ylabel, (px(2), max(0, round(top + body.height / 2 - ylabel.height / 2))))
     return out
 
 
 def _rotated_text(text: str, f: ImageFont.FreeTypeFont) -> Image.Image:
     left, top, right, bottom = f.getbbox(text)
-    line = Image.new("RGB", (right + 4, bottom + 4), "white")
-    ImageDraw.Draw(line).text((2, 2), text, fill="black", font=f)
+    line = Image.new("RGB", (right + px(4), bottom + px(4)), "white")
+    ImageDraw.Draw(line).text((px(2), px(2)), text, fill="black", font=f)
     return line.rotate(90, expand=True, fillcolor="white")
 
 
 def colour_bar(bar: ColourBar, height: int) -> Image.Image:
     """A vertical colour bar with ticks and its label, as tall as the drawing area."""
-    f = font(TICK_PX)
-    strip_w, length = 24, max(40, height - 2)
+    tick_px, line = px(TICK_PX), px(1)
+    f = font(tick_px)
+    x0, strip_w, length = px(12), px(24), max(px(40), height - 2 * line)
     ramp = np.linspace(bar.vmax, bar.vmin, length)[:, None].repeat(strip_w, axis=1)
     colours = Image.fromarray(colormap_rgba(ramp, bar.cmap, bar.vmin, bar.vmax)[..., :3])
     ticks = _ticks(bar.vmin, bar.vmax)
     texts = [f"{t:.3g}" for t in ticks]
-    label = _rotated_text(bar.label, font(LABEL_PX))
+    label = _rotated_text(bar.label, font(px(LABEL_PX)))
     text_w = max((f.getlength(t) for t in texts), default=0)
-    out = Image.new("RGB", (12 + strip_w + 8 + int(text_w) + 8 + label.width, height), "white")
-    out.paste(colours, (12, 1))
+    out = Image.new("RGB", (x0 + strip_w + px(8) + int(text_w) + px(8) + label.width, height), "white")
+    out.paste(colours, (x0, line))
     draw = ImageDraw.Draw(out)
-    draw.rectangle((11, 0, 12 + strip_w, length + 1), outline="black", width=1)
+    draw.rectangle((x0 - line, 0, x0 + strip_w + line - 1, length + 2 * line - 1), outline="black", width=line)
     span = bar.vmax - bar.vmin if bar.vmax > bar.vmin else 1.0
     for t, text in zip(ticks, texts):
-        y = 1 + (bar.vmax - t) / span * (length - 1)
-        draw.line((12 + strip_w, y, 12 + strip_w + 5, y), fill="black", width=1)
-        draw.text((12 + strip_w + 8, min(max(0, y - TICK_PX / 2 - 2), height - TICK_PX - 4)), text, fill="black",
-                  font=f)
+        y = line + (bar.vmax - t) / span * (length - 1)
+        draw.line((x0 + strip_w, y, x0 + strip_w + px(5), y), fill="black", width=line)
+        draw.text((x0 + strip_w + px(8), min(max(0, y - tick_px / 2 - px(2)), height - tick_px - px(4))), text,
+                  fill="black", font=f)
     out.paste(label, (out.width - label.width, max(0, round(height / 2 - label.height / 2))))
     return out
 
 
 def legend(entries: list[LegendEntry], width: int) -> Image.Image:
     """The legend under the picture: a swatch and a label per entry, wrapped into rows, framed."""
-    f = font(LEGEND_PX)
-    swatch, gap, row_h = 40, 26, LEGEND_PX + 14
-    items, x, rows = [], 12, 0
+    legend_px = px(LEGEND_PX)
+    f = font(legend_px)
+    swatch, gap, row_h, margin = px(40), px(26), legend_px + px(14), px(12)
+    items, x, rows = [], margin, 0
     for entry in entries:
-        w = swatch + 8 + f.getlength(entry.label)
-        if x + w > width - 12 and x > 12:
-            x, rows = 12, rows + 1
+        w = swatch + px(8) + f.getlength(entry.label)
+        if x + w > width - margin and x > margin:
+            x, rows = margin, rows + 1
         items.append((x, rows, entry))
         x += w + gap
-    out = Image.new("RGB", (width, (rows + 1) * row_h + 12), "white")
+    out = Image.new("RGB", (width, (rows + 1) * row_h + margin), "white")
     draw = ImageDraw.Draw(out)
-    draw.rectangle((2, 0, width - 3, out.height - 1), outline=(200, 200, 200), width=1)
+    draw.rectangle((px(2), 0, width - px(3), out.height - 1), outline=(200, 200, 200), width=px(1))
     for x, row, entry in items:
-        y = 6 + row * row_h + row_h / 2
+        y = px(6) + row * row_h + row_h / 2
         colour = tuple(round(255 - (255 - c) * entry.alpha) for c in entry.colour)  # alpha on white
+        mid = x + swatch / 2
         if entry.kind == "point":
-            r = max(3, entry.width // 2 + 2)
-            draw.ellipse((x + swatch / 2 - r, y - r, x + swatch / 2 + r, y + r), fill=colour, outline="black")
+            r = max(px(3), entry.width // 2 + px(2))
+            draw.ellipse((mid - r, y - r, mid + r, y + r), fill=colour, outline="black", width=px(1))
         elif entry.kind == "marker":
-            draw.line((x + swatch / 2 - 10, y, x + swatch / 2 + 10, y), fill="black", width=6)
-            draw.line((x + swatch / 2, y - 10, x + swatch / 2, y + 10), fill="black", width=6)
-            draw.line((x + swatch / 2 - 9, y, x + swatch / 2 + 9, y), fill=colour, width=4)
-            draw.line((x + swatch / 2, y - 9, x + swatch / 2, y + 9), fill=colour, width=4)
+            draw.line((mid - px(10), y, mid + px(10), y), fill="black", width=px(6))
+            draw.line((mid, y - px(10), mid, y + px(10)), fill="black", width=px(6))
+            draw.line((mid - px(9), y, mid + px(9), y), fill=colour, width=px(4))
+            draw.line((mid, y - px(9), mid, y + px(9)), fill=colour, width=px(4))
         elif DASHES.get(entry.style) is None:
-            draw.line((x, y, x + swatch, y), fill=colour, width=max(entry.width, 2))
+            draw.line((x, y, x + swatch, y), fill=colour, width=max(entry.width, px(2)))
         else:
-            dashed_line(draw, (x, y), (x + swatch, y), colour, max(entry.width, 2), entry.style)
-        draw.text((x + swatch + 8, y - LEGEND_PX / 2 - 3), entry.label, fill="black", font=f)
+            dashed_line(draw, (x, y), (x + swatch, y), colour, max(entry.width, px(2)), entry.style)
+        draw.text((x + swatch + px(8), y - legend_px / 2 - px(3)), entry.label, fill="black", font=f)
     return out
 
 

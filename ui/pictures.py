@@ -29,8 +29,10 @@ from .picture_frame import (
     colormap_rgba,
     colour_bar,
     dashed_line,
+    ZOOM,
     font,
     legend,
+    px,
     rgb,
     stack,
     text_line,
@@ -55,7 +57,8 @@ class Picture:
 
     ``view`` = (x0, y0, x1, y1) is the region shown, in the photo's pixels (it may reach beyond the
     photo, e.g. for anchors that cross the border: the outside is white). ``width`` is the drawing
-    area's width in screen pixels; everything is scaled from photo pixels to it.
+    area's width in screen pixels (times the zoom of ``ui.picture_frame.zoomed``); everything is
+    scaled from photo pixels to it.
     """
 
     def __init__(self, photo: Image.Image | np.ndarray | None, view: Box | None = None, width: int = WIDTH,
@@ -67,7 +70,8 @@ class Picture:
         self.size = (w, h)
         x0, y0, x1, y1 = view if view is not None else (0, 0, w, h)
         self.view = (float(x0), float(y0), float(x1), float(y1))
-        self.scale = min(width / max(x1 - x0, 1e-6), height / max(y1 - y0, 1e-6))
+        self.zoom = ZOOM.get()
+        self.scale = min(width * self.zoom / max(x1 - x0, 1e-6), height * self.zoom / max(y1 - y0, 1e-6))
         size_px = (max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale)))
         self.canvas = Image.new("RGBA", size_px, (255, 255, 255, 255))
         px0, py0, px1, py1 = self._px((0, 0, w, h))
@@ -91,9 +95,8 @@ class Picture:
     def _point(self, x: float, y: float) -> tuple[float, float]:
         return ((x - self.view[0]) * self.scale, (y - self.view[1]) * self.scale)
 
-    @staticmethod
-    def _width(linewidth: float) -> int:
-        return max(1, round(linewidth * PX_PER_POINT))
+    def _width(self, linewidth: float) -> int:
+        return max(1, round(linewidth * PX_PER_POINT * self.zoom))
 
     def _layer(self, alpha: float) -> tuple[Image.Image | None, ImageDraw.ImageDraw]:
         """Draw straight on the canvas when opaque, else on a transparent layer merged by :meth:`_merge`."""
@@ -130,7 +133,8 @@ class Picture:
             self._rect(draw, (x1, y1, x2, y2), colours[i], width, style)
         self._merge(layer, alpha)
         if tags is not None:
-            self._tags([(self._px(row)[0] + 3, self._px(row)[1] + 3, tags[i], colours[i]) for i, row in enumerate(rows)])
+            self._tags([(self._px(row)[0] + px(3), self._px(row)[1] + px(3), tags[i], colours[i])
+                        for i, row in enumerate(rows)])
         if label and rows:
             self.legend.append(LegendEntry(label, colours[0], "line", width, style, alpha))
         return self
@@ -149,15 +153,15 @@ class Picture:
         """White text on a box of the set's colour (85 % opaque) at each (x, y) screen pixel."""
         if not tags:
             return
-        f = font(TAG_PX)
+        f, pad = font(px(TAG_PX)), px(2)
         layer = Image.new("RGBA", self.canvas.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(layer)
         for x, y, text, colour in tags:
-            left, top, right, bottom = draw.textbbox((x + 2, y + 1), text, font=f)
-            draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(*colour, 217))
+            left, top, right, bottom = draw.textbbox((x + pad, y + px(1)), text, font=f)
+            draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(*colour, 217))
         self._merge(layer, 1.0, force=True)
         for x, y, text, _ in tags:
-            self.draw.text((x + 2, y + 1), text, fill="white", font=f)
+            self.draw.text((x + pad, y + px(1)), text, fill="white", font=f)
 
     def heatmap(self, values: np.ndarray, extent: tuple[int, int], vmin: float = 0.0, vmax: float = 1.0,
                 alpha: float | np.ndarray = 0.6, cmap: str = theme.HEATMAP, label: str = "objectness probability",
@@ -206,11 +210,12 @@ class Picture:
                edge: str | None = None) -> "Picture":
         """Dots at (x, y) photo pixels (N × 2)."""
         fill, outline = rgb(colour), rgb(edge) if edge else None
+        r = radius * self.zoom
         for x, y in np.asarray(xy, dtype=np.float64).reshape(-1, 2):
-            px, py = self._point(x, y)
-            self.draw.ellipse((px - radius, py - radius, px + radius, py + radius), fill=fill, outline=outline)
+            cx, cy = self._point(x, y)
+            self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline, width=px(1))
         if label:
-            self.legend.append(LegendEntry(label, fill, "point", max(4, round(2 * radius))))
+            self.legend.append(LegendEntry(label, fill, "point", max(px(4), round(2 * r))))
         return self
 
     def arrows(self, starts: np.ndarray, ends: np.ndarray, colour: str = theme.OKABE_ITO["black"],
@@ -223,7 +228,7 @@ class Picture:
             if length < 1:
                 continue
             ux, uy = (bx - ax) / length, (by - ay) / length
-            size = min(head, 0.6 * length)
+            size = min(head * self.zoom, 0.6 * length)
             cx, cy = bx - ux * size, by - uy * size
             self.draw.line((ax, ay, cx, cy), fill=fill, width=width)
             self.draw.polygon([(bx, by), (cx - uy * size * 0.4, cy + ux * size * 0.4),
@@ -233,10 +238,10 @@ class Picture:
     def marker(self, x: float, y: float, colour: str = theme.OKABE_ITO["black"], size: float = 12,
                label: str | None = None) -> "Picture":
         """A '+' at (x, y) photo pixels."""
-        px, py = self._point(x, y)
-        fill = rgb(colour)
-        self.draw.line((px - size, py, px + size, py), fill=fill, width=4)
-        self.draw.line((px, py - size, px, py + size), fill=fill, width=4)
+        cx, cy = self._point(x, y)
+        fill, size = rgb(colour), size * self.zoom
+        self.draw.line((cx - size, cy, cx + size, cy), fill=fill, width=px(4))
+        self.draw.line((cx, cy - size, cx, cy + size), fill=fill, width=px(4))
         if label:
             self.legend.append(LegendEntry(label, fill, "marker"))
         return self
@@ -254,11 +259,11 @@ class Picture:
         if axes:
             body = with_axes(body, self.view, self.scale)
         if self.bar is not None:
-            body = beside(body, colour_bar(self.bar, self.canvas.height), top=TICK_PX // 2 + 4 if axes else 0)
+            body = beside(body, colour_bar(self.bar, self.canvas.height), top=px(TICK_PX) // 2 + px(4) if axes else 0)
         parts = []
         if title:
-            parts.append(text_line(title, TITLE_PX, body.width))
+            parts.append(text_line(title, px(TITLE_PX), body.width))
         parts.append(body)
         if self.legend:
             parts.append(legend(self.legend, body.width))
-        return stack(parts, gap=6)
+        return stack(parts, gap=px(6))

@@ -11,21 +11,27 @@ its weights. The pictures are :mod:`ui.main_pictures`; the page itself follows, 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from typing import Callable
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import streamlit as st
 from PIL import Image
 
 from rpn_viz.errors import describe_error
+from rpn_viz.follow import History
 from rpn_viz.models import DEFAULT_MODEL
+from rpn_viz.paths import samples
 
 from . import follow
 from .context import StepContext
 from .download import offline_badge
 from .figures import picture_bytes, show_picture
-from .main_pictures import SHARED_SCALES, main_picture
+from .main_pictures import SHARED_SCALES, choices, main_picture
 from .resources import ModelChoice, get_model, get_trace
+from .scene import Scene
+from .step_pictures import STEP_KEYS, Choices
+from .store import session_store
 
 PRESENT, COMPARE, SECOND = "present", "compare", "compare_model"
 
@@ -76,6 +82,7 @@ class View:
 
     present: bool
     second: ModelChoice | None  # the model compared with the sidebar's, or None
+    slides: Any = None  # the sidebar container where :func:`slides` puts its button (once the trace exists)
 
 
 def _start(key: str, value: object) -> None:
@@ -109,7 +116,7 @@ def switches(choices: list[ModelChoice], model_key: str) -> View:
         st.query_params[COMPARE] = second.key
     else:
         st.query_params.pop(COMPARE, None)
-    return View(bool(st.session_state[PRESENT]), second)
+    return View(bool(st.session_state[PRESENT]), second, st.container())
 
 
 def presenter_header(position: int, count: int, go: Callable[[int], None], title: str) -> None:
@@ -150,7 +157,7 @@ def second_context(ctx: StepContext, second: ModelChoice) -> StepContext | None:
     except Exception as exc:  # the comparison must never take the page down
         st.error(f"Could not run {second.label}: {describe_error(exc)}")
         return None
-    return StepContext(loaded, second, ctx.photo, trace, ctx.settings, result)
+    return StepContext(loaded, second, ctx.photo, trace=trace, settings=ctx.settings, result=result)
 
 
 def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
@@ -163,7 +170,7 @@ def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
     shared = SHARED_SCALES.get(step_key)
     scale = None
     if shared is not None:
-        ranges = [shared(c, f) for c, f in contexts]
+        ranges = [shared(c, f, choices()) for c, f in contexts]
         scale = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     columns = st.columns(2, gap="medium")
     for side, column, (c, f) in zip("ab", columns, contexts):
@@ -182,3 +189,95 @@ def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
                    "second model mean other anchors.")
     if scale is not None:
         st.caption(f"Both pictures share one colour scale: {scale[0]:.3g} … {scale[1]:.3g}.")
+
+
+# --- the slide deck (issue 26) ----------------------------------------------------------------------
+
+SLIDES = "_slides"  # this session's decks (made or being made), by what they show
+DEFAULT_APP_URL = "http://localhost:8501/"
+
+
+@dataclass
+class DeckJob:
+    """One deck being made in a thread of its own: its progress, then its bytes or a one-line error."""
+
+    total: int
+    done: int = 0
+    what: str = "title page"
+    data: bytes | None = None
+    error: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)  # set once data or error is there
+
+    @property
+    def running(self) -> bool:
+        return self.data is None and self.error is None
+
+
+def _source(ctx: StepContext):
+    """The deck's photo credit and licence, model and link back to this app."""
+    from .slides import Source
+
+    entry = next((e for e in samples() if e["file"] == ctx.photo.name and e.get("credit") == ctx.photo.credit), None) \
+        if ctx.photo.credit else None
+    url = getattr(st.context, "url", None) or DEFAULT_APP_URL
+    return Source(ctx.photo.name, entry["credit"] if entry else "your photo", entry.get("licence") if entry else None,
+                  ctx.choice.key, url, entry["title"] if entry else None)
+
+
+def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Choices, steps) -> None:
+    """The thread's work: the deck's bytes into ``job`` (never raises: a failure is the job's one-line error)."""
+    try:
+        from .slides import make_deck
+
+        def progress(done: int, total: int, what: str) -> None:
+            job.done, job.what = done, what
+
+        job.data = make_deck(scene, source, found, picked, progress, steps)
+    except Exception as exc:  # one line for this session; other sessions never see it
+        job.error = describe_error(exc)
+    finally:
+        job.finished.set()
+
+
+def _start_deck(ctx: StepContext, found: History | None, picked: Choices, key: tuple) -> DeckJob:
+    """Make the deck in a thread of its own, so this page stays usable and other sessions wait for nothing."""
+    job = DeckJob(total=1 + len(STEP_KEYS))
+    session_store(SLIDES, 2).put(key, job)
+    stored = session_store("_nms_steps", 2).find(ctx.key)  # the NMS page's replay, when this session has it
+    scene = Scene(trace=ctx.trace, settings=ctx.settings, result=ctx.result)  # its own per-run cache
+    threading.Thread(target=_make, args=(job, scene, _source(ctx), found, picked, (lambda: stored) if stored else None),
+                     name="rpn-viz-slides", daemon=True).start()
+    return job
+
+
+@st.fragment(run_every=0.5)
+def _progress(job: DeckJob) -> None:
+    """Progress while the deck is made (this part alone reruns); the whole page once it is ready."""
+    if not job.running:
+        st.rerun()
+    st.progress(job.done / job.total, text=f"Making the slides: {job.what} ({job.done}/{job.total} pages)")
+
+
+def slides(view: View, ctx: StepContext) -> None:
+    """"Download slides (PDF)": the walk-through of this photo, model and settings, made only on a click."""
+    if view.slides is None:
+        return
+    found = follow.history(ctx)
+    picked = choices()
+    key = (ctx.key, found and found.flat_index, picked)
+    with view.slides:
+        job = session_store(SLIDES, 2).find(key)
+        if job is None:
+            if not st.button("Download slides (PDF)", key="slides_make", help="A title page and one 16:9 page per "
+                             "step 1–8, with its picture, numbers and settings (and the followed proposal)"):
+                return
+            job = _start_deck(ctx, found, picked, key)
+        if job.running:
+            _progress(job)
+        elif job.error is not None:
+            st.error(f"Could not make the slides: {job.error}")
+            st.button("Try again", key="slides_retry", on_click=lambda: session_store(SLIDES, 2).pop(key, None))
+        else:
+            st.download_button(f"Save the slides ({job.total} pages, {len(job.data) / 1e6:.1f} MB)", job.data,
+                               file_name=f"{ctx.slug('slides')}.pdf", mime="application/pdf", key="slides_save",
+                               on_click="ignore", type="primary")

@@ -2,9 +2,10 @@
 
 One function per thing the pages put into words: one anchor's decoding with the numbers filled in
 (:func:`decode_formulas`), how a set of candidate boxes was made (:func:`candidate_note`), what
-decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), and an
-anchor set in one line (:func:`anchor_set_text`). No Streamlit here: the pages place the text, tests
-read it.
+decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), an
+anchor set in one line (:func:`anchor_set_text`), and the followed anchor's life, one label per step
+(:func:`stage_items`) and where it stopped (:func:`verdict`). No Streamlit here: the pages and the
+slides place the text, tests read it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Sequence
 
 from rpn_viz.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
 from rpn_viz.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
+from rpn_viz.follow import History
 from rpn_viz.lab import CustomAnchorDecode
 from rpn_viz.regression import DecodeExplanation
+
+from .scene import Scene
 
 
 def _numbers(values: Sequence[float]) -> str:
@@ -95,6 +99,60 @@ def anchor_set_text(source: AnchorSource) -> str:
         shapes = ", ".join(f"{s:.0f} px·{r:.2g}" for s, r in zip(source.sizes, source.ratios))
         return f"k = {len(source.sizes)} per cell ({shapes}), stride {source.stride}"
     raise TypeError(f"no words for {type(source).__name__}")
+
+
+def stage_items(h: History, scene: Scene) -> dict[str, str]:
+    """One short label per pipeline step (step key → text): cell → anchor → score → deltas → box → NMS → rank."""
+    s = scene.settings
+    dx, dy, dw, dh = h.deltas
+    items = {
+        "features": f"Cell: level '{h.level_name}', row {h.row}, col {h.col}",
+        "anchors": f"Anchor: {h.shape.label}",
+        "head": f"Score: logit {h.logit:+.2f} → {h.prob:.3f}",
+        "regression": f"Deltas: {dx:+.2f}, {dy:+.2f}, {dw:+.2f}, {dh:+.2f}",
+    }
+    if h.stage == "beyond pre-NMS top-N":
+        items["before_nms"] = f"✗ Not in its level's top {s.pre_nms_top_n} (rank {h.level_rank:,})"
+    elif h.stage == "too small":
+        x1, y1, x2, y2 = h.clipped_box
+        items["before_nms"] = f"✗ Too small: {x2 - x1:.1f}×{y2 - y1:.1f} px (min {s.min_size:g})"
+    elif h.stage == "low score":
+        items["before_nms"] = f"✗ Score {h.prob:.3f} < threshold {s.score_thresh:g}"
+    else:
+        x1, y1, x2, y2 = h.clipped_box
+        clip = ", clipped" if h.clipped else ""
+        items["before_nms"] = f"Box {x2 - x1:.0f}×{y2 - y1:.0f} px{clip}; #{h.nms_rank} of {h.nms_inputs:,}"
+    if h.stage == "suppressed":
+        items["nms"] = f"✗ NMS: removed at step {h.suppressor_step + 1} by #{h.suppressor_flat} (IoU {h.suppress_iou:.2f})"
+    elif h.nms_step is not None:
+        items["nms"] = f"NMS: kept at step {h.nms_step + 1}, removed {len(h.removed)}"
+    else:
+        items["nms"] = "NMS: never reached it"
+    if h.final_rank is not None:
+        items["proposals"] = f"Proposal #{h.final_rank}"
+    elif h.stage == "beyond post-NMS top-N":
+        items["proposals"] = f"✗ Kept #{h.kept_rank}, beyond top {s.post_nms_top_n}"
+    else:
+        items["proposals"] = "Not a proposal"
+    return items
+
+
+def verdict(h: History, scene: Scene) -> str:
+    """One sentence: where this anchor ended up and why."""
+    s = scene.settings
+    if h.stage == "proposal":
+        return f"it became **proposal #{h.final_rank}**."
+    if h.stage == "beyond pre-NMS top-N":
+        return (f"it stopped **before NMS**: its logit ranks {h.level_rank:,} on level '{h.level_name}', outside "
+                f"the pre-NMS top {s.pre_nms_top_n}.")
+    if h.stage == "too small":
+        return f"it stopped **before NMS**: after clipping it is narrower than {s.min_size:g} px."
+    if h.stage == "low score":
+        return f"it stopped **before NMS**: objectness {h.prob:.3f} is below the score threshold {s.score_thresh:g}."
+    if h.stage == "suppressed":
+        return (f"it stopped **at NMS**: anchor #{h.suppressor_flat}, kept at step {h.suppressor_step + 1}, "
+                f"overlaps it with IoU {h.suppress_iou:.2f} > {s.nms_iou:g}.")
+    return f"NMS kept it (#{h.kept_rank}), but only the first {s.post_nms_top_n} become proposals."
 
 
 def device_note(device: str, name: str, tf32: dict[str, bool]) -> str:

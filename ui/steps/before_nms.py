@@ -6,10 +6,10 @@ import streamlit as st
 
 from rpn_viz.follow import History
 
-from .. import charts, follow, theme
+from .. import charts, follow
 from ..context import StepContext
-
-from ..pictures import Picture, scalar_colours
+from ..pictures import Picture
+from ..step_pictures import best_candidates, candidates_picture
 from ..widgets import untrained_note
 
 
@@ -47,9 +47,9 @@ not the network.
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**{drawn} of {n:,} candidates, coloured by objectness.** Click a box to follow it.")
-        order = _best(ctx, drawn)
+        order = best_candidates(ctx, drawn)
         follow.picker((ctx.key, "before-nms", drawn, found and found.flat_index),
-                      lambda: _candidates(ctx, drawn, found).render(None, axes=False), lambda: Picture(ctx.trace.image),
+                      lambda: candidates_picture(ctx, drawn, found).render(None, axes=False), lambda: Picture(ctx.trace.image),
                       ctx.trace.to_working(result.box[order]), result.anchor_index[order].tolist(), "before_click",
                       ctx.slug("before-nms"))
         follow.table([follow.row(ctx, int(p), i) for i, p in enumerate(order[:100].tolist())],
@@ -63,30 +63,6 @@ not the network.
             for lv in ctx.trace.levels
         ]
         st.dataframe(per_level, hide_index=True)
-
-
-def _best(ctx: StepContext, drawn: int):
-    """Candidate positions of the ``drawn`` best boxes that reached NMS, best first."""
-    result, survivors = ctx.result, ctx.result.nms_input_pos
-    return survivors[result.prob[survivors].argsort(descending=True, stable=True)][:drawn]
-
-
-def _candidates(ctx: StepContext, drawn: int, found: History | None = None,
-                scale: tuple[float, float] | None = None) -> Picture:
-    """The ``drawn`` best candidates over the photo, coloured by objectness (colour bar over ``scale``, or their
-    own range), and the followed box."""
-    result = ctx.result
-    order = _best(ctx, drawn)
-    probs = result.prob[order]
-    lo, hi = scale or ((float(probs.min()), float(probs.max())) if drawn else (0.0, 1.0))
-    hi = hi if hi > lo else lo + 1e-6
-    picture = (Picture(ctx.trace.image)
-               .boxes(ctx.trace.to_working(result.box[order]).tolist(), scalar_colours(probs.tolist(), theme.SCORES, lo, hi),
-                      1.2)
-               .colour_bar(theme.SCORES, lo, hi, "objectness probability"))
-    if found is not None and found.clipped_box is not None:
-        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
-    return picture
 
 
 def _funnel_note(ctx: StepContext, found: History) -> str:

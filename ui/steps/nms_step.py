@@ -6,55 +6,27 @@ import time
 
 import streamlit as st
 import torch
-from PIL import Image
-
-from rpn_viz.nms import NmsStep, greedy_nms_steps
 
 from rpn_viz.follow import History
+from rpn_viz.nms import NmsStep
 
-from .. import follow, theme
+from .. import follow
 from ..context import StepContext
 from ..figures import picture_bytes
 from ..pictures import Picture
+from ..step_pictures import MAX_NMS_STEPS, nms_picture, nms_steps
 from ..store import session_store
 
-MAX_STEPS = 3000
 
-
-def _steps(ctx: StepContext) -> list[NmsStep]:
+def replay(ctx: StepContext) -> list[NmsStep]:
     """Greedy NMS over the boxes that reached NMS (kept per trace and settings in the session's store)."""
-    pos = ctx.result.nms_input_pos
-    return session_store("_nms_steps", 2).get_or_make(
-        ctx.key, lambda: greedy_nms_steps(ctx.result.box[pos], ctx.result.prob[pos], ctx.settings.nms_iou,
-                                          levels=ctx.result.level[pos], max_steps=MAX_STEPS))
+    return session_store("_nms_steps", 2).get_or_make(ctx.key, lambda: nms_steps(ctx))
 
 
 def _shown(steps: list[NmsStep], index: int) -> list[int]:
     """Indices (into the NMS input) of the boxes drawn at step ``index``: kept earlier (last 40), removed now, kept now."""
     step = steps[index]
     return [s.kept for s in steps[:index]][-40:] + list(step.suppressed) + [step.kept]
-
-
-def _draw(ctx: StepContext, steps: list[NmsStep], index: int, pos: torch.Tensor, found: History | None = None,
-          axes: bool = True) -> Image.Image:
-    step = steps[index]
-    result, trace = ctx.result, ctx.trace
-    picture = Picture(trace.image)
-    earlier = [pos[s.kept] for s in steps[:index]][-40:]
-    if earlier:
-        picture.boxes(trace.to_working(result.box[torch.stack(earlier)]).tolist(), theme.KEPT, 1.2, alpha=0.6,
-                      label="kept earlier")
-    if step.suppressed:
-        victims = pos[list(step.suppressed)]
-        picture.boxes(trace.to_working(result.box[victims]).tolist(), theme.SUPPRESSED, 1.5, style="--",
-                      label=f"suppressed now (IoU > {ctx.settings.nms_iou:g})",
-                      tags=[f"{iou:.2f}" for iou in step.ious] if len(step.ious) <= 12 else None)
-    picture.boxes(trace.to_working(result.box[pos[step.kept]][None]).tolist(), theme.CURRENT, 4,
-                  label=f"kept: objectness {float(result.prob[pos[step.kept]]):.3f}")
-    if found is not None and found.clipped_box is not None:
-        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
-    title = f"Step {index + 1}: keep the best remaining box, remove its overlaps"
-    return picture.render(title if axes else None, axes=axes)
 
 
 def _fate_note(found: History, at: int) -> str:
@@ -83,9 +55,9 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     if pos.numel() == 0:
         st.warning("No box reached NMS with these settings. Lower the score threshold in the sidebar.")
         return
-    steps = _steps(ctx)
+    steps = replay(ctx)
     kept_here = pos[[step.kept for step in steps]]
-    same = len(steps) < MAX_STEPS and torch.equal(torch.sort(kept_here).values, torch.sort(result.nms_kept_pos).values)
+    same = len(steps) < MAX_NMS_STEPS and torch.equal(torch.sort(kept_here).values, torch.sort(result.nms_kept_pos).values)
     if same:
         st.success(f"This step-by-step replay keeps the same {len(steps):,} boxes as torchvision's `batched_nms` "
                    f"on {ctx.loaded.device}.")
@@ -109,7 +81,7 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
     if play:
         for index in range(at - 1, min(at + 9, len(steps))):
             with picture.container():
-                st.image(picture_bytes((ctx.key, "nms", index), lambda: _draw(ctx, steps, index, pos)), width="stretch")
+                st.image(picture_bytes((ctx.key, "nms", index), lambda: nms_picture(ctx, steps, index)), width="stretch")
             time.sleep(0.35)
         st.session_state["_nms_next"] = min(at + 10, len(steps))
         st.rerun()
@@ -119,7 +91,7 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
         st.markdown(f"**Step {at}: keep the best remaining box, remove its overlaps.** Click a box to follow it.")
         shown = _shown(steps, at - 1)
         follow.picker((ctx.key, "nms", at - 1, found and found.flat_index),
-                      lambda: _draw(ctx, steps, at - 1, pos, found, axes=False), lambda: Picture(ctx.trace.image),
+                      lambda: nms_picture(ctx, steps, at - 1, found, axes=False), lambda: Picture(ctx.trace.image),
                       ctx.trace.to_working(result.box[pos[shown]]), result.anchor_index[pos[shown]].tolist(),
                       "nms_click", ctx.slug(f"nms-step{at}"))
     step = steps[at - 1]

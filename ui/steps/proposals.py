@@ -16,6 +16,7 @@ from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
+from ..step_pictures import proposals_picture
 from ..store import session_store
 from ..widgets import untrained_note
 
@@ -83,19 +84,6 @@ def _crops(key: tuple, _trace, _result) -> list[bytes]:
         crop.convert("RGB").save(buffer, format="JPEG", quality=90)
         thumbnails.append(buffer.getvalue())
     return thumbnails
-
-
-def proposals_picture(ctx: StepContext, shown: int, found: History | None) -> Picture:
-    """The best ``shown`` proposals, tagged with their rank when few, and the followed box (no title, no axes:
-    clicks map straight to photo pixels)."""
-    result, trace = ctx.result, ctx.trace
-    labels = [f"#{i} {p:.2f}" for i, p in enumerate(result.scores[:shown].tolist())] if shown <= 20 else None
-    picture = Picture(trace.image).boxes(
-        trace.to_working(result.boxes[:shown]).tolist(),
-        theme.CYCLE[0] if shown > 20 else [theme.CYCLE[i % 7] for i in range(shown)], 2, tags=labels)
-    if found is not None and found.clipped_box is not None:
-        follow.mark(picture, follow.working_box(ctx, found.clipped_box), f"followed: anchor #{found.flat_index}")
-    return picture
 
 
 def followed_section(ctx: StepContext, found: History) -> None:

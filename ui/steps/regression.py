@@ -11,6 +11,7 @@ from .. import follow, theme
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
+from ..step_pictures import decode_picture
 from ..words import decode_formulas
 
 
@@ -65,7 +66,7 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
     left, right = st.columns(2)
     with left:
         followed = flat if found is not None and found.flat_index == flat else None
-        show_picture((ctx.trace_key, "decode", flat, followed), lambda: _one(ctx, ex, followed),
+        show_picture((ctx.trace_key, "decode", flat, followed), lambda: decode_picture(ctx, ex, followed),
                      ctx.slug(f"decode-{flat}"))
     with right:
         many = st.slider("Anchors drawn as arrows (highest objectness first)", 5, 100, 25, key="reg_many")
@@ -81,20 +82,3 @@ and the same for big and small anchors. torchvision's `BoxCoder` decodes them ex
                     .render(f"Top {many} anchors → boxes"))
 
         show_picture((ctx.trace_key, "decode-top", many), draw_many, ctx.slug(f"decode-top{many}"))
-
-
-def _one(ctx: StepContext, ex, followed: int | None) -> "Picture":
-    """One anchor, its decoded box and the arrow between their centres (the view holds both); the
-    anchor in the follow colour when it is the followed one (``followed``: its index)."""
-    iw, ih = ctx.input_size
-    view = (min(0, ex.anchor[0], ex.box[0]), min(0, ex.anchor[1], ex.box[1]),
-            max(iw, ex.anchor[2], ex.box[2]), max(ih, ex.anchor[3], ex.box[3]))
-    picture = Picture(ctx.input_view, view=view)
-    if followed is not None:
-        follow.mark(picture, ex.anchor, f"anchor (followed #{followed})")
-    else:
-        picture.boxes([ex.anchor], theme.ANCHOR, 2.5, style="--", label="anchor")
-    return (picture
-            .boxes([ex.box], theme.DECODED, 3, label="decoded box")
-            .arrows([[ex.xa, ex.ya]], [[ex.x, ex.y]], linewidth=2, head=16)
-            .render("One anchor and its decoded box"))

@@ -1,0 +1,206 @@
+"""The slide deck (issue 26): pages, their size, their text and pictures, the command line and the app's button.
+
+A real photo (the first sample, as the app opens) through the calibrated random checkpoint, one proposal
+followed. The deck's text is read back with pypdf; its numbers are the trace's. The proposals page's
+picture is compared with the app's main picture of that step, drawn at the deck's size.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import rpn_viz
+from rpn_viz.cli import console
+from rpn_viz.follow import follow
+from rpn_viz.paths import samples
+from ui.picture_frame import jpeg, zoomed
+from ui.scene import Scene
+from ui.slides import ZOOM, Source, app_url, make_deck, slide_picture
+from ui.step_pictures import STEP_KEYS, main_picture
+from ui.steps import STEPS
+
+pypdf = pytest.importorskip("pypdf", reason="pypdf is a test dependency (pip install -e .[test])")
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+SAMPLE = samples()[0]  # the first sample, as the app opens
+PHOTO = ROOT / "assets" / SAMPLE["file"]
+TITLES = {step.key: step.title for step in STEPS}
+MAX_BYTES = 12 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def scene(scrambled) -> Scene:
+    return Scene.of(rpn_viz.trace(scrambled, PHOTO))
+
+
+@pytest.fixture(scope="module")
+def found(scene):
+    r = scene.result
+    return follow(scene.trace, r, int(r.anchor_index[r.final_pos[3]]))  # proposal #3
+
+
+@pytest.fixture(scope="module")
+def source() -> Source:
+    return Source(PHOTO.name, SAMPLE["credit"], SAMPLE["licence"], "custom:mobilenet_v3_large_fpn",
+                  "http://localhost:8501/", SAMPLE["title"])
+
+
+@pytest.fixture(scope="module")
+def deck(scene, found, source) -> bytes:
+    seen = []
+    data = make_deck(scene, source, found, progress=lambda done, total, what: seen.append((done, total)))
+    assert seen[0] == (0, 9) and seen[-1] == (9, 9) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    return data
+
+
+@pytest.fixture(scope="module")
+def pdf(deck):
+    return pypdf.PdfReader(io.BytesIO(deck))
+
+
+def texts(pdf) -> list[str]:
+    return [" ".join(page.extract_text().split()) for page in pdf.pages]
+
+
+def test_a_title_page_and_one_16_by_9_page_per_step_within_12_mb(deck, pdf):
+    assert deck.startswith(b"%PDF-") and len(deck) <= MAX_BYTES
+    assert len(pdf.pages) == 1 + len(STEP_KEYS) == 9
+    for page in pdf.pages:
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        assert width / height == pytest.approx(16 / 9, rel=1e-3), (width, height)
+
+
+def test_the_title_page_names_photo_credit_licence_model_followed_proposal_and_links_back(pdf, scene, found, source):
+    text = texts(pdf)[0]
+    assert PHOTO.name in text and SAMPLE["credit"] in text and SAMPLE["licence"] in text
+    assert scene.trace.model.weights.label in text and str(scene.trace.model.device) in text
+    assert f"Anchor #{found.flat_index}" in text and "proposal #3" in text
+    url = app_url(source, scene, "input", found)
+    assert "step=input" in url and f"follow={found.flat_index}" in url and "nms_iou=" in url and "score=" in url
+    assert url in text.replace(" ", "")
+    links = [a.get_object()["/A"]["/URI"] for a in pdf.pages[0]["/Annots"]]
+    assert url in links
+
+
+def test_each_step_page_has_its_title_the_traces_numbers_the_settings_and_the_followed_anchor(pdf, scene, found):
+    trace, r, s = scene.trace, scene.result, scene.settings
+    counts = list(r.counts().values())
+    (ow, oh), (iw, ih) = trace.preprocess.original_size, trace.preprocess.input_size
+    level = trace.levels[found.level]
+    expected = {
+        "input": [f"{ow}×{oh}", f"{iw}×{ih}"],
+        "features": [f"{level.grid[0]}×{level.grid[1]}", f"{level.stride[1]} px"],
+        "anchors": [f"{len(level.anchor_shapes)}", f"{trace.anchors.shape[0]:,}", f"({found.row}, {found.col})"],
+        "head": [f"{trace.anchors.shape[0]:,}", f"{float(trace.logits.sigmoid().max()):.3f}"],
+        "regression": [f"#{found.flat_index}", f"{found.prob:.3f}"],
+        "before_nms": [f"{counts[0]:,}", f"{counts[1]:,}", f"{counts[2]:,}"],
+        "nms": [f"{counts[2]:,}", f"{counts[3]:,}", f"{counts[2] - counts[3]:,}"],
+        "proposals": [f"{counts[4]:,}", f"{float(r.scores[0]):.3f}"],
+    }
+    for key, text in zip(STEP_KEYS, texts(pdf)[1:]):
+        assert TITLES[key] in text, key
+        for number in expected[key]:
+            assert number in text, (key, number)
+        assert f"NMS IoU {s.nms_iou:g}" in text and f"post-NMS top-N {s.post_nms_top_n:,}" in text, key
+        assert trace.model.weights.label in text, key
+        assert f"Followed anchor #{found.flat_index}" in text, key
+        assert f"step={key}" in text.replace(" ", ""), key
+
+
+def test_page_8s_picture_is_the_apps_proposals_picture_pixel_for_pixel(pdf, scene, found):
+    objects = pdf.pages[8]["/Resources"]["/XObject"]
+    (name,) = list(objects)
+    stream = objects[name].get_object()
+    assert stream["/Filter"] == "/DCTDecode"  # the JPEG bytes as they are (pypdf's page.images re-encodes them)
+    embedded = stream.get_data()
+    shown = Image.open(io.BytesIO(embedded))
+    assert shown.format == "JPEG" and shown.width >= 1920
+    key, draw = main_picture("proposals", scene, found)
+    drawn = slide_picture(draw)  # the app's drawing, at the deck's size (this tall photo: wider than ZOOM gives)
+    assert key == ("main-proposals", 20, found.flat_index)
+    assert shown.size == drawn.size
+    app_jpeg = jpeg(drawn)  # the bytes ui.figures shows in the app for this picture
+    assert np.array_equal(np.asarray(shown.convert("RGB")), np.asarray(Image.open(io.BytesIO(app_jpeg)).convert("RGB")))
+    assert embedded == app_jpeg
+    assert np.abs(np.asarray(shown.convert("RGB"), dtype=np.int16) - np.asarray(drawn, dtype=np.int16)).mean() < 2.0
+
+
+def test_the_zoom_draws_the_same_picture_larger_and_leaves_the_screens_size_alone(scene, found):
+    _, draw = main_picture("proposals", scene, found)
+    small = draw()
+    with zoomed(ZOOM):
+        large = draw()
+    assert draw().size == small.size  # the zoom ended with its block
+    assert large.width == pytest.approx(small.width * ZOOM, rel=0.03)
+    assert large.height == pytest.approx(small.height * ZOOM, rel=0.03)
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+def test_cli_makes_the_same_deck(tmp_path, scrambled_checkpoint, found, capsys):
+    out = tmp_path / "deck.pdf"
+    status = console(["slides", str(PHOTO), "--checkpoint", str(scrambled_checkpoint), "--device", "cpu",
+                      "--follow", str(found.flat_index), "--no-download", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out.strip() == f"{out}: 9 pages, {out.stat().st_size / 1e6:.1f} MB"
+    reader = pypdf.PdfReader(out)
+    assert len(reader.pages) == 9
+    first = " ".join(reader.pages[0].extract_text().split())
+    assert SAMPLE["credit"] in first and f"Anchor #{found.flat_index}" in first
+    assert "model=custom%3Amobilenet_v3_large_fpn" in first.replace(" ", "")
+
+
+def test_cli_settings_reach_every_page(tmp_path, scrambled_checkpoint, capsys):
+    out = tmp_path / "deck.pdf"
+    status = console(["slides", str(PHOTO), "--checkpoint", str(scrambled_checkpoint), "--device", "cpu",
+                      "--nms-iou", "0.5", "--post-nms-top-n", "50", "--no-download", "--out", str(out)])
+    assert status == 0, capsys.readouterr().err
+    pages = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(out).pages]
+    assert all("NMS IoU 0.5" in text and "post-NMS top-N 50" in text for text in pages)
+    assert "Followed" not in " ".join(pages)
+
+
+@pytest.mark.parametrize("where, says", [("missing/deck.pdf", "does not exist"), (".", "it is a folder")])
+def test_cli_an_output_that_cannot_be_written_is_one_line(tmp_path, where, says, capsys):
+    status = console(["slides", str(PHOTO), "--out", str(tmp_path / where)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn_viz.slides: error: cannot write") and says in err
+
+
+def test_cli_a_photo_that_fails_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    status = console(["slides", str(bad), "--out", str(tmp_path / "deck.pdf")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn_viz.slides: error:") and "notes.jpg" in err
+    assert not (tmp_path / "deck.pdf").exists()
+
+
+# --- the app's button ---------------------------------------------------------------------------------
+
+def test_the_apps_button_makes_the_deck_once_and_offers_it(monkeypatch, scrambled_checkpoint):
+    monkeypatch.setenv("RPN_VIZ_CHECKPOINT", str(scrambled_checkpoint))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["step"] = "proposals"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="slides_make").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = at.session_state["_slides"]
+    (job,) = list(store.values())
+    assert job.finished.wait(240), "the deck was not made within 240 s"  # in its own thread
+    assert job.error is None and len(pypdf.PdfReader(io.BytesIO(job.data)).pages) == 9
+    at.run()
+    assert not at.exception and not at.error, ([e.value for e in at.exception], [e.value for e in at.error])
+    (save,) = [b for b in at.get("download_button") if "slides_save" in b.proto.id]
+    assert save.proto.label == f"Save the slides (9 pages, {len(job.data) / 1e6:.1f} MB)"
+    at.run()  # a rerun offers the same deck, made once
+    assert at.session_state["_slides"] is store and list(store.values()) == [job]
