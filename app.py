@@ -15,7 +15,7 @@ use_huge_pages()  # before torch allocates: big tensors on huge pages, a third l
 
 from rpn_viz.device import device_name, resolve_device, tf32_allowed
 from rpn_viz.filtering import FilterSettings
-from rpn_viz.errors import describe_error
+from rpn_viz.io.errors import describe_error
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
 from rpn_viz.weights import is_available
 from ui import theme

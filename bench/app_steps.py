@@ -112,7 +112,7 @@ def measure(steps: list[str], runs: int) -> list[StepRow]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from rpn_viz.images import load_image  # noqa: F401  (import cost outside the timings)
+    from rpn_viz.io.images import load_image  # noqa: F401  (import cost outside the timings)
     from ui.photo import samples
     import hashlib
 

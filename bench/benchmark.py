@@ -58,7 +58,7 @@ import torch  # noqa: E402
 from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_FPN_Weights  # noqa: E402
 
 import rpn_viz  # noqa: E402
-from rpn_viz.images import load_image  # noqa: E402
+from rpn_viz.io.images import load_image  # noqa: E402
 from rpn_viz.device import device_name, resolve_device, tf32_allowed  # noqa: E402
 from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, load_model  # noqa: E402
 from rpn_viz.testing import Measured, random_state_dict, run_measured, save_random_checkpoint  # noqa: E402
@@ -424,7 +424,7 @@ def training_step_rows(ctx: Context) -> None:
     """
     from rpn_viz.learn import TrainingSession
     from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
-    from rpn_viz.paths import assets_dir
+    from rpn_viz.io.paths import assets_dir
 
     steps = max(ctx.args.runs, 3)
     if is_available(MOBILENET_V2_IMAGENET):

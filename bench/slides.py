@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 import rpn_viz  # noqa: E402
 from rpn_viz.follow import follow  # noqa: E402
-from rpn_viz.paths import samples  # noqa: E402
+from rpn_viz.io.paths import samples  # noqa: E402
 from rpn_viz.testing import save_random_checkpoint  # noqa: E402
 from ui.scene import Scene  # noqa: E402
 from ui.slides import Source, make_deck  # noqa: E402

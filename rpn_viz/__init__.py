@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 # that is not a photo without loading torch.
 _HOMES = {
     "FilterResult": "filtering", "FilterSettings": "filtering",
-    "ImageLoadError": "errors", "LoadedImage": "images", "load_image": "images",
+    "ImageLoadError": "io.errors", "LoadedImage": "io.images", "load_image": "io.images",
     "MODELS": "models", "LoadedModel": "models", "ModelSpec": "models", "WeightsInfo": "models",
     "available_models": "models", "load_model": "models",
     "LevelTrace": "tracing", "Preprocess": "tracing", "Trace": "tracing", "trace": "tracing",
@@ -23,9 +23,9 @@ _HOMES = {
 }
 
 if TYPE_CHECKING:
-    from .errors import ImageLoadError
+    from .io.errors import ImageLoadError
     from .filtering import FilterResult, FilterSettings
-    from .images import LoadedImage, load_image
+    from .io.images import LoadedImage, load_image
     from .models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
     from .tracing import LevelTrace, Preprocess, Trace, trace
     from .weights import WeightsError

@@ -28,7 +28,7 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 from .anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
-from .box_files import ImageBoxes
+from .io.box_files import ImageBoxes
 from .lab import model_anchor_set
 from .tracing import Trace
 

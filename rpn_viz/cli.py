@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz") -> 
 
 def _run(args: argparse.Namespace) -> int:
     _check_settings(args)
-    from .images import load_image
+    from .io.images import load_image
 
     image = load_image(args.image)  # a bad file is answered here, before torch is imported
     from .export import trace_json
@@ -138,7 +138,7 @@ def run_app(streamlit_args: Sequence[str]) -> int:
     The folder is the checkout, or ``<prefix>/share/rpn-viz`` after ``pip install .``; Streamlit reads
     its ``.streamlit/config.toml`` from there.
     """
-    from .paths import app_root
+    from .io.paths import app_root
 
     root = app_root()
     os.chdir(root)

@@ -18,7 +18,7 @@ from typing import Callable, NoReturn
 
 from .boxes import parse_box
 from .device import DEVICE_HELP, device_setting
-from .errors import describe_error
+from .io.errors import describe_error
 
 __all__ = [
     "EXIT_BAD_INPUT",

@@ -25,11 +25,11 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from .box_files import BUNDLED_FORMAT as FORMAT
-from .box_files import BUNDLED_PATH as BUNDLED
-from .box_files import BoxFileError, ImageBoxes, parse_bundled
-from .errors import ImageLoadError
-from .images import LoadedImage, load_image
+from .io.box_files import BUNDLED_FORMAT as FORMAT
+from .io.box_files import BUNDLED_PATH as BUNDLED
+from .io.box_files import BoxFileError, ImageBoxes, parse_bundled
+from .io.errors import ImageLoadError
+from .io.images import LoadedImage, load_image
 
 __all__ = ["BUNDLED", "FORMAT", "AnnotatedPhoto", "DatasetError", "box_count", "load_photos", "read_box_file", "select"]
 
@@ -75,7 +75,7 @@ class AnnotatedPhoto:
 
 
 def _for_training(folder: Path, source: str, raw: dict, parsed: ImageBoxes) -> AnnotatedPhoto:
-    """What training needs beyond :func:`rpn_viz.box_files.parse_bundled`'s checks: the photo is a
+    """What training needs beyond :func:`rpn_viz.io.box_files.parse_bundled`'s checks: the photo is a
     file beside the box file, its size is stated, its split is train or val, it has boxes."""
     name = raw.get("file")
     where = f"{source}: {parsed.file}"
@@ -98,7 +98,7 @@ def _for_training(folder: Path, source: str, raw: dict, parsed: ImageBoxes) -> A
 def read_box_file(path: str | Path = BUNDLED) -> list[AnnotatedPhoto]:
     """Every entry of a box file (a ``boxes.json``, or the folder holding one), checked for training.
 
-    The format and every box are checked by :func:`rpn_viz.box_files.parse_bundled` (the anchor lab
+    The format and every box are checked by :func:`rpn_viz.io.box_files.parse_bundled` (the anchor lab
     reads the same files); photos are only looked up here, :func:`load_photos` decodes them.
     """
     path = Path(path)

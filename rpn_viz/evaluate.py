@@ -25,7 +25,7 @@ from torch import Tensor
 from .baselines import selective_search, sliding_windows
 from .dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
 from .device import DEVICE_HELP
-from .images import LoadedImage
+from .io.images import LoadedImage
 from .models import LoadedModel
 from .recall import best_iou_by_rank
 from .tracing import trace

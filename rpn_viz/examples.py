@@ -20,7 +20,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from .boxes import best_iou
 from .filtering import FilterResult
-from .images import LoadedImage
+from .io.images import LoadedImage
 from .models import LoadedModel
 from .tracing import ImageInput, Trace, as_loaded_image, trace
 

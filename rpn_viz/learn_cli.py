@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.learn
         if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
             raise ValueError("--lr must be a positive number")
         check_device(args.device)
-        from .images import load_image
+        from .io.images import load_image
 
         image = load_image(args.image)
         from .examples import TOP_K, check_boxes

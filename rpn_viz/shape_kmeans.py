@@ -19,7 +19,7 @@ import torch
 
 from .anchor_fit import Resize, ShapeAnchors, scaled_boxes
 from .anchors import AnchorSpec
-from .box_files import ImageBoxes
+from .io.box_files import ImageBoxes
 
 
 def box_shapes(images: Sequence[ImageBoxes], resize: Resize) -> np.ndarray:

@@ -29,7 +29,7 @@ from .commandline import (
     run_command,
     weights_options,
 )
-from .errors import UserError
+from .io.errors import UserError
 
 NAME = "rpn_viz.slides"
 DEFAULT_URL = "http://localhost:8501/"
@@ -84,8 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.follow is not None and args.follow < 0:
         raise UserError("--follow must be an anchor index (0 or more)")
     check_out(args.out)
-    from .images import load_image
-    from .paths import find_sample
+    from .io.images import load_image
+    from .io.paths import find_sample
 
     image = load_image(args.image)  # a bad photo is answered here, before torch is imported
     sample = find_sample(Path(args.image).name, Path(args.image).read_bytes())

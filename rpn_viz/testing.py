@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Mapping, Sequence
 
-from .paths import app_root as _app_root
+from .io.paths import app_root as _app_root
 
 __all__ = [
     "CHROMIUM",
@@ -116,9 +116,9 @@ def random_state_dict(seed: int = 0, name: str | None = None) -> dict:
     import numpy as np
     import torch
 
-    from .images import load_image
+    from .io.images import load_image
     from .models import DEFAULT_MODEL, MODELS, build
-    from .paths import assets_dir
+    from .io.paths import assets_dir
 
     generator = torch.Generator().manual_seed(seed)
     # torchvision's untrained layout (BatchNorm2d, eval mode: a fixed affine map like the trained

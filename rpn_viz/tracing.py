@@ -34,7 +34,7 @@ from torchvision.transforms.functional import convert_image_dtype, pil_to_tensor
 from .anchors import AnchorShape, anchor_shapes
 from .device import to_cpu
 from .filtering import FilterResult, FilterSettings, filter_stages
-from .images import LoadedImage, load_image
+from .io.images import LoadedImage, load_image
 from .models import LoadedModel
 
 if TYPE_CHECKING:

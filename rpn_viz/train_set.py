@@ -37,7 +37,7 @@ from .examples import example_from_trace, examples_for, mirrored
 from .learn import TrainingSession
 from .training import StepResult, TrainConfig
 from .models import LoadedModel
-from .paths import app_root
+from .io.paths import app_root
 from .tracing import trace
 
 DEFAULT_STEPS = 1200

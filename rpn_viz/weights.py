@@ -3,7 +3,7 @@
 An official checkpoint is looked for, in order, in:
 
 1. a weights folder: ``weights_dir=`` / ``--weights-dir``, else ``$RPN_VIZ_WEIGHTS_DIR``, else the
-   ``shared/weights`` folder beside the checkout when there is one (:func:`rpn_viz.paths.shared_weights_dir`);
+   ``shared/weights`` folder beside the checkout when there is one (:func:`rpn_viz.io.paths.shared_weights_dir`);
 2. torchvision's hub cache, ``$TORCH_HOME/hub/checkpoints`` (where torchvision itself saves it);
 3. a download into that cache (torch.hub layout, so torchvision and other tools share the file),
    when the machine is online: :mod:`rpn_viz.download`.
@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .errors import UserError
-from .paths import shared_weights_dir
+from .io.errors import UserError
+from .io.paths import shared_weights_dir
 
 WEIGHTS_DIR_ENV = "RPN_VIZ_WEIGHTS_DIR"
 

@@ -18,7 +18,7 @@ import rpn_viz
 from rpn_viz import anchor_fit as af
 from rpn_viz import shape_kmeans
 from rpn_viz.anchors import AnchorSpec, tile_anchors
-from rpn_viz.box_files import ImageBoxes
+from rpn_viz.io.box_files import ImageBoxes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FAST_MODEL = "mobilenet_v3_large_320_fpn"

@@ -1,4 +1,4 @@
-"""Box files: COCO JSON, Pascal VOC XML and the bundled set's JSON, good and bad (rpn_viz.box_files)."""
+"""Box files: COCO JSON, Pascal VOC XML and the bundled set's JSON, good and bad (rpn_viz.io.box_files)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rpn_viz import box_files as bf
-from rpn_viz.errors import describe_error
+from rpn_viz.io import box_files as bf
+from rpn_viz.io.errors import describe_error
 
 COCO = {
     "images": [{"id": 1, "file_name": "photos/cat.jpg", "width": 451, "height": 300},

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rpn_viz import cli, commandline
-from rpn_viz.paths import app_root, assets_dir
+from rpn_viz.io.paths import app_root, assets_dir
 from rpn_viz.testing import AppServer
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+

@@ -1,4 +1,4 @@
-"""Tests for rpn_viz.images: every input is generated in tmp_path with Pillow/numpy."""
+"""Tests for rpn_viz.io.images: every input is generated in tmp_path with Pillow/numpy."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from PIL import Image, ImageFile, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngImageFile
 
-from rpn_viz.errors import ImageLoadError, describe_error
-from rpn_viz.images import MAX_INPUT_PIXELS, MAX_WORKING_SIDE, SUPPORTED_EXTENSIONS, LoadedImage, load_image
+from rpn_viz.io.errors import ImageLoadError, describe_error
+from rpn_viz.io.images import MAX_INPUT_PIXELS, MAX_WORKING_SIDE, SUPPORTED_EXTENSIONS, LoadedImage, load_image
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)

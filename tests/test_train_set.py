@@ -21,7 +21,7 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 import rpn_viz
 from rpn_viz import dataset
-from rpn_viz.box_files import BoxFileError
+from rpn_viz.io.box_files import BoxFileError
 from rpn_viz.dataset import DatasetError, read_box_file
 from rpn_viz.examples import example_order, mirrored
 from rpn_viz.training import generalisation

@@ -178,8 +178,8 @@ def test_shared_folder_beside_the_checkout_is_the_default(isolated, tiny, tmp_pa
 
 
 def test_shared_folder_is_found_beside_this_checkout() -> None:
-    """``rpn_viz.paths.shared_weights_dir`` names ``../shared/weights`` of this checkout, when it exists."""
-    from rpn_viz.paths import shared_weights_dir
+    """``rpn_viz.io.paths.shared_weights_dir`` names ``../shared/weights`` of this checkout, when it exists."""
+    from rpn_viz.io.paths import shared_weights_dir
 
     expected = Path(__file__).resolve().parent.parent.parent / "shared" / "weights"
     assert shared_weights_dir() == (expected if expected.is_dir() else None)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from streamlit.testing.v1 import AppTest
 
-from rpn_viz.paths import app_root
+from rpn_viz.io.paths import app_root
 
 __all__ = ["app_test", "check", "downloadable_pictures", "pictures", "run_step", "sample_sha", "text_of"]
 

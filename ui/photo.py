@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from rpn_viz.errors import ImageLoadError, describe_error
-from rpn_viz.images import SUPPORTED_EXTENSIONS, LoadedImage, load_image
-from rpn_viz.paths import assets_dir, samples
+from rpn_viz.io.errors import ImageLoadError, describe_error
+from rpn_viz.io.images import SUPPORTED_EXTENSIONS, LoadedImage, load_image
+from rpn_viz.io.paths import assets_dir, samples
 
 ASSETS = assets_dir()
 

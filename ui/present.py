@@ -18,10 +18,10 @@ from typing import Any, Callable
 import streamlit as st
 from PIL import Image
 
-from rpn_viz.errors import describe_error
+from rpn_viz.io.errors import describe_error
 from rpn_viz.follow import History
 from rpn_viz.models import DEFAULT_MODEL
-from rpn_viz.paths import samples
+from rpn_viz.io.paths import samples
 
 from . import follow
 from .context import StepContext

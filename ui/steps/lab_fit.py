@@ -9,9 +9,9 @@ import streamlit as st
 import torch
 
 from rpn_viz import anchor_fit as af
-from rpn_viz import box_files, shape_kmeans
+from rpn_viz.io import box_files, shape_kmeans
 from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec
-from rpn_viz.errors import describe_error
+from rpn_viz.io.errors import describe_error
 
 from .. import charts, theme
 from ..boxes import get_boxes, set_boxes

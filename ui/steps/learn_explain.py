@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rpn_viz.examples import TOP_K, TopProposals, top_proposals
-from rpn_viz.images import LoadedImage
+from rpn_viz.io.images import LoadedImage
 from rpn_viz.learn import TrainingSession
 from rpn_viz.training import LiveView, generalisation
 

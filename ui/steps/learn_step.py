@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from rpn_viz.box_files import BoxFileError
+from rpn_viz.io.box_files import BoxFileError
 from rpn_viz.dataset import BUNDLED, read_box_file, select
-from rpn_viz.errors import describe_error
+from rpn_viz.io.errors import describe_error
 from rpn_viz.examples import TOP_K, Example, examples_for
 from rpn_viz.learn import TrainingSession
 from rpn_viz.models import MODELS, LoadedModel

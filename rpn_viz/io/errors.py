@@ -3,7 +3,7 @@
 The CLI prints ``describe_error(exc)`` on stderr, the app shows it in one ``st.error``: never a
 traceback, never a second line. Errors raised *for* users derive from :class:`UserError` and are
 shown as they are; anything else becomes ``"TypeName: message"``. The second half writes the
-messages of :mod:`rpn_viz.images` for inputs that are not (supported) images: it names what the
+messages of :mod:`rpn_viz.io.images` for inputs that are not (supported) images: it names what the
 bytes look like (HEIC, a PDF, a saved web page, ...), so the user knows what to do.
 
 No torch import: the CLI reports bad input with this module before torch is loaded.

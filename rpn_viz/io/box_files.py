@@ -44,8 +44,8 @@ Box = tuple[float, float, float, float]
 class BoxFileError(UserError, ValueError):
     """One-line, user-facing reason a box file could not be used (starts with the file's name).
 
-    A :class:`~rpn_viz.errors.UserError`, so the project's one error formatter,
-    :func:`rpn_viz.errors.describe_error`, shows the message as it is.
+    A :class:`~rpn_viz.io.errors.UserError`, so the project's one error formatter,
+    :func:`rpn_viz.io.errors.describe_error`, shows the message as it is.
     """
 
 

@@ -22,9 +22,9 @@ Design notes
   ``I;16`` in Pillow and would turn most 16-bit photos white.
 * Transparent pixels are composited onto white, so "nothing" looks like paper
   rather than the arbitrary colour stored under alpha = 0.
-* Mode conversion lives in :mod:`rpn_viz.pixels`; the messages for inputs that
-  are not images, :class:`~rpn_viz.errors.ImageLoadError` and
-  :func:`~rpn_viz.errors.describe_error`, in :mod:`rpn_viz.errors`.
+* Mode conversion lives in :mod:`rpn_viz.io.pixels`; the messages for inputs that
+  are not images, :class:`~rpn_viz.io.errors.ImageLoadError` and
+  :func:`~rpn_viz.io.errors.describe_error`, in :mod:`rpn_viz.io.errors`.
 * About 400 lines, one module: every input goes through the same pipeline
   (read the source, size-check, decode, convert, downscale, orient), top to
   bottom; splitting it would separate steps that share the input's label and

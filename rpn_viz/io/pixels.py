@@ -1,6 +1,6 @@
 """Any Pillow image mode to 8-bit RGB, without the surprises of a plain ``convert("RGB")``.
 
-Used by :func:`rpn_viz.images.load_image` after the full decode. High-bit-depth images are scaled by
+Used by :func:`rpn_viz.io.images.load_image` after the full decode. High-bit-depth images are scaled by
 their bit depth (16-bit: 65535 → 255) rather than clipped, which is what ``Image.convert("L")`` does
 for ``I;16`` and would turn most 16-bit photos white; float images are stretched from their finite
 range; transparent pixels are composited onto white (after downscaling, so the full-size white
