@@ -33,7 +33,7 @@ BUNDLED_FORMAT = "rpn_viz boxes v1"
 try:  # the checkout's assets/, or the copy a non-editable install put under <prefix>/share/rpn-viz/
     BUNDLED_PATH = assets_dir() / "dataset" / "boxes.json"
 except FileNotFoundError:  # neither: load_bundled() then says there is no bundled set
-    BUNDLED_PATH = Path(__file__).resolve().parent.parent / "assets" / "dataset" / "boxes.json"
+    BUNDLED_PATH = Path(__file__).resolve().parents[2] / "assets" / "dataset" / "boxes.json"
 #: A box may reach this many pixels past the photo's border (rounding in annotation tools); it is clipped.
 TOLERANCE_PX = 1.0
 MAX_BYTES = 50 * 1024 * 1024

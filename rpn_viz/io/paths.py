@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["app_root", "assets_dir", "find_sample", "samples", "shared_weights_dir"]
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parents[2]  # rpn_viz/io/paths.py → the checkout
 _INSTALLED = Path(sys.prefix) / "share" / "rpn-viz"
 
 
