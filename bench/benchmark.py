@@ -59,10 +59,10 @@ from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_FPN_Weigh
 
 import rpn_viz  # noqa: E402
 from rpn_viz.io.images import load_image  # noqa: E402
-from rpn_viz.device import device_name, resolve_device, tf32_allowed  # noqa: E402
-from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, load_model  # noqa: E402
+from rpn_viz.model.device import device_name, resolve_device, tf32_allowed  # noqa: E402
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, load_model  # noqa: E402
 from rpn_viz.testing import Measured, random_state_dict, run_measured, save_random_checkpoint  # noqa: E402
-from rpn_viz.weights import candidate_paths, is_available  # noqa: E402
+from rpn_viz.model.weights import candidate_paths, is_available  # noqa: E402
 
 DEFAULT_IMAGE = ROOT / "assets" / "coffee.jpg"
 GOAL_RATIO = {"cpu": 1.05, "cuda": 1.10}  # traced / torchvision's own forward, per device type
@@ -423,7 +423,7 @@ def training_step_rows(ctx: Context) -> None:
     fine-tuned on the benchmark photo, so the row exists everywhere. Also times one live redraw.
     """
     from rpn_viz.learn import TrainingSession
-    from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
+    from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model
     from rpn_viz.io.paths import assets_dir
 
     steps = max(ctx.args.runs, 3)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from rpn_viz.device import device_name, resolve_device, tf32_allowed
+    from rpn_viz.model.device import device_name, resolve_device, tf32_allowed
     from ui.serving import release_free_memory
 
     device = resolve_device()

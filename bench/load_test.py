@@ -529,8 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("load test: playwright is not installed (pip install playwright); nothing was run", file=sys.stderr)
         return 2
-    from rpn_viz.paper import MOBILENET_V2_IMAGENET
-    from rpn_viz.weights import WEIGHTS_DIR_ENV, configured_weights_dir, is_available
+    from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
+    from rpn_viz.model.weights import WEIGHTS_DIR_ENV, configured_weights_dir, is_available
 
     if args.train and not is_available(MOBILENET_V2_IMAGENET):
         print(f"load test: --train needs {MOBILENET_V2_IMAGENET.filename} (the learning page's backbone) in "

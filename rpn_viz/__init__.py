@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING
 _HOMES = {
     "FilterResult": "filtering", "FilterSettings": "filtering",
     "ImageLoadError": "io.errors", "LoadedImage": "io.images", "load_image": "io.images",
-    "MODELS": "models", "LoadedModel": "models", "ModelSpec": "models", "WeightsInfo": "models",
-    "available_models": "models", "load_model": "models",
+    "MODELS": "model.models", "LoadedModel": "model.models", "ModelSpec": "model.models", "WeightsInfo": "model.models",
+    "available_models": "model.models", "load_model": "model.models",
     "LevelTrace": "tracing", "Preprocess": "tracing", "Trace": "tracing", "trace": "tracing",
-    "WeightsError": "weights",
+    "WeightsError": "model.weights",
 }
 
 if TYPE_CHECKING:
     from .io.errors import ImageLoadError
     from .filtering import FilterResult, FilterSettings
     from .io.images import LoadedImage, load_image
-    from .models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
+    from .model.models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
     from .tracing import LevelTrace, Preprocess, Trace, trace
-    from .weights import WeightsError
+    from .model.weights import WeightsError
 
 
 def __getattr__(name: str) -> object:

@@ -29,7 +29,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou
 
-from . import paper
+from .model import paper
 
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
 Rounding = Literal["ceil", "floor"]
@@ -128,7 +128,7 @@ class AnchorSpec:
         return anchor_shapes(self.generator())
 
 
-#: The paper's anchor set (``rpn_viz.paper``'s sizes and ratios): 3 scales × 3 aspect ratios on
+#: The paper's anchor set (``rpn_viz.model.paper``'s sizes and ratios): 3 scales × 3 aspect ratios on
 #: VGG-16's stride-16 conv5 map (the paper RPN's MobileNetV2 is cut at stride 16 too).
 PAPER_ANCHORS = AnchorSpec(paper.ANCHOR_SIZES, paper.ASPECT_RATIOS, 16)
 

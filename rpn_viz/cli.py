@@ -32,7 +32,7 @@ from .commandline import (
 )
 
 NAME = "rpn_viz"
-#: ``rpn_viz.models.model_names()``, here so that ``--model`` is checked without importing torch
+#: ``rpn_viz.model.models.model_names()``, here so that ``--model`` is checked without importing torch
 #: (tests/test_cli.py checks the two agree).
 MODEL_NAMES = ("mobilenet_v3_large_fpn", "mobilenet_v3_large_320_fpn", "resnet50_fpn", "resnet50_fpn_v2", "paper_rpn")
 DEFAULT_MODEL = "mobilenet_v3_large_fpn"
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)  # a bad file is answered here, before torch is imported
     from .export import trace_json
-    from .models import load_model
+    from .model.models import load_model
     from .tracing import trace
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))

@@ -17,7 +17,7 @@ import sys
 from typing import Callable, NoReturn
 
 from .boxes import parse_box
-from .device import DEVICE_HELP, device_setting
+from .model.device import DEVICE_HELP, device_setting
 from .io.errors import describe_error
 
 __all__ = [
@@ -110,7 +110,7 @@ def filter_changes(args: argparse.Namespace) -> dict[str, float | int | None]:
 
 def check_device(device: str | None) -> None:
     """``ValueError`` unless the device setting (``--device``, else ``$RPN_VIZ_DEVICE``) is cpu, cuda,
-    cuda:N or auto: checked before torch is imported (:func:`rpn_viz.device.device_setting`)."""
+    cuda:N or auto: checked before torch is imported (:func:`rpn_viz.model.device.device_setting`)."""
     device_setting(device)
 
 

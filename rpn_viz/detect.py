@@ -15,7 +15,7 @@ from torch import Tensor
 from torchvision.ops import boxes as box_ops
 
 from .filtering import FilterResult
-from .models import MODELS
+from .model.models import MODELS
 from .tracing import Trace
 
 

@@ -24,9 +24,9 @@ from torch import Tensor
 
 from .baselines import selective_search, sliding_windows
 from .dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
-from .device import DEVICE_HELP
+from .model.device import DEVICE_HELP
 from .io.images import LoadedImage
-from .models import LoadedModel
+from .model.models import LoadedModel
 from .recall import best_iou_by_rank
 from .tracing import trace
 
@@ -82,7 +82,7 @@ def windows_ranked(image: LoadedImage, scale: float, seed: int) -> tuple[Tensor,
 
 def paper_scale(size: tuple[int, int]) -> float:
     """The paper's resize factor: short side 600, long side at most 1000."""
-    from .paper import MAX_SIZE, MIN_SIZE
+    from .model.paper import MAX_SIZE, MIN_SIZE
 
     return min(MIN_SIZE / min(size), MAX_SIZE / max(size))
 
@@ -140,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> int:
-        from .models import DEFAULT_MODEL, MODELS, available_models, load_model
-        from .paper import load_paper_model, load_trained_paper_model
+        from .model.models import DEFAULT_MODEL, MODELS, available_models, load_model
+        from .model.paper import load_paper_model, load_trained_paper_model
 
         photos = select(read_box_file(args.dataset), None if args.split == "all" else args.split)
         if not photos:

@@ -21,7 +21,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 from .boxes import best_iou
 from .filtering import FilterResult
 from .io.images import LoadedImage
-from .models import LoadedModel
+from .model.models import LoadedModel
 from .tracing import ImageInput, Trace, as_loaded_image, trace
 
 TOP_K = 10  # "recall": best IoU of each box among this many top proposals

@@ -30,7 +30,7 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import boxes as box_ops
 
-from .device import to_cpu
+from .model.device import to_cpu
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def filter_stages(
     final_pos = kept_pos[: settings.post_nms_top_n]
     timings["nms"] = _ms_since(start)
 
-    # one transfer from the model's device (rpn_viz.device.to_cpu); the stages are drawn on the CPU
+    # one transfer from the model's device (rpn_viz.model.device.to_cpu); the stages are drawn on the CPU
     fields = dict(anchor_index=top, level=level, logit=logit, prob=prob, box_unclipped=raw, box=box,
                   too_small=too_small, low_score=low_score, nms_kept_pos=kept_pos, final_pos=final_pos)
     return FilterResult(settings=settings, timings_ms=timings, **dict(zip(fields, to_cpu(list(fields.values())))))

@@ -20,7 +20,7 @@ from torchvision.ops import box_iou
 
 from .anchors import anchors_for_grids
 from .boxes import best_iou
-from .device import to_cpu
+from .model.device import to_cpu
 from .filtering import FilterResult, filter_stages
 from .tracing import Trace
 

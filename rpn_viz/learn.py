@@ -46,11 +46,11 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_p
 from torchvision.ops import box_iou
 
 from .boxes import best_iou
-from .device import to_cpu
+from .model.device import to_cpu
 from .examples import TOP_K, Example, best_iou_top_k, check_boxes, example_from_trace, example_order
 from .filtering import FilterSettings, filter_stages
-from .models import LoadedModel, WeightsInfo
-from .paper import PAPER_SPEC, PaperRPNHead
+from .model.models import LoadedModel, WeightsInfo
+from .model.paper import PAPER_SPEC, PaperRPNHead
 from .tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
 from .training import AnchorExplanation, LabelSummary, LiveView, StepResult, TrainConfig, optimizer_for
 
@@ -198,7 +198,7 @@ class TrainingSession:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
-        # what the step reports, in one transfer from the model's device (rpn_viz.device.to_cpu)
+        # what the step reports, in one transfer from the model's device (rpn_viz.model.device.to_cpu)
         losses, positive, negative = to_cpu([torch.stack([objectness_loss, box_loss, total]).detach(),
                                               positive_mask[0], negative_mask[0]])
         objectness_value, box_value, total_value = losses.tolist()

@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     image = load_image(args.image)  # a bad photo is answered here, before torch is imported
     sample = find_sample(Path(args.image).name, Path(args.image).read_bytes())
     from .follow import follow
-    from .models import load_model
+    from .model.models import load_model
     from .tracing import trace
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))

@@ -117,7 +117,7 @@ def random_state_dict(seed: int = 0, name: str | None = None) -> dict:
     import torch
 
     from .io.images import load_image
-    from .models import DEFAULT_MODEL, MODELS, build
+    from .model.models import DEFAULT_MODEL, MODELS, build
     from .io.paths import assets_dir
 
     generator = torch.Generator().manual_seed(seed)

@@ -32,11 +32,11 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
-from .device import DEVICE_HELP
+from .model.device import DEVICE_HELP
 from .examples import example_from_trace, examples_for, mirrored
 from .learn import TrainingSession
 from .training import StepResult, TrainConfig
-from .models import LoadedModel
+from .model.models import LoadedModel
 from .io.paths import app_root
 from .tracing import trace
 
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         photos = select(entries, None if args.split == "all" else args.split)
         if not photos:
             raise ValueError(f"the box file has no {args.split!r} photos")
-        from .paper import load_paper_model
+        from .model.paper import load_paper_model
 
         start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
                                  allow_download=not args.no_download)

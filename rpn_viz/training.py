@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .filtering import FilterResult
-from .models import LoadedModel, load_model
-from .paper import load_paper_model
+from .model.models import LoadedModel, load_model
+from .model.paper import load_paper_model
 
 # --------------------------------------------------------------------------------------------------
 # how a session starts

@@ -27,11 +27,11 @@ import rpn_viz
 import torch
 
 from loopback import loopback_only
-from rpn_viz import download as download_module
-from rpn_viz.device import resolve_device
-from rpn_viz.models import DEFAULT_MODEL, MODELS
+from rpn_viz.model import download as download_module
+from rpn_viz.model.device import resolve_device
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS
 from rpn_viz.testing import save_random_checkpoint
-from rpn_viz.weights import WEIGHTS_DIR_ENV, is_available
+from rpn_viz.model.weights import WEIGHTS_DIR_ENV, is_available
 from ui.serving import THREADS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def no_weights_folder(monkeypatch, tmp_path) -> Path:
     """No weights folder at all, as on a user's machine: neither ``$RPN_VIZ_WEIGHTS_DIR`` nor the
     shared folder beside the checkout; returns an empty torch hub cache (``$TORCH_HOME`` under tmp)."""
     monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: None)
+    monkeypatch.setattr("rpn_viz.model.weights.shared_weights_dir", lambda: None)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     return tmp_path / "torch_home" / "hub" / "checkpoints"
@@ -127,7 +127,7 @@ def official() -> rpn_viz.LoadedModel:
 @pytest.fixture(scope="session")
 def imagenet_backbone() -> None:
     """Skip, saying which file is missing and where it was looked for, without the ImageNet MobileNetV2."""
-    from rpn_viz.paper import MOBILENET_V2_IMAGENET
+    from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
 
     if not is_available(MOBILENET_V2_IMAGENET):
         pytest.skip(

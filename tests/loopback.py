@@ -5,7 +5,7 @@ misbehave on purpose: close the connection part-way through a body (an interrupt
 a body at a byte offset until the test releases it (to watch progress, or to make callers overlap),
 or never answer. It counts the GET requests for each path.
 
-:func:`loopback_only` wraps :func:`rpn_viz.download.open_url` so that any URL whose host is not the
+:func:`loopback_only` wraps :func:`rpn_viz.model.download.open_url` so that any URL whose host is not the
 loopback (or an ``.invalid`` name, which never resolves) fails as an offline machine would, and
 records the URL. ``tests/conftest.py`` installs it for every test; ``tests/serve_app.py`` installs it
 in the app server the browser test starts.

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from loopback import loopback_only  # noqa: E402
-from rpn_viz import download, weights  # noqa: E402
-from rpn_viz.models import DEFAULT_MODEL, MODELS  # noqa: E402
+from rpn_viz.model import download, weights  # noqa: E402
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS  # noqa: E402
 
 
 def main(url: str, sha256: str, *streamlit_args: str) -> int:

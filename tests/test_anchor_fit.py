@@ -120,8 +120,8 @@ def test_model_anchors_reproduce_the_traced_anchors(untrained_fast) -> None:
 
 
 def test_model_anchors_of_the_papers_stride_16_rpn() -> None:
-    from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
-    from rpn_viz.weights import is_available
+    from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model
+    from rpn_viz.model.weights import is_available
 
     if not is_available(MOBILENET_V2_IMAGENET):
         pytest.skip(f"{MOBILENET_V2_IMAGENET.filename} not on this machine (put it in ../shared/weights or set RPN_VIZ_WEIGHTS_DIR)")

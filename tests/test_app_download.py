@@ -22,10 +22,10 @@ from streamlit.testing.v1 import AppTest
 
 import rpn_viz
 from loopback import FileServer
-from rpn_viz.device import resolve_device
-from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
-from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model
-from rpn_viz.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
+from rpn_viz.model.device import resolve_device
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, load_model
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model
+from rpn_viz.model.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
 from ui.apptest import app_test, check, pictures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +148,7 @@ def test_a_fresh_clone_beside_shared_weights_opens_on_the_trained_offline_model(
     shared = tmp_path / "shared" / "weights"
     shared.mkdir(parents=True)
     (shared / MOBILENET_V2_IMAGENET.filename).symlink_to(IMAGENET_FILE.resolve())
-    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: shared)
+    monkeypatch.setattr("rpn_viz.model.weights.shared_weights_dir", lambda: shared)
     at = AppTest.from_file(APP, default_timeout=300)
     at.session_state["step"] = "proposals"
     at.run()

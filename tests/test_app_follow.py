@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rpn_viz
-from rpn_viz.device import resolve_device
+from rpn_viz.model.device import resolve_device
 from rpn_viz.testing import on_device
 from rpn_viz.follow import follow
 from ui.follow import stage_items, verdict

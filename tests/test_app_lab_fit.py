@@ -14,7 +14,7 @@ import rpn_viz
 from rpn_viz import anchor_fit as af
 from rpn_viz.io import box_files, lab
 from rpn_viz.anchors import PAPER_ANCHORS
-from rpn_viz.models import DEFAULT_MODEL
+from rpn_viz.model.models import DEFAULT_MODEL
 
 from rpn_viz.io.paths import app_root
 from ui.apptest import charts, downloadable_pictures, run_step, sample_sha, text_of

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from rpn_viz.paper import MOBILENET_V2_IMAGENET
-from rpn_viz.weights import is_available
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.model.weights import is_available
 from ui.apptest import app_test, check, text_of
 from ui.resources import YOUR_RPN_KEY
 

@@ -106,8 +106,8 @@ def test_a_broken_upload_gives_a_clear_error_and_the_app_keeps_working(page, ser
 
 
 def test_type_a_box_train_and_view_the_stepper_on_your_rpn(page, server):
-    from rpn_viz.paper import MOBILENET_V2_IMAGENET
-    from rpn_viz.weights import is_available
+    from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
+    from rpn_viz.model.weights import is_available
 
     if not is_available(MOBILENET_V2_IMAGENET):
         pytest.skip(f"ImageNet backbone {MOBILENET_V2_IMAGENET.filename} not on this machine "
@@ -140,7 +140,7 @@ def test_offline_first_then_pick_the_coco_model_and_watch_it_download(browser, t
     """Offline, the first screen says so; online again, picking the COCO model downloads it with a
     progress bar (the test holds the body half-way to see it), then the step shows its picture."""
     from loopback import FileServer, Hold
-    from rpn_viz.models import DEFAULT_MODEL, MODELS
+    from rpn_viz.model.models import DEFAULT_MODEL, MODELS
 
     spec = MODELS[DEFAULT_MODEL]
     data = scrambled_checkpoint.read_bytes()

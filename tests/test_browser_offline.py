@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from browsing import ROOT, assert_healthy, browser, new_page, screenshot, serve, settle, sidebar_step  # noqa: F401
-from rpn_viz.models import DEFAULT_MODEL, MODELS
-from rpn_viz.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
 from rpn_viz.testing import AppServer, free_port
-from rpn_viz.weights import candidate_paths
+from rpn_viz.model.weights import candidate_paths
 
 pytestmark = pytest.mark.browser
 

@@ -43,9 +43,9 @@ from torchvision.transforms.functional import pil_to_tensor
 import rpn_viz
 from rpn_viz import cli, download
 from rpn_viz.export import trace_json
-from rpn_viz.models import DEFAULT_MODEL, MODELS, model_names
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
-from rpn_viz.weights import WEIGHTS_DIR_ENV
+from rpn_viz.model.weights import WEIGHTS_DIR_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = MODELS[DEFAULT_MODEL]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rpn_viz
-from rpn_viz.device import DEVICE_ENV, device_setting, resolve_device, tf32_allowed, to_cpu
+from rpn_viz.model.device import DEVICE_ENV, device_setting, resolve_device, tf32_allowed, to_cpu
 from rpn_viz.testing import on_device
 from ui.apptest import app_test
 

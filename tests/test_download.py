@@ -25,10 +25,11 @@ import torch
 
 import rpn_viz
 from loopback import FileServer, Hold
-from rpn_viz import download
-from rpn_viz.models import DEFAULT_MODEL, MODELS, load_model
-from rpn_viz.download import DownloadError
-from rpn_viz.weights import OfficialFile, WeightsError, find_official, sha256_of
+from rpn_viz.model import download
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, load_model
+from rpn_viz.model.download import DownloadError
+from rpn_viz.model.download import find_official
+from rpn_viz.model.weights import OfficialFile, WeightsError, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = MODELS[DEFAULT_MODEL]

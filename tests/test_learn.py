@@ -1,4 +1,4 @@
-"""Tests for rpn_viz.paper and rpn_viz.learn, against torchvision's own RPN as the oracle.
+"""Tests for rpn_viz.model.paper and rpn_viz.learn, against torchvision's own RPN as the oracle.
 
 Real weights only: the ImageNet MobileNetV2 file is looked for in $RPN_VIZ_WEIGHTS_DIR (else
 ../shared/weights beside the checkout) and torchvision's cache; without it these
@@ -26,7 +26,7 @@ from rpn_viz.learn_cli import main as learn_main
 from rpn_viz.examples import best_iou_top_k, check_boxes
 from rpn_viz.learn import TrainingSession, copy_for_training
 from rpn_viz.training import TrainConfig
-from rpn_viz.paper import PaperRPNHead, feature_stride, load_paper_model
+from rpn_viz.model.paper import PaperRPNHead, feature_stride, load_paper_model
 from rpn_viz.testing import on_device, torchvision_input
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -155,7 +155,7 @@ def test_our_frozen_batchnorm_is_torchvisions_bit_for_bit(model_name, request, p
     network with torchvision's own module in every place gives equal features and proposals."""
     from torchvision.ops import misc
 
-    from rpn_viz.models import FrozenBatchNorm2d
+    from rpn_viz.model.models import FrozenBatchNorm2d
 
     loaded = request.getfixturevalue(model_name)
     ours = [m for m in loaded.model.modules() if isinstance(m, misc.FrozenBatchNorm2d)]
@@ -181,7 +181,7 @@ def test_in_place_normalisation_leaves_autograd_and_shared_inputs_alone():
     equals torchvision's; a norm not after a conv never works in place."""
     from torchvision.ops import misc
 
-    from rpn_viz.models import FrozenBatchNorm2d, normalize_in_place
+    from rpn_viz.model.models import FrozenBatchNorm2d, normalize_in_place
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 4, 3)

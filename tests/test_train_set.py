@@ -25,9 +25,9 @@ from rpn_viz.io.box_files import BoxFileError
 from rpn_viz.dataset import DatasetError, read_box_file
 from rpn_viz.examples import example_order, mirrored
 from rpn_viz.training import generalisation
-from rpn_viz.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
+from rpn_viz.model.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
 from rpn_viz.train_set import head_state, start_session, train
-from rpn_viz.weights import WeightsError
+from rpn_viz.model.weights import WeightsError
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -229,7 +229,7 @@ def test_a_tampered_or_broken_head_is_refused_in_one_line(imagenet_backbone, tmp
     state["conv.0.bias"] = state["conv.0.bias"] + 1
     tampered = tmp_path / "paper_rpn_head.pt"
     torch.save(state, tampered)
-    monkeypatch.setattr("rpn_viz.paper.SHIPPED_HEAD", tampered)
+    monkeypatch.setattr("rpn_viz.model.paper.SHIPPED_HEAD", tampered)
     with pytest.raises(WeightsError, match="is not the shipped head .*restore it with git checkout"):
         load_trained_paper_model(allow_download=False)
     broken = tmp_path / "HEAD.pt"

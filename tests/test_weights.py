@@ -26,14 +26,14 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import download as dmod
-from rpn_viz.models import DEFAULT_MODEL, MODELS, available_models, load_model
-from rpn_viz.weights import (
+from rpn_viz.model import download as dmod
+from rpn_viz.model.download import find_official
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, available_models, load_model
+from rpn_viz.model.weights import (
     WEIGHTS_DIR_ENV,
     OfficialFile,
     WeightsError,
     candidate_paths,
-    find_official,
     hub_checkpoint_dir,
     save_uploaded,
     sha256_of,
@@ -168,7 +168,7 @@ def test_shared_folder_beside_the_checkout_is_the_default(isolated, tiny, tmp_pa
     """A fresh clone beside ``shared/weights`` finds its files with no setting; a set folder wins."""
     official, data = tiny
     shared = tmp_path / "shared" / "weights"
-    monkeypatch.setattr("rpn_viz.weights.shared_weights_dir", lambda: shared)
+    monkeypatch.setattr("rpn_viz.model.weights.shared_weights_dir", lambda: shared)
     assert candidate_paths(official) == [shared / official.filename, isolated["hub"] / official.filename]
     in_shared = put(shared, official.filename, data)
     assert find_official(official, allow_download=False) == in_shared
@@ -425,7 +425,7 @@ def test_no_download_means_no_download(isolated, tiny) -> None:
 
 
 def test_patching_the_module_level_download_function(isolated, tiny, monkeypatch) -> None:
-    """``rpn_viz.download.download`` replaced: load_model and find_official use the replacement."""
+    """``rpn_viz.model.download.download`` replaced: load_model and find_official use the replacement."""
     official, _ = tiny
 
     def offline(_official, progress=True):

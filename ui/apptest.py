@@ -33,7 +33,7 @@ def app_test(step: str, *, sample: str | None = None, gt: Sequence[Sequence[floa
     screen's button does (only then does the picker offer it: no weights file needed); ``state``
     sets widget values by key."""
     from ui.resources import UNTRAINED_OK_KEY  # the app's own module, imported as the app imports it
-    from rpn_viz.models import DEFAULT_MODEL
+    from rpn_viz.model.models import DEFAULT_MODEL
 
     at = AppTest.from_file(str(app_root() / "app.py"), default_timeout=timeout)
     at.session_state["step"] = step

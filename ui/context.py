@@ -7,7 +7,7 @@ from dataclasses import astuple, dataclass
 
 import streamlit as st
 
-from rpn_viz.models import LoadedModel
+from rpn_viz.model.models import LoadedModel
 
 from .photo import Photo
 from .resources import ModelChoice

@@ -6,8 +6,8 @@ The offline note is shown in full (which file could not be downloaded, from wher
 goes in, and Retry) on the session's first page only; on later pages it is one line in the sidebar
 with the Retry button, and presenter mode shows only a small badge: a class sees the lesson first.
 
-Layout only: downloading, hashing and loading are ``rpn_viz.download``, ``rpn_viz.weights`` and
-``rpn_viz.models``.
+Layout only: downloading, hashing and loading are ``rpn_viz.model.download``, ``rpn_viz.model.weights`` and
+``rpn_viz.model.models``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Callable, NoReturn
 
 import streamlit as st
 
-from rpn_viz.models import DEFAULT_MODEL, MODELS, LoadedModel
-from rpn_viz.paper import MOBILENET_V2_IMAGENET
-from rpn_viz.download import MB, DownloadError, forget_failures, start_download
-from rpn_viz.weights import (
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, LoadedModel
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.model.download import MB, DownloadError, forget_failures, start_download
+from rpn_viz.model.weights import (
     OfficialFile,
     WeightsError,
     candidate_paths,

@@ -16,10 +16,10 @@ import streamlit as st
 
 import rpn_viz
 from rpn_viz.fairqueue import FairQueue
-from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
-from rpn_viz.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
 from rpn_viz.tracing import Trace
-from rpn_viz.weights import is_available
+from rpn_viz.model.weights import is_available
 
 from .serving import release_free_memory
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.follow import History
-from rpn_viz.models import PAPER_RPN, LoadedModel
+from rpn_viz.model.models import PAPER_RPN, LoadedModel
 from rpn_viz.nms import NmsStep
 
 from . import theme

@@ -156,7 +156,7 @@ def verdict(h: History, scene: Scene) -> str:
 
 
 def device_note(device: str, name: str, tf32: dict[str, bool]) -> str:
-    """Where the network ran, and why a GPU's numbers differ slightly from the CPU's (``rpn_viz.device``)."""
+    """Where the network ran, and why a GPU's numbers differ slightly from the CPU's (``rpn_viz.model.device``)."""
     chosen = f"Device: **{name}** (choose with the `RPN_VIZ_DEVICE` setting: cpu, cuda, cuda:N or auto). "
     if not device.startswith("cuda"):
         return chosen + ("Every \"equal to torchvision\" on these pages means on this device; on a GPU, TF32 "

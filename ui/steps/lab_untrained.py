@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from rpn_viz import baselines
-from rpn_viz.models import MODELS, available_models
+from rpn_viz.model.models import MODELS, available_models
 from rpn_viz.tracing import Trace
-from rpn_viz.weights import WeightsError
+from rpn_viz.model.weights import WeightsError
 
 from .. import theme
 from ..context import StepContext
@@ -28,7 +28,7 @@ def _name(trace: Trace) -> str:
 
 @st.cache_resource(show_spinner="Loading the paper's RPN with an untrained head…")
 def _paper_untrained() -> SharedModel:
-    from rpn_viz import paper
+    from rpn_viz.model import paper
 
     return SharedModel(paper.load_paper_model(allow_download=False))
 

@@ -19,10 +19,10 @@ from rpn_viz.dataset import BUNDLED, read_box_file, select
 from rpn_viz.io.errors import describe_error
 from rpn_viz.examples import TOP_K, Example, examples_for
 from rpn_viz.learn import TrainingSession
-from rpn_viz.models import MODELS, LoadedModel
-from rpn_viz.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
+from rpn_viz.model.models import MODELS, LoadedModel
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
 from rpn_viz.training import DEFAULT_LR, DEFAULT_STEPS, TrainConfig
-from rpn_viz.weights import WeightsError, is_available
+from rpn_viz.model.weights import WeightsError, is_available
 
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext

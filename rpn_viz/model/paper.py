@@ -14,7 +14,7 @@ hands ``RegionProposalNetwork`` the k logits it expects: ``logit = object − ba
 ``sigmoid(o − b) = eᵒ / (eᵒ + eᵇ)`` is exactly the softmax probability of "object". For the same
 reason torchvision's binary cross-entropy on that logit *is* the paper's 2-class log loss.
 
-The result is a :class:`~rpn_viz.models.LoadedModel` like the COCO ones, so ``rpn_viz.trace`` and
+The result is a :class:`~rpn_viz.model.models.LoadedModel` like the COCO ones, so ``rpn_viz.trace`` and
 ``Trace.refilter`` work on it unchanged. With a fresh head it is labelled *untrained*: an ImageNet
 backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.learn` trains it.
 """
@@ -34,8 +34,9 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .device import resolve_device
-from .models import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place
-from .weights import OfficialFile, WeightsError, find_official, load_state_dict, sha256_of
+from .loaded import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place
+from .download import find_official
+from .weights import OfficialFile, WeightsError, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.
 MOBILENET_V2_IMAGENET = OfficialFile(
@@ -181,7 +182,7 @@ def build_paper_rpn(seed: int = 0) -> PaperRPN:
 #: How rpn_viz names and labels this model. Not in ``models.MODELS``: ``load_model`` builds whole
 #: detectors; this one is loaded by :func:`load_paper_model`.
 PAPER_SPEC = ModelSpec(
-    name="paper_rpn",  # == rpn_viz.models.PAPER_RPN, the name load_model and the CLI take
+    name="paper_rpn",  # == rpn_viz.model.models.PAPER_RPN, the name load_model and the CLI take
     title="The paper's RPN on MobileNetV2 (ImageNet backbone)",
     builder=build_paper_rpn,
     official=MOBILENET_V2_IMAGENET,
@@ -213,9 +214,9 @@ def load_paper_model(
 ) -> LoadedModel:
     """The paper's RPN: official ImageNet MobileNetV2 backbone, fresh head from ``seed``, eval mode.
 
-    The weights file is found (and its sha256 checked) by :func:`rpn_viz.weights.find_official`, so
+    The weights file is found (and its sha256 checked) by :func:`rpn_viz.model.download.find_official`, so
     ``weights_dir`` / ``$RPN_VIZ_WEIGHTS_DIR`` / torchvision's cache all work; a missing file raises
-    :class:`~rpn_viz.weights.WeightsError` — there is no random-backbone fallback. All parameters are
+    :class:`~rpn_viz.model.weights.WeightsError` — there is no random-backbone fallback. All parameters are
     frozen (``requires_grad=False``); :mod:`rpn_viz.learn` trains a copy of the head.
     """
     target = resolve_device(device)
@@ -247,7 +248,7 @@ def feature_stride(model: PaperRPN, size: tuple[int, int] = (608, 928)) -> tuple
 # --- the head trained here, shipped with the project ------------------------------------------
 
 #: The paper's head trained on the bundled photos by ``python -m rpn_viz.train_set`` (see its README).
-SHIPPED_HEAD = Path(__file__).resolve().parent / "trained" / "paper_rpn_head.pt"
+SHIPPED_HEAD = Path(__file__).resolve().parents[1] / "trained" / "paper_rpn_head.pt"
 #: What ``SHIPPED_HEAD`` was trained on and how; written by the same command.
 SHIPPED_FACTS = SHIPPED_HEAD.with_suffix(".json")
 #: sha256 of ``SHIPPED_HEAD``'s bytes: the file is refused unless it matches.
@@ -257,7 +258,7 @@ SHIPPED_HEAD_SHA256 = "600d8da587dea166bca7c7b6bfde4d4ab7df339056d2b5f621fb5e59c
 def load_head(model: PaperRPN, path: str | os.PathLike) -> str:
     """Load a saved head (a ``PaperRPNHead`` state dict, ``weights_only``) into ``model``; its sha256.
 
-    A file that is not such a state dict raises :class:`~rpn_viz.weights.WeightsError` in one line
+    A file that is not such a state dict raises :class:`~rpn_viz.model.weights.WeightsError` in one line
     naming the first missing or unexpected key (never a half-loaded head).
     """
     path = Path(path)

@@ -9,8 +9,8 @@ transfer (process-wide single flight). A failure to connect is remembered for
 :data:`OFFLINE_MEMORY_S` so that new sessions do not each wait for the timeout again; ``retry=True``
 tries anyway. :func:`download` waits for it (with a progress line on stderr for the CLI).
 
-Finding, verifying and loading the files is :mod:`rpn_viz.weights`, which calls :func:`download`
-when a file is on no disk.
+Finding, verifying and loading the files is :mod:`rpn_viz.model.weights`; :func:`find_official` (here, so
+that weights never imports this module back) takes a verified copy from disk, else calls :func:`download`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Callable
 from urllib.error import HTTPError, URLError
 
-from .weights import OfficialFile, hub_checkpoint_dir, remember_sha256
+from .weights import (
+    OfficialFile,
+    WeightsError,
+    candidate_paths,
+    hub_checkpoint_dir,
+    missing_message,
+    remember_sha256,
+    verify_official,
+)
 
 TIMEOUT_S = 5.0  # name resolution, connecting, and each read: an offline machine fails this fast
 CHUNK_BYTES = 1 << 16
@@ -312,3 +320,30 @@ def download(official: OfficialFile, progress: bool | Callable[[Progress], None]
     finally:
         if shown:
             print(file=sys.stderr)
+
+
+def find_official(
+    official: OfficialFile,
+    weights_dir: str | os.PathLike | None = None,
+    allow_download: bool = True,
+    downloader: Callable[[OfficialFile], Path] | None = None,
+) -> Path:
+    """Path of a verified copy of ``official``, downloading it if allowed; else :class:`WeightsError`.
+
+    A present file with the wrong hash is an error, not a reason to look further: a user who put a
+    file somewhere should learn that it is broken.
+    """
+    for path in candidate_paths(official, weights_dir):
+        if path.is_file():
+            verify_official(path, official)
+            return path
+    if not allow_download:
+        raise WeightsError(missing_message(official, weights_dir, "download not allowed"))
+    try:
+        return (downloader or download)(official)  # looked up now, so tests can replace download()
+    except WeightsError:
+        raise
+    except DownloadError as exc:
+        raise WeightsError(missing_message(official, weights_dir, exc.reason)) from None
+    except Exception as exc:  # offline, DNS, HTTP, disk: all mean "not available here"
+        raise WeightsError(missing_message(official, weights_dir, f"{type(exc).__name__}: {exc}")) from None

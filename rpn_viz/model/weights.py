@@ -6,7 +6,7 @@ An official checkpoint is looked for, in order, in:
    ``shared/weights`` folder beside the checkout when there is one (:func:`rpn_viz.io.paths.shared_weights_dir`);
 2. torchvision's hub cache, ``$TORCH_HOME/hub/checkpoints`` (where torchvision itself saves it);
 3. a download into that cache (torch.hub layout, so torchvision and other tools share the file),
-   when the machine is online: :mod:`rpn_viz.download`.
+   when the machine is online: :mod:`rpn_viz.model.download` (whose ``find_official`` walks this list).
 
 Every official file is checked against its full sha256 before ``torch.load(..., weights_only=True)``.
 When nothing works, :class:`WeightsError` carries one message that names the file, its URL and the
@@ -19,12 +19,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 
-from .io.errors import UserError
-from .io.paths import shared_weights_dir
+from ..io.errors import UserError
+from ..io.paths import shared_weights_dir
 
 WEIGHTS_DIR_ENV = "RPN_VIZ_WEIGHTS_DIR"
 
@@ -105,35 +105,6 @@ def missing_message(official: OfficialFile, weights_dir: str | os.PathLike | Non
         f"Download it from {official.url} and put it in {target}/ "
         f"(or pass --weights-dir / set {WEIGHTS_DIR_ENV})."
     )
-
-
-def find_official(
-    official: OfficialFile,
-    weights_dir: str | os.PathLike | None = None,
-    allow_download: bool = True,
-    downloader: Callable[[OfficialFile], Path] | None = None,
-) -> Path:
-    """Path of a verified copy of ``official``, downloading it if allowed; else :class:`WeightsError`.
-
-    A present file with the wrong hash is an error, not a reason to look further: a user who put a
-    file somewhere should learn that it is broken.
-    """
-    for path in candidate_paths(official, weights_dir):
-        if path.is_file():
-            verify_official(path, official)
-            return path
-    if not allow_download:
-        raise WeightsError(missing_message(official, weights_dir, "download not allowed"))
-    from . import download as downloads  # here: rpn_viz.download builds on this module
-
-    try:
-        return (downloader or downloads.download)(official)  # looked up now, so tests can replace download()
-    except WeightsError:
-        raise
-    except downloads.DownloadError as exc:
-        raise WeightsError(missing_message(official, weights_dir, exc.reason)) from None
-    except Exception as exc:  # offline, DNS, HTTP, disk: all mean "not available here"
-        raise WeightsError(missing_message(official, weights_dir, f"{type(exc).__name__}: {exc}")) from None
 
 
 def is_available(official: OfficialFile, weights_dir: str | os.PathLike | None = None) -> bool:
