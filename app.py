@@ -14,7 +14,7 @@ from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, use
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
 
 from rpn_viz.model.device import device_name, resolve_device, tf32_allowed
-from rpn_viz.filtering import FilterSettings
+from rpn_viz.pipeline.filtering import FilterSettings
 from rpn_viz.io.errors import describe_error
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN
 from rpn_viz.model.weights import is_available

@@ -430,8 +430,8 @@ def check(sessions: list[Session], results: list[dict], photos: list[Path], chec
     import torch
 
     import rpn_viz
-    from rpn_viz.export import trace_json
-    from rpn_viz.filtering import FilterSettings
+    from rpn_viz.pipeline.export import trace_json
+    from rpn_viz.pipeline.filtering import FilterSettings
     from rpn_viz.io.images import load_image
 
     from ui.serving import limit_torch_threads

@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING
 # Imported on first use (PEP 562), so ``python -m rpn_viz`` answers a bad command line or a file
 # that is not a photo without loading torch.
 _HOMES = {
-    "FilterResult": "filtering", "FilterSettings": "filtering",
+    "FilterResult": "pipeline.filtering", "FilterSettings": "pipeline.filtering",
     "ImageLoadError": "io.errors", "LoadedImage": "io.images", "load_image": "io.images",
     "MODELS": "model.models", "LoadedModel": "model.models", "ModelSpec": "model.models", "WeightsInfo": "model.models",
     "available_models": "model.models", "load_model": "model.models",
-    "LevelTrace": "tracing", "Preprocess": "tracing", "Trace": "tracing", "trace": "tracing",
+    "LevelTrace": "pipeline.tracing", "Preprocess": "pipeline.tracing", "Trace": "pipeline.tracing", "trace": "pipeline.tracing",
     "WeightsError": "model.weights",
 }
 
 if TYPE_CHECKING:
     from .io.errors import ImageLoadError
-    from .filtering import FilterResult, FilterSettings
+    from .pipeline.filtering import FilterResult, FilterSettings
     from .io.images import LoadedImage, load_image
     from .model.models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
-    from .tracing import LevelTrace, Preprocess, Trace, trace
+    from .pipeline.tracing import LevelTrace, Preprocess, Trace, trace
     from .model.weights import WeightsError
 
 

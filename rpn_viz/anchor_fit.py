@@ -3,7 +3,7 @@
 The questions people who train detectors keep asking, answered with the RPN's own rules:
 
 * **Unmatched boxes.** Training labels anchors with ``Matcher(0.7, 0.3, allow_low_quality_matches=
-  True)`` (:func:`rpn_viz.anchors.assign_labels`). A box is *matched* when at least one anchor is
+  True)`` (:func:`rpn_viz.pipeline.anchors.assign_labels`). A box is *matched* when at least one anchor is
   positive for it at IoU ≥ 0.7, *best match only* when its positives come only from the rule "each
   box's best anchor is positive", and has *no positive anchor* when even its best anchor went to
   another box it overlaps more (the rule keeps each anchor's own best box).
@@ -14,7 +14,7 @@ The questions people who train detectors keep asking, answered with the RPN's ow
 
 Everything is in network-input pixels: the boxes of a photo are scaled the way the model's
 ``GeneralizedRCNNTransform`` resizes that photo, and the anchors come from torchvision's
-``AnchorGenerator`` (sizes = √(w·h), aspect ratio = h / w) through :mod:`rpn_viz.anchors`.
+``AnchorGenerator`` (sizes = √(w·h), aspect ratio = h / w) through :mod:`rpn_viz.pipeline.anchors`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
+from .pipeline.anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
 from .io.box_files import ImageBoxes
 from .lab import model_anchor_set
-from .tracing import Trace
+from .pipeline.tracing import Trace
 
 MATCHED = "matched at IoU ≥ 0.7"
 BEST_MATCH_ONLY = "positive only as a box's best anchor"
@@ -127,7 +127,7 @@ class ShapeAnchors:
     """k anchor shapes, each its own (size, ratio) pair — what k-means fits — at one stride.
 
     Each pair goes through ``AnchorGenerator`` on its own (so its rounding is torchvision's), on the
-    grid :func:`rpn_viz.anchors.tile_anchors` uses for the same stride.
+    grid :func:`rpn_viz.pipeline.anchors.tile_anchors` uses for the same stride.
     """
 
     sizes: tuple[float, ...]
@@ -188,7 +188,7 @@ class BoxMatch:
 
 def match_boxes(anchors: Tensor, boxes: Tensor, image_size: tuple[int, int] | None = None,
                 ignore_cross_boundary: bool = False, fg_iou: float = 0.7, bg_iou: float = 0.3) -> BoxMatch:
-    """Label ``anchors`` from ``boxes`` with the RPN's rule (:func:`rpn_viz.anchors.assign_labels`, torchvision's
+    """Label ``anchors`` from ``boxes`` with the RPN's rule (:func:`rpn_viz.pipeline.anchors.assign_labels`, torchvision's
     ``Matcher`` with ``allow_low_quality_matches``) and read, per box, what it got.
 
     A positive anchor belongs to the box it overlaps most (Matcher keeps each anchor's own best box,

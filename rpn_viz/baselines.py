@@ -26,11 +26,11 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, clip_boxes_to_image
 
-from .boxes import best_iou
-from .filtering import FilterResult, FilterSettings
-from .anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
+from .pipeline.boxes import best_iou
+from .pipeline.filtering import FilterResult, FilterSettings
+from .pipeline.anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
-from .tracing import Trace, same_network_input
+from .pipeline.tracing import Trace, same_network_input
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def sliding_windows(
 ) -> CandidateSet:
     """Every window of ``spec``'s k shapes at every stride-spaced position of a (w, h) image.
 
-    The positions and shapes are the anchor tiling of :func:`rpn_viz.anchors.tile_anchors`, so the
+    The positions and shapes are the anchor tiling of :func:`rpn_viz.pipeline.anchors.tile_anchors`, so the
     count is positions × k; with ``clip`` each window is cut to the image (a window-based
     classifier can only look at pixels that exist).
     """

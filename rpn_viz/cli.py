@@ -108,9 +108,9 @@ def _run(args: argparse.Namespace) -> int:
     from .io.images import load_image
 
     image = load_image(args.image)  # a bad file is answered here, before torch is imported
-    from .export import trace_json
+    from .pipeline.export import trace_json
     from .model.models import load_model
-    from .tracing import trace
+    from .pipeline.tracing import trace
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
     result = trace(loaded, image)

@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Callable, NoReturn
 
-from .boxes import parse_box
+from .pipeline.boxes import parse_box
 from .model.device import DEVICE_HELP, device_setting
 from .io.errors import describe_error
 
@@ -121,7 +121,7 @@ def weights_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def box_argument(text: str) -> tuple[float, float, float, float]:
-    """argparse ``type=`` for ``--box x1,y1,x2,y2`` (:func:`rpn_viz.boxes.parse_box`, its reason in the error line)."""
+    """argparse ``type=`` for ``--box x1,y1,x2,y2`` (:func:`rpn_viz.pipeline.boxes.parse_box`, its reason in the error line)."""
     try:
         return parse_box(text)
     except ValueError as exc:

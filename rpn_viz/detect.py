@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 from torchvision.ops import boxes as box_ops
 
-from .filtering import FilterResult
+from .pipeline.filtering import FilterResult
 from .model.models import MODELS
-from .tracing import Trace
+from .pipeline.tracing import Trace
 
 
 @dataclass(frozen=True)

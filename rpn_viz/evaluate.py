@@ -28,7 +28,7 @@ from .model.device import DEVICE_HELP
 from .io.images import LoadedImage
 from .model.models import LoadedModel
 from .recall import best_iou_by_rank
-from .tracing import trace
+from .pipeline.tracing import trace
 
 TOP_NS: tuple[int, ...] = (10, 100, 300)
 IOU = 0.5

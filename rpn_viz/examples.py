@@ -18,11 +18,11 @@ from PIL import ImageOps
 from torch import Tensor
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
-from .boxes import best_iou
-from .filtering import FilterResult
+from .pipeline.boxes import best_iou
+from .pipeline.filtering import FilterResult
 from .io.images import LoadedImage
 from .model.models import LoadedModel
-from .tracing import ImageInput, Trace, as_loaded_image, trace
+from .pipeline.tracing import ImageInput, Trace, as_loaded_image, trace
 
 TOP_K = 10  # "recall": best IoU of each box among this many top proposals
 

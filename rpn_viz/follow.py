@@ -4,7 +4,7 @@ A proposal is born from one anchor: a cell of one feature level and one of its k
 head gives it an objectness logit and four deltas; decoding moves the anchor into a box; the
 post-processing keeps it or drops it at one stage (pre-NMS top-N of its level, the minimum size, the
 score threshold, NMS, post-NMS top-N). :func:`follow` reads all of that back from a
-:class:`~rpn_viz.tracing.Trace` and a :class:`~rpn_viz.filtering.FilterResult` — nothing is
+:class:`~rpn_viz.pipeline.tracing.Trace` and a :class:`~rpn_viz.pipeline.filtering.FilterResult` — nothing is
 recomputed except ranks — so the app can show one box's whole history and say where and why it
 stopped. Following the *anchor index* (not a proposal's rank) keeps it meaningful for a box that
 never became a proposal.
@@ -17,8 +17,8 @@ from typing import Literal
 
 import torch
 
-from .filtering import FilterResult
-from .tracing import AnchorShape, Trace
+from .pipeline.filtering import FilterResult
+from .pipeline.tracing import AnchorShape, Trace
 
 Box = tuple[float, float, float, float]
 Stage = Literal["beyond pre-NMS top-N", "too small", "low score", "suppressed", "beyond post-NMS top-N", "proposal"]
@@ -62,7 +62,7 @@ class History:
     clipped: bool = False  # whether clipping changed the box
     nms_rank: int | None = None  # order in which NMS considered it (descending objectness)
     nms_inputs: int = 0  # boxes that reached NMS
-    nms_step: int | None = None  # greedy step that kept it (as rpn_viz.nms.greedy_nms_steps counts)
+    nms_step: int | None = None  # greedy step that kept it (as rpn_viz.pipeline.nms.greedy_nms_steps counts)
     removed: tuple[Removal, ...] = ()  # boxes it removed, in the order NMS considered them
     suppressor_flat: int | None = None  # flat anchor index of the kept box that removed it
     suppressor_pos: int | None = None
@@ -90,7 +90,7 @@ def _position(positions: torch.Tensor, pos: int) -> int | None:
 def nms_order(result: FilterResult) -> torch.Tensor:
     """Candidate positions that reached NMS, in the order greedy NMS considers them.
 
-    Descending probability, ties in candidate order: the order of :func:`rpn_viz.nms.greedy_nms_steps`
+    Descending probability, ties in candidate order: the order of :func:`rpn_viz.pipeline.nms.greedy_nms_steps`
     on ``result.nms_input_pos`` (and torchvision's stable sort inside NMS).
     """
     pos = result.nms_input_pos

@@ -5,7 +5,7 @@ network never sees the anchors, they exist only when its outputs are decoded. :f
 moves a *trained* head's deltas onto a custom anchor set on the same cells (torchvision's
 ``AnchorGenerator`` and ``BoxCoder``, then the model's own post-processing), to show that the
 head's numbers only mean something for the anchor set it was trained with. The anchor geometry
-itself (tiling, the paper's labels and mini-batch) is :mod:`rpn_viz.anchors`. Boxes are
+itself (tiling, the paper's labels and mini-batch) is :mod:`rpn_viz.pipeline.anchors`. Boxes are
 (x1, y1, x2, y2) in network-input pixels throughout.
 """
 
@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .anchors import anchors_for_grids
-from .boxes import best_iou
+from .pipeline.anchors import anchors_for_grids
+from .pipeline.boxes import best_iou
 from .model.device import to_cpu
-from .filtering import FilterResult, filter_stages
-from .tracing import Trace
+from .pipeline.filtering import FilterResult, filter_stages
+from .pipeline.tracing import Trace
 
 
 def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:

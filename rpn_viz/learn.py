@@ -45,13 +45,13 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 from torchvision.ops import box_iou
 
-from .boxes import best_iou
+from .pipeline.boxes import best_iou
 from .model.device import to_cpu
 from .examples import TOP_K, Example, best_iou_top_k, check_boxes, example_from_trace, example_order
-from .filtering import FilterSettings, filter_stages
+from .pipeline.filtering import FilterSettings, filter_stages
 from .model.models import LoadedModel, WeightsInfo
 from .model.paper import PAPER_SPEC, PaperRPNHead
-from .tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
+from .pipeline.tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
 from .training import AnchorExplanation, LabelSummary, LiveView, StepResult, TrainConfig, optimizer_for
 
 _RNG_LOCK = threading.Lock()  # guards the seeded draw of a step's mini-batch (torch's global generator)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .anchor_fit import Resize, ShapeAnchors, scaled_boxes
-from .anchors import AnchorSpec
+from .pipeline.anchors import AnchorSpec
 from .io.box_files import ImageBoxes
 
 

@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     sample = find_sample(Path(args.image).name, Path(args.image).read_bytes())
     from .follow import follow
     from .model.models import load_model
-    from .tracing import trace
+    from .pipeline.tracing import trace
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
     traced = trace(loaded, image)

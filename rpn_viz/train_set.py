@@ -38,7 +38,7 @@ from .learn import TrainingSession
 from .training import StepResult, TrainConfig
 from .model.models import LoadedModel
 from .io.paths import app_root
-from .tracing import trace
+from .pipeline.tracing import trace
 
 DEFAULT_STEPS = 1200
 DEFAULT_SEED = 0

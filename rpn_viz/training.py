@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor, nn
 
-from .filtering import FilterResult
+from .pipeline.filtering import FilterResult
 from .model.models import LoadedModel, load_model
 from .model.paper import load_paper_model
 

@@ -17,7 +17,7 @@ import torch
 import rpn_viz
 from rpn_viz import anchor_fit as af
 from rpn_viz import shape_kmeans
-from rpn_viz.anchors import AnchorSpec, tile_anchors
+from rpn_viz.pipeline.anchors import AnchorSpec, tile_anchors
 from rpn_viz.io.box_files import ImageBoxes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, tile_anchors
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec, tile_anchors
 from ui.apptest import charts, check, downloadable_pictures, run_step, text_of
 
 GT = [[60.0, 300.0, 330.0, 900.0], [380.0, 120.0, 640.0, 520.0]]  # photo pixels of the first sample

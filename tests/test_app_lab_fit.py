@@ -13,7 +13,7 @@ import pytest
 import rpn_viz
 from rpn_viz import anchor_fit as af
 from rpn_viz.io import box_files, lab
-from rpn_viz.anchors import PAPER_ANCHORS
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS
 from rpn_viz.model.models import DEFAULT_MODEL
 
 from rpn_viz.io.paths import app_root

@@ -42,7 +42,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
 from rpn_viz import cli, download
-from rpn_viz.export import trace_json
+from rpn_viz.pipeline.export import trace_json
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
 from rpn_viz.model.weights import WEIGHTS_DIR_ENV

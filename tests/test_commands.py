@@ -90,7 +90,7 @@ def test_box_argument_says_what_is_wrong(text, reason, capsys) -> None:
 
 
 def test_typed_boxes_are_clipped_and_errors_name_the_line() -> None:
-    from rpn_viz.boxes import parse_boxes
+    from rpn_viz.pipeline.boxes import parse_boxes
 
     assert parse_boxes("-5, 10, 50, 60\n\n20 30 900 40", (100, 80)) == [[0.0, 10.0, 50.0, 60.0], [20.0, 30.0, 100.0, 40.0]]
     with pytest.raises(ValueError, match="line 2: expected 4 numbers"):

@@ -9,7 +9,7 @@ from torchvision.ops import batched_nms
 
 import rpn_viz
 from rpn_viz.follow import box_at, follow, kept_steps
-from rpn_viz.nms import greedy_nms_steps
+from rpn_viz.pipeline.nms import greedy_nms_steps
 
 from conftest import ASSETS
 

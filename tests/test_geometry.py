@@ -10,9 +10,9 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import batched_nms, box_iou, nms
 
 import rpn_viz
-from rpn_viz.nms import greedy_nms_steps, kept_indices
+from rpn_viz.pipeline.nms import greedy_nms_steps, kept_indices
 from rpn_viz.testing import on_device, torchvision_input
-from rpn_viz.regression import explain_decode
+from rpn_viz.pipeline.regression import explain_decode
 
 
 @pytest.fixture(scope="module")

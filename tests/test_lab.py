@@ -24,9 +24,9 @@ from torchvision.models.detection.image_list import ImageList
 
 import rpn_viz
 from rpn_viz import baselines, lab, receptive, recall
-from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, anchors_for_grids, assign_labels, sample_minibatch, tile_anchors
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec, anchors_for_grids, assign_labels, sample_minibatch, tile_anchors
 from rpn_viz.model.models import LoadedModel, WeightsInfo
-from rpn_viz.regression import explain_decode
+from rpn_viz.pipeline.regression import explain_decode
 from rpn_viz.testing import torchvision_input
 from ui.words import custom_decode_text
 

@@ -17,7 +17,7 @@ import torch
 import rpn_viz
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
-from rpn_viz.filtering import FilterSettings, rpn_with_settings
+from rpn_viz.pipeline.filtering import FilterSettings, rpn_with_settings
 from rpn_viz.testing import on_device, torchvision_input
 
 CHANGED = [
@@ -145,8 +145,8 @@ def test_the_network_input_is_torchvisions(scrambled, device, photos):
     expected = ((images.tensors[0, :, :h, :w] * std + mean).clamp(0, 1) * 255).round().to(torch.uint8)
     assert torch.equal(torch.from_numpy(trace.input_view()), expected.permute(1, 2, 0).cpu())
     other = rpn_viz.trace(scrambled, photos[3])
-    assert rpn_viz.tracing.same_network_input(trace, rpn_viz.trace(scrambled, photos[2]))
-    assert not rpn_viz.tracing.same_network_input(trace, other)
+    assert rpn_viz.pipeline.tracing.same_network_input(trace, rpn_viz.trace(scrambled, photos[2]))
+    assert not rpn_viz.pipeline.tracing.same_network_input(trace, other)
 
 
 @pytest.mark.parametrize("model_name", ["scrambled", "shipped"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image
 
-from rpn_viz.boxes import parse_boxes
+from rpn_viz.pipeline.boxes import parse_boxes
 
 from . import theme
 from .figures import clickable_picture

@@ -18,7 +18,7 @@ import rpn_viz
 from rpn_viz.fairqueue import FairQueue
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
 from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
-from rpn_viz.tracing import Trace
+from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.model.weights import is_available
 
 from .serving import release_free_memory

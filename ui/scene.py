@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rpn_viz.filtering import FilterResult, FilterSettings
-from rpn_viz.tracing import Trace
+from rpn_viz.pipeline.filtering import FilterResult, FilterSettings
+from rpn_viz.pipeline.tracing import Trace
 
 
 @dataclass(kw_only=True)

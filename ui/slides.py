@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 from fpdf import FPDF
 from PIL import Image
 
-from rpn_viz.filtering import FilterSettings
+from rpn_viz.pipeline.filtering import FilterSettings
 from rpn_viz.follow import History
 from rpn_viz.model.models import PAPER_RPN, LoadedModel
-from rpn_viz.nms import NmsStep
+from rpn_viz.pipeline.nms import NmsStep
 
 from . import theme
 from .picture_frame import font_path, jpeg, zoomed

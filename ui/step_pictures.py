@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from rpn_viz.follow import History
-from rpn_viz.nms import NmsStep, greedy_nms_steps
-from rpn_viz.regression import DecodeExplanation, explain_decode
-from rpn_viz.tracing import LevelTrace
+from rpn_viz.pipeline.nms import NmsStep, greedy_nms_steps
+from rpn_viz.pipeline.regression import DecodeExplanation, explain_decode
+from rpn_viz.pipeline.tracing import LevelTrace
 
 from . import theme
 from .marks import cell_box, mark, mark_cell, working_box

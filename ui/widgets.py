@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz.tracing import LevelTrace, Trace
+from rpn_viz.pipeline.tracing import LevelTrace, Trace
 
 
 def level_picker(trace: Trace, key: str, label: str = "Feature level") -> LevelTrace:

@@ -16,7 +16,7 @@ from rpn_viz.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnc
 from rpn_viz.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
 from rpn_viz.follow import History
 from rpn_viz.lab import CustomAnchorDecode
-from rpn_viz.regression import DecodeExplanation
+from rpn_viz.pipeline.regression import DecodeExplanation
 
 from .scene import Scene
 

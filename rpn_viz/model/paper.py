@@ -108,7 +108,7 @@ class PaperRPNHead(nn.Module):
         return torch.softmax(torch.stack([background, obj]), dim=0)[1]
 
     def trace_parts(self, feature: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(3×3-conv activations, k logits, 4k deltas) of one level, as ``rpn_viz.tracing.head_parts`` wants."""
+        """(3×3-conv activations, k logits, 4k deltas) of one level, as ``rpn_viz.pipeline.tracing.head_parts`` wants."""
         conv = self.conv(feature)
         background, obj = self.scores(conv)
         return conv, obj - background, self.bbox_pred(conv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from rpn_viz.anchors import inside_image
+from rpn_viz.pipeline.anchors import inside_image
 
 from .. import follow, theme
 from ..context import StepContext

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, MiniBatch, Tiling, assign_labels, sample_minibatch, tile_anchors
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec, MiniBatch, Tiling, assign_labels, sample_minibatch, tile_anchors
 
 from .. import charts, theme
 from ..context import StepContext

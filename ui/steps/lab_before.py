@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from rpn_viz import baselines
-from rpn_viz.anchors import AnchorSpec
+from rpn_viz.pipeline.anchors import AnchorSpec
 
 from .. import charts, theme
 from ..context import StepContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from rpn_viz.boxes import split_numbers
-from rpn_viz.anchors import AnchorSpec
+from rpn_viz.pipeline.boxes import split_numbers
+from rpn_viz.pipeline.anchors import AnchorSpec
 from rpn_viz.lab import working_to_input
 
 from ..boxes import box_editor, get_boxes
@@ -59,7 +59,7 @@ def lab_anchor_state() -> dict:
 
 
 def lab_anchor_spec() -> AnchorSpec:
-    """The lab's custom anchors as an :class:`~rpn_viz.anchors.AnchorSpec`."""
+    """The lab's custom anchors as an :class:`~rpn_viz.pipeline.anchors.AnchorSpec`."""
     state = lab_anchor_state()
     return AnchorSpec(tuple(sorted(state["sizes"])), tuple(sorted(state["ratios"])), int(state["stride"]))
 

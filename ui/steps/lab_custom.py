@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from rpn_viz import lab
-from rpn_viz.regression import explain_decode
+from rpn_viz.pipeline.regression import explain_decode
 
 from .. import theme
 from ..context import StepContext

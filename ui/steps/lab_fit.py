@@ -10,7 +10,7 @@ import torch
 
 from rpn_viz import anchor_fit as af
 from rpn_viz.io import box_files, shape_kmeans
-from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec
 from rpn_viz.io.errors import describe_error
 
 from .. import charts, theme

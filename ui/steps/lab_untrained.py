@@ -6,7 +6,7 @@ import streamlit as st
 
 from rpn_viz import baselines
 from rpn_viz.model.models import MODELS, available_models
-from rpn_viz.tracing import Trace
+from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.model.weights import WeightsError
 
 from .. import theme

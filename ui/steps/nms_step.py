@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from rpn_viz.follow import History
-from rpn_viz.nms import NmsStep
+from rpn_viz.pipeline.nms import NmsStep
 
 from .. import follow
 from ..context import StepContext

@@ -10,7 +10,7 @@ import torch
 
 from rpn_viz.detect import has_second_stage, one_proposal, second_stage
 from rpn_viz.follow import History
-from rpn_viz.export import proposals_csv, trace_json
+from rpn_viz.pipeline.export import proposals_csv, trace_json
 
 from .. import follow, theme
 from ..context import StepContext

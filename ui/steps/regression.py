@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from rpn_viz.regression import explain_decode
+from rpn_viz.pipeline.regression import explain_decode
 
 from .. import follow, theme
 from ..context import StepContext

@@ -29,7 +29,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou
 
-from .model import paper
+from ..model import paper
 
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
 Rounding = Literal["ceil", "floor"]

@@ -32,10 +32,10 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.transforms.functional import convert_image_dtype, pil_to_tensor
 
 from .anchors import AnchorShape, anchor_shapes
-from .model.device import to_cpu
+from ..model.device import to_cpu
 from .filtering import FilterResult, FilterSettings, filter_stages
-from .io.images import LoadedImage, load_image
-from .model.models import LoadedModel
+from ..io.images import LoadedImage, load_image
+from ..model.models import LoadedModel
 
 if TYPE_CHECKING:
     import numpy

@@ -1,6 +1,6 @@
 """Greedy non-maximum suppression, one step at a time, to *show* it.
 
-The proposals themselves always come from torchvision's ``batched_nms`` (see :mod:`rpn_viz.filtering`);
+The proposals themselves always come from torchvision's ``batched_nms`` (see :mod:`rpn_viz.pipeline.filtering`);
 this module re-implements the same greedy loop in plain steps so the app can play it back:
 
     while boxes remain:

@@ -30,7 +30,7 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import boxes as box_ops
 
-from .model.device import to_cpu
+from ..model.device import to_cpu
 
 
 @dataclass(frozen=True)
