@@ -13,7 +13,7 @@ browser), and in every session, all at the same moment:
 3. moves the NMS IoU slider one notch (0.70 → 0.65) with the keyboard and downloads the JSON again;
 4. switches to step 7 (NMS) in the sidebar and waits for its picture;
 5. the first ``--train`` sessions (default 20) open the learning page, type a box on their photo and
-   press Train at the same moment (30 steps each): trainings queue (``rpn_viz.fairqueue``), every
+   press Train at the same moment (30 steps each): trainings queue (``rpn_viz.training.fairqueue``), every
    waiting page must show its place in line, and every training must finish.
 
 Checks: no exception or error box on any page and no traceback in the server log; each session's

@@ -1,7 +1,7 @@
 """``rpn-viz IMAGE`` (= ``python -m rpn_viz IMAGE``): proposals of a real RPN on one photo, as a summary or JSON.
 
 :func:`console` is the ``rpn-viz`` command: ``rpn-viz IMAGE ...`` runs :func:`main`, ``rpn-viz learn
-...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app.
+...`` the training command (:mod:`rpn_viz.training.session`), ``rpn-viz app ...`` starts the Streamlit app.
 
 Imports no UI or plotting library, and no torch until the photo has been read and the options
 checked: a bad command line or a file that is not a photo is answered in a fraction of a second.
@@ -56,7 +56,7 @@ def build_parser(prog: str = "python -m rpn_viz") -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES),
                         help="architecture; paper_rpn: the paper's RPN with the head trained here")
     add_weights_options(parser, checkpoint_help="your own fine-tuned Faster R-CNN state dict "
-                        "(with --model paper_rpn: a head saved by python -m rpn_viz.train_set --save)")
+                        "(with --model paper_rpn: a head saved by python -m rpn_viz.training.train_set --save)")
     parser.add_argument("--untrained", action="store_true", help="random weights (labelled untrained)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --untrained (default 0)")
     add_filter_options(parser)
@@ -148,7 +148,7 @@ def run_app(streamlit_args: Sequence[str]) -> int:
 
 def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
     """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` (one photo), ``rpn-viz train
-    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
+    ...`` (a set of photos, :mod:`rpn_viz.training.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
     ``rpn-viz app ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["learn"]:
@@ -156,7 +156,7 @@ def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
 
         return learn_main(args[1:])
     if args[:1] == ["train"]:
-        from .train_set import main as train_main
+        from .training.train_set import main as train_main
 
         return train_main(args[1:])
     if args[:1] == ["evaluate"]:

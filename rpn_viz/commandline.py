@@ -5,9 +5,9 @@ with :data:`EXIT_BAD_INPUT` and exactly one line ``NAME: error: ...`` on stderr,
 Ctrl-C exits 130 with ``NAME: interrupted``. No torch import here: bad input is answered before
 torch is loaded.
 
-    parser = OneLineParser("rpn_viz.learn", prog="rpn-viz learn", description=...)
+    parser = OneLineParser("rpn_viz.training.session", prog="rpn-viz learn", description=...)
     args = parser.parse_args(argv)
-    return run_command("rpn_viz.learn", lambda: body(args))   # body returns the exit status
+    return run_command("rpn_viz.training.session", lambda: body(args))   # body returns the exit status
 """
 
 from __future__ import annotations

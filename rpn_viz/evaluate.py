@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .baselines import selective_search, sliding_windows
-from .dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
+from .training.dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
 from .model.device import DEVICE_HELP
 from .io.images import LoadedImage
 from .model.models import LoadedModel

@@ -1,8 +1,8 @@
-"""``python -m rpn_viz.learn`` / ``rpn-viz learn``: train an RPN head on your boxes in one photo.
+"""``python -m rpn_viz.training.session`` / ``rpn-viz learn``: train an RPN head on your boxes in one photo.
 
 Reports the loss per step and how well the top-10 proposals cover each box before and after, as a
 summary and as JSON (the contract is in :func:`main`). The training itself is
-:class:`rpn_viz.learn.TrainingSession`; the plumbing (one-line errors, exit codes, the model options)
+:class:`rpn_viz.training.session.TrainingSession`; the plumbing (one-line errors, exit codes, the model options)
 is :mod:`rpn_viz.commandline`, shared with ``rpn-viz``. Bad input is answered before torch is loaded.
 """
 
@@ -18,12 +18,12 @@ from typing import Sequence
 from .cli import MODEL_NAMES
 from .commandline import OneLineParser, add_weights_options, box_argument, check_device, run_command, weights_options
 
-NAME = "rpn_viz.learn"
-START_PAPER = "paper"  # == rpn_viz.training.START_PAPER (kept here so that parsing needs no torch)
-DEFAULT_STEPS = 100  # == rpn_viz.training.DEFAULT_STEPS
+NAME = "rpn_viz.training.session"
+START_PAPER = "paper"  # == rpn_viz.training.config.START_PAPER (kept here so that parsing needs no torch)
+DEFAULT_STEPS = 100  # == rpn_viz.training.config.DEFAULT_STEPS
 
 
-def build_parser(prog: str = "python -m rpn_viz.learn") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m rpn_viz.training.session") -> argparse.ArgumentParser:
     parser = OneLineParser(
         NAME,
         prog=prog,
@@ -46,8 +46,8 @@ def build_parser(prog: str = "python -m rpn_viz.learn") -> argparse.ArgumentPars
 
 
 def result_json(session, after: list[float], image: str) -> dict[str, object]:
-    """The ``--json`` document of a :class:`~rpn_viz.learn.TrainingSession`: a stable contract (keys in :func:`main`)."""
-    from .examples import TOP_K
+    """The ``--json`` document of a :class:`~rpn_viz.training.session.TrainingSession`: a stable contract (keys in :func:`main`)."""
+    from .training.examples import TOP_K
 
     step_ms = [r.ms for r in session.history]
     return {
@@ -71,8 +71,8 @@ def result_json(session, after: list[float], image: str) -> dict[str, object]:
     }
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.learn") -> int:
-    """``python -m rpn_viz.learn IMAGE --box x1,y1,x2,y2 ... --json OUT.json``.
+def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.training.session") -> int:
+    """``python -m rpn_viz.training.session IMAGE --box x1,y1,x2,y2 ... --json OUT.json``.
 
     JSON keys: ``loss`` (per step: step, objectness, box, total, positives, negatives),
     ``best_iou_top_k`` ({"before": [...], "after": [...]}, one IoU per box, original-photo pixels,
@@ -91,9 +91,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m rpn_viz.learn
         from .io.images import load_image
 
         image = load_image(args.image)
-        from .examples import TOP_K, check_boxes
-        from .learn import TrainingSession
-        from .training import TrainConfig, load_start
+        from .training.examples import TOP_K, check_boxes
+        from .training.session import TrainingSession
+        from .training.config import TrainConfig, load_start
 
         check_boxes(args.box, image.original_size)  # fail fast, before any model is loaded
         start = load_start(args.start, seed=args.seed, **weights_options(args))

@@ -60,7 +60,7 @@ def test_train_then_view_the_pipeline_with_your_rpn() -> None:
 
 def test_fine_tune_the_shipped_head_on_your_photo_and_the_bundled_ones() -> None:
     """Start from the head trained here, add the bundled photos: the label says so, the verdict is measured."""
-    from rpn_viz.dataset import read_box_file, select
+    from rpn_viz.training.dataset import read_box_file, select
     from ui.resources import SHIPPED_KEY
 
     # the cat sample comes with its hand-drawn boxes

@@ -37,7 +37,7 @@ def test_learn_is_dispatched_to_the_training_command(capsys) -> None:
         cli.console(["learn", str(ROOT / "assets" / "cat.jpg")])  # no --box: its own one-line error
     assert exit.value.code == commandline.EXIT_BAD_INPUT
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rpn_viz.learn: error: ") and "--box" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("rpn_viz.training.session: error: ") and "--box" in lines[0]
 
 
 def test_a_bad_image_goes_through_the_shared_error_line(capsys, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""rpn_viz.fairqueue: turns in arrival order, never more than ``slots`` at once, places that count down."""
+"""rpn_viz.training.fairqueue: turns in arrival order, never more than ``slots`` at once, places that count down."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rpn_viz.fairqueue import FairQueue
+from rpn_viz.training.fairqueue import FairQueue
 
 
 def _arrive_in_order(queue: FairQueue, n: int, work) -> list[threading.Thread]:

@@ -20,13 +20,13 @@ import torch
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 import rpn_viz
-from rpn_viz import dataset
+from rpn_viz.training import dataset
 from rpn_viz.io.box_files import BoxFileError
-from rpn_viz.dataset import DatasetError, read_box_file
-from rpn_viz.examples import example_order, mirrored
-from rpn_viz.training import generalisation
+from rpn_viz.training.dataset import DatasetError, read_box_file
+from rpn_viz.training.examples import example_order, mirrored
+from rpn_viz.training.config import generalisation
 from rpn_viz.model.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
-from rpn_viz.train_set import head_state, start_session, train
+from rpn_viz.training.train_set import head_state, start_session, train
 from rpn_viz.model.weights import WeightsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,7 +250,7 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, tiny_set, tmp_path):
     head = tmp_path / "HEAD.pt"
-    done = run_module("rpn_viz.train_set", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
+    done = run_module("rpn_viz.training.train_set", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
                       "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     facts = json.loads(head.with_suffix(".json").read_text())
@@ -261,7 +261,7 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert used.returncode == 0, used.stderr
     doc = json.loads(used.stdout)
     assert doc["weights"]["sha256"] == facts["sha256"] and "your head HEAD.pt" in doc["weights"]["label"]
-    bad = run_module("rpn_viz.train_set", "--dataset", str(tmp_path / "nowhere"), "--no-download")
+    bad = run_module("rpn_viz.training.train_set", "--dataset", str(tmp_path / "nowhere"), "--no-download")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
 
 

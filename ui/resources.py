@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 import rpn_viz
-from rpn_viz.fairqueue import FairQueue
+from rpn_viz.training.fairqueue import FairQueue
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
 from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
 from rpn_viz.pipeline.tracing import Trace
@@ -159,7 +159,7 @@ def model_title(loaded: LoadedModel) -> str:
     return spec.title if spec is not None and loaded.weights.kind == "official" else loaded.weights.label
 
 
-# Trainings from every session of this server take turns (rpn_viz.fairqueue): on 2 cores, 20 at once
+# Trainings from every session of this server take turns (rpn_viz.training.fairqueue): on 2 cores, 20 at once
 # would each run 20× slower, hold 20 sets of gradients, and finish in whatever order the OS favours.
 TRAINING_SLOTS = int(os.environ.get("RPN_VIZ_TRAINING_SLOTS", "1"))
 

@@ -33,7 +33,7 @@ class ModelSpec:
     frozen_eps_after_load: float | None = None
 
 
-WeightsKind = Literal["official", "custom", "untrained", "trained here"]  # "trained here": rpn_viz.learn
+WeightsKind = Literal["official", "custom", "untrained", "trained here"]  # "trained here": rpn_viz.training.session
 
 
 @dataclass(frozen=True)

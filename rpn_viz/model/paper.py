@@ -16,7 +16,7 @@ reason torchvision's binary cross-entropy on that logit *is* the paper's 2-class
 
 The result is a :class:`~rpn_viz.model.models.LoadedModel` like the COCO ones, so ``rpn_viz.trace`` and
 ``Trace.refilter`` work on it unchanged. With a fresh head it is labelled *untrained*: an ImageNet
-backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.learn` trains it.
+backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.training.session` trains it.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def load_paper_model(
     The weights file is found (and its sha256 checked) by :func:`rpn_viz.model.download.find_official`, so
     ``weights_dir`` / ``$RPN_VIZ_WEIGHTS_DIR`` / torchvision's cache all work; a missing file raises
     :class:`~rpn_viz.model.weights.WeightsError` — there is no random-backbone fallback. All parameters are
-    frozen (``requires_grad=False``); :mod:`rpn_viz.learn` trains a copy of the head.
+    frozen (``requires_grad=False``); :mod:`rpn_viz.training.session` trains a copy of the head.
     """
     target = resolve_device(device)
     path = find_official(MOBILENET_V2_IMAGENET, weights_dir, allow_download=allow_download)
@@ -247,7 +247,7 @@ def feature_stride(model: PaperRPN, size: tuple[int, int] = (608, 928)) -> tuple
 
 # --- the head trained here, shipped with the project ------------------------------------------
 
-#: The paper's head trained on the bundled photos by ``python -m rpn_viz.train_set`` (see its README).
+#: The paper's head trained on the bundled photos by ``python -m rpn_viz.training.train_set`` (see its README).
 SHIPPED_HEAD = Path(__file__).resolve().parents[1] / "trained" / "paper_rpn_head.pt"
 #: What ``SHIPPED_HEAD`` was trained on and how; written by the same command.
 SHIPPED_FACTS = SHIPPED_HEAD.with_suffix(".json")
@@ -306,7 +306,7 @@ def load_trained_paper_model(
     path = Path(head) if head is not None else SHIPPED_HEAD
     if head is None:
         if not path.is_file():
-            raise WeightsError(f"The shipped head {path} is missing; re-create it with python -m rpn_viz.train_set.")
+            raise WeightsError(f"The shipped head {path} is missing; re-create it with python -m rpn_viz.training.train_set.")
         actual = sha256_of(path)
         if actual != SHIPPED_HEAD_SHA256:
             raise WeightsError(

@@ -1,16 +1,16 @@
 """T1's explanations: what happened, with this photo's numbers; the recall table; and whether the head
-learned objects or your photo (a photo it never saw, with the verdict of :func:`rpn_viz.training.generalisation`
-in words). Layout and text only: every number comes from the :class:`~rpn_viz.learn.TrainingSession`.
+learned objects or your photo (a photo it never saw, with the verdict of :func:`rpn_viz.training.config.generalisation`
+in words). Layout and text only: every number comes from the :class:`~rpn_viz.training.session.TrainingSession`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz.examples import TOP_K, TopProposals, top_proposals
+from rpn_viz.training.examples import TOP_K, TopProposals, top_proposals
 from rpn_viz.io.images import LoadedImage
-from rpn_viz.learn import TrainingSession
-from rpn_viz.training import LiveView, generalisation
+from rpn_viz.training.session import TrainingSession
+from rpn_viz.training.config import LiveView, generalisation
 
 from ..boxes import get_boxes, parse_boxes
 from ..context import StepContext

@@ -9,9 +9,9 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from rpn_viz.examples import TOP_K, TopProposals
-from rpn_viz.learn import TrainingSession
-from rpn_viz.training import LiveView, StepResult
+from rpn_viz.training.examples import TOP_K, TopProposals
+from rpn_viz.training.session import TrainingSession
+from rpn_viz.training.config import LiveView, StepResult
 
 from .. import theme
 from ..figures import download_png

@@ -1,6 +1,6 @@
 """T1 · Watch an RPN learn — train a head on your own boxes, live, then step through it as "your RPN".
 
-Layout only: the training, the labels, the losses and every number come from ``rpn_viz.learn``
+Layout only: the training, the labels, the losses and every number come from ``rpn_viz.training.session``
 (which calls torchvision's own matcher, sampler, box coder and loss). The page's pictures are
 :mod:`ui.steps.learn_pictures`; its explanations and the test on a photo it never saw,
 :mod:`ui.steps.learn_explain`.
@@ -15,13 +15,13 @@ import numpy as np
 import streamlit as st
 
 from rpn_viz.io.box_files import BoxFileError
-from rpn_viz.dataset import BUNDLED, read_box_file, select
+from rpn_viz.training.dataset import BUNDLED, read_box_file, select
 from rpn_viz.io.errors import describe_error
-from rpn_viz.examples import TOP_K, Example, examples_for
-from rpn_viz.learn import TrainingSession
+from rpn_viz.training.examples import TOP_K, Example, examples_for
+from rpn_viz.training.session import TrainingSession
 from rpn_viz.model.models import MODELS, LoadedModel
 from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
-from rpn_viz.training import DEFAULT_LR, DEFAULT_STEPS, TrainConfig
+from rpn_viz.training.config import DEFAULT_LR, DEFAULT_STEPS, TrainConfig
 from rpn_viz.model.weights import WeightsError, is_available
 
 from ..boxes import box_editor, get_boxes

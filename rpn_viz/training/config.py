@@ -1,6 +1,6 @@
 """What a training session is started with and what it reports, as plain data.
 
-:class:`~rpn_viz.learn.TrainingSession` takes a starting model (:func:`load_start`: the paper's fresh
+:class:`~rpn_viz.training.session.TrainingSession` takes a starting model (:func:`load_start`: the paper's fresh
 head, or a trained model's head to fine-tune) and a :class:`TrainConfig` (the optimiser, with the
 paper's momentum and weight decay); it gives back a :class:`StepResult` per step, the
 :class:`LabelSummary` of its anchors, a :class:`LiveView` of the current head and one anchor's whole
@@ -16,9 +16,9 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor, nn
 
-from .pipeline.filtering import FilterResult
-from .model.models import LoadedModel, load_model
-from .model.paper import load_paper_model
+from ..pipeline.filtering import FilterResult
+from ..model.models import LoadedModel, load_model
+from ..model.paper import load_paper_model
 
 # --------------------------------------------------------------------------------------------------
 # how a session starts

@@ -23,10 +23,10 @@ Unlike the paper (which ignores anchors crossing the image border while training
 them; we follow torchvision, whose loss this is.
 
 The cached, shared models are never touched: a session deep-copies ``model.rpn`` and shares the rest
-(transform, backbone — frozen, never written). ``python -m rpn_viz.learn`` is the command-line form
+(transform, backbone — frozen, never written). ``rpn-viz learn`` is the command-line form
 (:mod:`rpn_viz.learn_cli`); its settings, starting model and the results it reports are
-:mod:`rpn_viz.training`; what one photo gives the loss is :mod:`rpn_viz.examples`; training on a
-whole box file is :mod:`rpn_viz.train_set`.
+:mod:`rpn_viz.training.config`; what one photo gives the loss is :mod:`rpn_viz.training.examples`; training on a
+whole box file is :mod:`rpn_viz.training.train_set`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import sys
 import threading
 import time
 from typing import Callable, Sequence
@@ -45,14 +44,14 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 from torchvision.ops import box_iou
 
-from .pipeline.boxes import best_iou
-from .model.device import to_cpu
+from ..pipeline.boxes import best_iou
+from ..model.device import to_cpu
 from .examples import TOP_K, Example, best_iou_top_k, check_boxes, example_from_trace, example_order
-from .pipeline.filtering import FilterSettings, filter_stages
-from .model.models import LoadedModel, WeightsInfo
-from .model.paper import PAPER_SPEC, PaperRPNHead
-from .pipeline.tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
-from .training import AnchorExplanation, LabelSummary, LiveView, StepResult, TrainConfig, optimizer_for
+from ..pipeline.filtering import FilterSettings, filter_stages
+from ..model.models import LoadedModel, WeightsInfo
+from ..model.paper import PAPER_SPEC, PaperRPNHead
+from ..pipeline.tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
+from .config import AnchorExplanation, LabelSummary, LiveView, StepResult, TrainConfig, optimizer_for
 
 _RNG_LOCK = threading.Lock()  # guards the seeded draw of a step's mini-batch (torch's global generator)
 
@@ -397,8 +396,3 @@ class TrainingSession:
             "total": [r.total_loss for r in self.history],
         }
 
-
-if __name__ == "__main__":  # python -m rpn_viz.learn: the command lives in rpn_viz.learn_cli
-    from .learn_cli import main
-
-    sys.exit(main())

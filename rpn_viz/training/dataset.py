@@ -25,11 +25,11 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from .io.box_files import BUNDLED_FORMAT as FORMAT
-from .io.box_files import BUNDLED_PATH as BUNDLED
-from .io.box_files import BoxFileError, ImageBoxes, parse_bundled
-from .io.errors import ImageLoadError
-from .io.images import LoadedImage, load_image
+from ..io.box_files import BUNDLED_FORMAT as FORMAT
+from ..io.box_files import BUNDLED_PATH as BUNDLED
+from ..io.box_files import BoxFileError, ImageBoxes, parse_bundled
+from ..io.errors import ImageLoadError
+from ..io.images import LoadedImage, load_image
 
 __all__ = ["BUNDLED", "FORMAT", "AnnotatedPhoto", "DatasetError", "box_count", "load_photos", "read_box_file", "select"]
 

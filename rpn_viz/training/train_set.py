@@ -1,9 +1,9 @@
 """Train the paper's RPN head on a whole box file — the recipe that made the shipped head.
 
 The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
-:class:`rpn_viz.learn.TrainingSession`:
+:class:`rpn_viz.training.session.TrainingSession`:
 
-* one photo per step, in a seeded shuffle per epoch (:func:`rpn_viz.learn.example_order`), each photo
+* one photo per step, in a seeded shuffle per epoch (:func:`rpn_viz.training.session.example_order`), each photo
   also mirrored left–right (the paper's only augmentation);
 * 256 anchors sampled per step, at most half positive (torchvision's
   ``BalancedPositiveNegativeSampler``), labels from ``Matcher(0.7, 0.3)``, loss from
@@ -13,7 +13,7 @@ The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
 * the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per photo and
   orientation, before the first step: only the head trains.
 
-``python -m rpn_viz.train_set --dataset assets/dataset --steps N --seed S --save HEAD.pt`` runs it and
+``python -m rpn_viz.training.train_set --dataset assets/dataset --steps N --seed S --save HEAD.pt`` runs it and
 prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
 facts beside it. The shipped ``rpn_viz/trained/paper_rpn_head.pt`` is such a file (its README
 gives the exact command).
@@ -32,13 +32,13 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
-from .model.device import DEVICE_HELP
+from ..model.device import DEVICE_HELP
 from .examples import example_from_trace, examples_for, mirrored
-from .learn import TrainingSession
-from .training import StepResult, TrainConfig
-from .model.models import LoadedModel
-from .io.paths import app_root
-from .pipeline.tracing import trace
+from .session import TrainingSession
+from .config import StepResult, TrainConfig
+from ..model.models import LoadedModel
+from ..io.paths import app_root
+from ..pipeline.tracing import trace
 
 DEFAULT_STEPS = 1200
 DEFAULT_SEED = 0
@@ -157,14 +157,14 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rpn_viz.train_set [--dataset DIR] [--steps N] [--seed S] [--save HEAD.pt]``."""
+    """``python -m rpn_viz.training.train_set [--dataset DIR] [--steps N] [--seed S] [--save HEAD.pt]``."""
     import sys
 
-    from .commandline import OneLineParser, run_command
+    from ..commandline import OneLineParser, run_command
 
     parser = OneLineParser(
-        "rpn_viz.train_set",
-        prog="python -m rpn_viz.train_set",
+        "rpn_viz.training.train_set",
+        prog="python -m rpn_viz.training.train_set",
         description="Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
         "with boxes, and save it.",
     )
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         photos = select(entries, None if args.split == "all" else args.split)
         if not photos:
             raise ValueError(f"the box file has no {args.split!r} photos")
-        from .model.paper import load_paper_model
+        from ..model.paper import load_paper_model
 
         start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
                                  allow_download=not args.no_download)
@@ -207,12 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save:
             box_file = Path(args.dataset)
             box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
-            command = "python -m rpn_viz.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
+            command = "python -m rpn_viz.training.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
             facts = save_head(run, args.save, box_file, command, args.lr)
             print(f"saved {args.save} (sha256 {facts['sha256']})")
         return 0
 
-    return run_command("rpn_viz.train_set", work)
+    return run_command("rpn_viz.training.train_set", work)
 
 
 if __name__ == "__main__":

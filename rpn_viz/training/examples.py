@@ -3,7 +3,7 @@
 An :class:`Example` is one photo (or its mirror image) after the frozen backbone: its feature maps,
 its anchors, and torchvision's labels and regression targets for its boxes
 (``RegionProposalNetwork.assign_targets_to_anchors``, ``BoxCoder.encode``). Only the head changes
-while training, so these never change: :class:`rpn_viz.learn.TrainingSession` computes the loss of
+while training, so these never change: :class:`rpn_viz.training.session.TrainingSession` computes the loss of
 a step from one example (:func:`example_order` says which).
 """
 
@@ -18,11 +18,11 @@ from PIL import ImageOps
 from torch import Tensor
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
-from .pipeline.boxes import best_iou
-from .pipeline.filtering import FilterResult
-from .io.images import LoadedImage
-from .model.models import LoadedModel
-from .pipeline.tracing import ImageInput, Trace, as_loaded_image, trace
+from ..pipeline.boxes import best_iou
+from ..pipeline.filtering import FilterResult
+from ..io.images import LoadedImage
+from ..model.models import LoadedModel
+from ..pipeline.tracing import ImageInput, Trace, as_loaded_image, trace
 
 TOP_K = 10  # "recall": best IoU of each box among this many top proposals
 
