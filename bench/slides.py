@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import rpn_viz  # noqa: E402
-from rpn_viz.follow import follow  # noqa: E402
+from rpn_viz.lab.follow import follow  # noqa: E402
 from rpn_viz.io.paths import samples  # noqa: E402
 from rpn_viz.testing import save_random_checkpoint  # noqa: E402
 from ui.scene import Scene  # noqa: E402

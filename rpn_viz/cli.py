@@ -160,7 +160,7 @@ def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
 
         return train_main(args[1:])
     if args[:1] == ["evaluate"]:
-        from .evaluate import main as evaluate_main
+        from .lab.evaluate import main as evaluate_main
 
         return evaluate_main(args[1:])
     if args[:1] == ["app"]:

@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)  # a bad photo is answered here, before torch is imported
     sample = find_sample(Path(args.image).name, Path(args.image).read_bytes())
-    from .follow import follow
+    from .lab.follow import follow
     from .model.models import load_model
     from .pipeline.tracing import trace
 

@@ -1,4 +1,4 @@
-"""Unmatched boxes, best possible recall and k-means anchors (rpn_viz.anchor_fit).
+"""Unmatched boxes, best possible recall and k-means anchors (rpn_viz.lab.anchor_fit).
 
 Oracles: hand-computed IoUs on hand-made geometry (one 32-px anchor every 16 px, so every anchor's
 corners are known), torchvision itself (the model's transform and AnchorGenerator inside a real
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import rpn_viz
-from rpn_viz import anchor_fit as af
-from rpn_viz import shape_kmeans
+from rpn_viz.lab import anchor_fit as af
+from rpn_viz.lab import shape_kmeans
 from rpn_viz.pipeline.anchors import AnchorSpec, tile_anchors
 from rpn_viz.io.box_files import ImageBoxes
 

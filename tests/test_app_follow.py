@@ -1,5 +1,5 @@
 """AppTest: one followed anchor through every pipeline step — a kept proposal, a box NMS suppressed and a
-box the score threshold dropped. Each step names the same anchor and the fate rpn_viz.follow reads from
+box the score threshold dropped. Each step names the same anchor and the fate rpn_viz.lab.follow reads from
 the trace; the URL keeps it. Plus the comparison and presenter mode."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 import rpn_viz
 from rpn_viz.model.device import resolve_device
 from rpn_viz.testing import on_device
-from rpn_viz.follow import follow
+from rpn_viz.lab.follow import follow
 from ui.follow import stage_items, verdict
 from ui.steps import STEPS
 

@@ -1,6 +1,6 @@
 """AppTest of L7 · Fit anchors to your boxes, with a sample's boxes and with a bundled set the test makes.
 
-The numbers on the page are checked against rpn_viz.anchor_fit run here on the same photo and model
+The numbers on the page are checked against rpn_viz.lab.anchor_fit run here on the same photo and model
 (the untrained default architecture: anchors depend on the architecture, not on the weights).
 """
 
@@ -11,7 +11,7 @@ import json
 import pytest
 
 import rpn_viz
-from rpn_viz import anchor_fit as af
+from rpn_viz.lab import anchor_fit as af
 from rpn_viz.io import box_files, lab
 from rpn_viz.pipeline.anchors import PAPER_ANCHORS
 from rpn_viz.model.models import DEFAULT_MODEL

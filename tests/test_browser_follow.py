@@ -15,7 +15,7 @@ from browsing import ROOT, assert_healthy, browser, new_page, screenshot, server
 from browsing import settle as settle_run
 
 import rpn_viz
-from rpn_viz.follow import follow
+from rpn_viz.lab.follow import follow
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,7 @@ def test_click_a_proposal_then_walk_back_through_every_step(browser, server, tra
     assert f"follow={history.flat_index}" in page.url
     page.get_by_text(f"it became proposal #{rank}.").first.wait_for()
     screenshot(page, "follow-8-proposals")
-    expected = {  # what each page says about the followed anchor, from rpn_viz.follow
+    expected = {  # what each page says about the followed anchor, from rpn_viz.lab.follow
         "7 · NMS": f"kept at step {history.nms_step + 1}",
         "6 · Before NMS": f"#{history.nms_rank} of the {history.nms_inputs:,} boxes that reach NMS",
         "5 · Regression": "the formulas below are filled in for it",

@@ -41,7 +41,8 @@ from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import cli, download
+from rpn_viz import cli
+from rpn_viz.model import download
 from rpn_viz.pipeline.export import trace_json
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, model_names
 from rpn_viz.testing import Measured, run_measured
@@ -809,6 +810,7 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     """``--model`` is checked before torch is imported, against a copy of the registry's names."""
     assert sorted(cli.MODEL_NAMES) == sorted(model_names()) and cli.DEFAULT_MODEL == DEFAULT_MODEL
     assert set(model_names()) == {*MODELS, "paper_rpn"}
-    from rpn_viz import learn_cli, training
+    from rpn_viz import learn_cli
+    from rpn_viz.training import config as training
 
     assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (training.START_PAPER, training.DEFAULT_STEPS)

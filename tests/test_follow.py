@@ -1,4 +1,4 @@
-"""One anchor's history (rpn_viz.follow) against the trace's own stages, torchvision's batched_nms
+"""One anchor's history (rpn_viz.lab.follow) against the trace's own stages, torchvision's batched_nms
 and the step-by-step NMS replay, on a real photo with the calibrated random checkpoint (varied scores)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 from torchvision.ops import batched_nms
 
 import rpn_viz
-from rpn_viz.follow import box_at, follow, kept_steps
+from rpn_viz.lab.follow import box_at, follow, kept_steps
 from rpn_viz.pipeline.nms import greedy_nms_steps
 
 from conftest import ASSETS
@@ -133,7 +133,7 @@ def test_one_proposal_through_the_second_stage_matches_roi_heads(trace):
     import copy
     from collections import OrderedDict
 
-    from rpn_viz.detect import one_proposal
+    from rpn_viz.lab.detect import one_proposal
 
     box = trace.result.boxes[0]
     view = one_proposal(trace, box)

@@ -129,7 +129,7 @@ def test_step_through_nms_on_the_trace(scrambled, device, photos):
 def test_second_stage_equals_the_full_detector(scrambled, device, photos):
     """Detections from the trace's proposals equal torchvision's transform → backbone → rpn → roi_heads
     on the same device."""
-    from rpn_viz.detect import has_second_stage, second_stage
+    from rpn_viz.lab.detect import has_second_stage, second_stage
 
     loaded = on_device(scrambled, device)
     trace = rpn_viz.trace(loaded, photos[0])

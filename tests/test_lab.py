@@ -23,7 +23,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 
 import rpn_viz
-from rpn_viz import baselines, lab, receptive, recall
+from rpn_viz.lab import baselines, custom_anchors as lab, receptive, recall
 from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec, anchors_for_grids, assign_labels, sample_minibatch, tile_anchors
 from rpn_viz.model.models import LoadedModel, WeightsInfo
 from rpn_viz.pipeline.regression import explain_decode

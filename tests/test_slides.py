@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import rpn_viz
 from rpn_viz.cli import console
-from rpn_viz.follow import follow
+from rpn_viz.lab.follow import follow
 from rpn_viz.io.paths import samples
 from ui.picture_frame import jpeg, zoomed
 from ui.scene import Scene

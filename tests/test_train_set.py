@@ -267,7 +267,7 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
 
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_the_recall_command_prints_every_method(imagenet_backbone, tiny_set):
-    done = run_module("rpn_viz.evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
+    done = run_module("rpn_viz.lab.evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     for method in ("RPN: the paper's RPN", "untrained head", "Selective Search", "sliding windows"):
         assert method in done.stdout

@@ -5,7 +5,7 @@ to point their own widgets at it once, :func:`mark` to draw it on a :class:`~ui.
 :func:`picker` to let a click (smallest box under it) or a row of a ranked table choose it. The app
 draws :func:`strip` — the "life of this proposal" — above each pipeline step (its words are
 :func:`ui.words.stage_items` and :func:`ui.words.verdict`; the drawing is :mod:`ui.marks`). Every
-number comes from :func:`rpn_viz.follow.follow`.
+number comes from :func:`rpn_viz.lab.follow.follow`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from rpn_viz.follow import History, box_at, follow
+from rpn_viz.lab.follow import History, box_at, follow
 
 from .context import StepContext
 from .figures import clickable_picture, download_png, picture_bytes

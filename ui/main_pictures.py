@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 
 from .context import StepContext
 from .step_pictures import SHARED_SCALES, Choices, Main, Scale, main_picture as draw_main

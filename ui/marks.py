@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 
 from . import theme
 from .pictures import Picture

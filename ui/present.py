@@ -19,7 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from rpn_viz.io.errors import describe_error
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 from rpn_viz.model.models import DEFAULT_MODEL
 from rpn_viz.io.paths import samples
 

@@ -23,7 +23,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from rpn_viz.pipeline.filtering import FilterSettings
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 from rpn_viz.model.models import PAPER_RPN, LoadedModel
 from rpn_viz.pipeline.nms import NmsStep
 

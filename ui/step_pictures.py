@@ -3,7 +3,7 @@
 The pages (``ui/steps/*``), presenter mode and the comparison (:mod:`ui.main_pictures`), the slide
 deck and ``rpn-viz slides`` (:mod:`ui.slides`) all draw these same functions. What a page's widgets
 choose (level, cell, anchor shape, boxes drawn, NMS step) arrives as :class:`Choices`; the followed
-anchor (a :class:`~rpn_viz.follow.History`) is marked on every picture. ``scale`` fixes a colour scale
+anchor (a :class:`~rpn_viz.lab.follow.History`) is marked on every picture. ``scale`` fixes a colour scale
 shared by two models (same colours, same scales); None means the picture's own range.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 from rpn_viz.pipeline.nms import NmsStep, greedy_nms_steps
 from rpn_viz.pipeline.regression import DecodeExplanation, explain_decode
 from rpn_viz.pipeline.tracing import LevelTrace

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rpn_viz.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
-from rpn_viz.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
-from rpn_viz.follow import History
-from rpn_viz.lab import CustomAnchorDecode
+from rpn_viz.lab.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
+from rpn_viz.lab.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
+from rpn_viz.lab.follow import History
+from rpn_viz.lab.custom_anchors import CustomAnchorDecode
 from rpn_viz.pipeline.regression import DecodeExplanation
 
 from .scene import Scene

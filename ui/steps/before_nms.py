@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 
 from .. import charts, follow
 from ..context import StepContext

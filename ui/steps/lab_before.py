@@ -7,7 +7,7 @@ from dataclasses import astuple
 import streamlit as st
 import torch
 
-from rpn_viz import baselines
+from rpn_viz.lab import baselines
 from rpn_viz.pipeline.anchors import AnchorSpec
 
 from .. import charts, theme

@@ -7,7 +7,7 @@ import torch
 
 from rpn_viz.pipeline.boxes import split_numbers
 from rpn_viz.pipeline.anchors import AnchorSpec
-from rpn_viz.lab import working_to_input
+from rpn_viz.lab.custom_anchors import working_to_input
 
 from ..boxes import box_editor, get_boxes
 from ..context import StepContext

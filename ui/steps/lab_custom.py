@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from rpn_viz import lab
+from rpn_viz.lab import custom_anchors as lab
 from rpn_viz.pipeline.regression import explain_decode
 
 from .. import theme

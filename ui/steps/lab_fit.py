@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from rpn_viz import anchor_fit as af
+from rpn_viz.lab import anchor_fit as af
 from rpn_viz.io import box_files, shape_kmeans
 from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec
 from rpn_viz.io.errors import describe_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz import recall
+from rpn_viz.lab import recall
 
 from .. import charts, theme
 from ..context import StepContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from rpn_viz import receptive
+from rpn_viz.lab import receptive
 
 from .. import theme
 from ..context import StepContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rpn_viz import baselines
+from rpn_viz.lab import baselines
 from rpn_viz.model.models import MODELS, available_models
 from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.model.weights import WeightsError

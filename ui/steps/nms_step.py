@@ -7,7 +7,7 @@ import time
 import streamlit as st
 import torch
 
-from rpn_viz.follow import History
+from rpn_viz.lab.follow import History
 from rpn_viz.pipeline.nms import NmsStep
 
 from .. import follow

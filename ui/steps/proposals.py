@@ -8,8 +8,8 @@ import json
 import streamlit as st
 import torch
 
-from rpn_viz.detect import has_second_stage, one_proposal, second_stage
-from rpn_viz.follow import History
+from rpn_viz.lab.detect import has_second_stage, one_proposal, second_stage
+from rpn_viz.lab.follow import History
 from rpn_viz.pipeline.export import proposals_csv, trace_json
 
 from .. import follow, theme

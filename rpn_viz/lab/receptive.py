@@ -17,7 +17,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 
-from .pipeline.tracing import Trace, head_parts
+from ..pipeline.tracing import Trace, head_parts
 
 Box = tuple[float, float, float, float]
 Target = Literal["features", "objectness"]

@@ -4,7 +4,7 @@ Redmon & Farhadi, YOLO9000 (2017), §"Dimension Clusters": two boxes sharing a c
 IoU = min(w)·min(h) / union, so 1 − IoU compares shapes the way the RPN's matching will, without the
 bias of a Euclidean distance towards large boxes. The fit is seeded — k-means++ initialisation and a
 few restarts, all drawn from its own ``numpy`` generator — and its shapes become an anchor source
-(:class:`~rpn_viz.anchor_fit.ShapeAnchors`) or, every size with every ratio, the lab's custom anchors
+(:class:`~rpn_viz.lab.anchor_fit.ShapeAnchors`) or, every size with every ratio, the lab's custom anchors
 (:func:`as_grid`). Widths and heights are network-input pixels (:func:`box_shapes` scales each photo's
 boxes as the model resizes that photo).
 """
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from .anchor_fit import Resize, ShapeAnchors, scaled_boxes
-from .pipeline.anchors import AnchorSpec
-from .io.box_files import ImageBoxes
+from ..pipeline.anchors import AnchorSpec
+from ..io.box_files import ImageBoxes
 
 
 def box_shapes(images: Sequence[ImageBoxes], resize: Resize) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .pipeline.boxes import as_boxes, best_iou
+from ..pipeline.boxes import as_boxes, best_iou
 
 #: The COCO-style IoU thresholds 0.50, 0.55, …, 0.95.
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .pipeline.anchors import anchors_for_grids
-from .pipeline.boxes import best_iou
-from .model.device import to_cpu
-from .pipeline.filtering import FilterResult, filter_stages
-from .pipeline.tracing import Trace
+from ..pipeline.anchors import anchors_for_grids
+from ..pipeline.boxes import best_iou
+from ..model.device import to_cpu
+from ..pipeline.filtering import FilterResult, filter_stages
+from ..pipeline.tracing import Trace
 
 
 def working_to_input(trace: Trace, boxes: Tensor | Sequence[Sequence[float]]) -> Tensor:

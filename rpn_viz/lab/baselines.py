@@ -26,11 +26,11 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, clip_boxes_to_image
 
-from .pipeline.boxes import best_iou
-from .pipeline.filtering import FilterResult, FilterSettings
-from .pipeline.anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
+from ..pipeline.boxes import best_iou
+from ..pipeline.filtering import FilterResult, FilterSettings
+from ..pipeline.anchors import PAPER_ANCHORS, AnchorSpec, Rounding, tile_anchors
 from .recall import recall_at
-from .pipeline.tracing import Trace, same_network_input
+from ..pipeline.tracing import Trace, same_network_input
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Literal
 
 import torch
 
-from .pipeline.filtering import FilterResult
-from .pipeline.tracing import AnchorShape, Trace
+from ..pipeline.filtering import FilterResult
+from ..pipeline.tracing import AnchorShape, Trace
 
 Box = tuple[float, float, float, float]
 Stage = Literal["beyond pre-NMS top-N", "too small", "low score", "suppressed", "beyond post-NMS top-N", "proposal"]

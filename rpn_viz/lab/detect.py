@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 from torchvision.ops import boxes as box_ops
 
-from .pipeline.filtering import FilterResult
-from .model.models import MODELS
-from .pipeline.tracing import Trace
+from ..pipeline.filtering import FilterResult
+from ..model.models import MODELS
+from ..pipeline.tracing import Trace
 
 
 @dataclass(frozen=True)

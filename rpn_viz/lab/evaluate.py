@@ -10,7 +10,7 @@ split. Each method ranks its own boxes:
 * sliding windows (the paper's 9 anchor shapes at every 16 px): they have no score, so a seeded
   random order — recall@n is that of n windows drawn at random.
 
-``python -m rpn_viz.evaluate`` prints the table (README's copy comes from it).
+``python -m rpn_viz.lab.evaluate`` prints the table (README's copy comes from it).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import torch
 from torch import Tensor
 
 from .baselines import selective_search, sliding_windows
-from .training.dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
-from .model.device import DEVICE_HELP
-from .io.images import LoadedImage
-from .model.models import LoadedModel
+from ..training.dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
+from ..model.device import DEVICE_HELP
+from ..io.images import LoadedImage
+from ..model.models import LoadedModel
 from .recall import best_iou_by_rank
-from .pipeline.tracing import trace
+from ..pipeline.tracing import trace
 
 TOP_NS: tuple[int, ...] = (10, 100, 300)
 IOU = 0.5
@@ -82,7 +82,7 @@ def windows_ranked(image: LoadedImage, scale: float, seed: int) -> tuple[Tensor,
 
 def paper_scale(size: tuple[int, int]) -> float:
     """The paper's resize factor: short side 600, long side at most 1000."""
-    from .model.paper import MAX_SIZE, MIN_SIZE
+    from ..model.paper import MAX_SIZE, MIN_SIZE
 
     return min(MIN_SIZE / min(size), MAX_SIZE / max(size))
 
@@ -121,12 +121,12 @@ def format_table(rows: Sequence[MethodRecall], photos: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rpn_viz.evaluate [--dataset DIR] [--split val] [--head HEAD.pt]``."""
-    from .commandline import OneLineParser, run_command
+    """``python -m rpn_viz.lab.evaluate [--dataset DIR] [--split val] [--head HEAD.pt]``."""
+    from ..commandline import OneLineParser, run_command
 
     parser = OneLineParser(
-        "rpn_viz.evaluate",
-        prog="python -m rpn_viz.evaluate",
+        "rpn_viz.lab.evaluate",
+        prog="python -m rpn_viz.lab.evaluate",
         description="Recall@10/100/300 (IoU ≥ 0.5) on the bundled validation photos: the paper's RPN with the head "
         "trained here, the same with an untrained head, Selective Search, sliding windows, and the COCO "
         "model when its file is on this machine.",
@@ -140,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> int:
-        from .model.models import DEFAULT_MODEL, MODELS, available_models, load_model
-        from .model.paper import load_paper_model, load_trained_paper_model
+        from ..model.models import DEFAULT_MODEL, MODELS, available_models, load_model
+        from ..model.paper import load_paper_model, load_trained_paper_model
 
         photos = select(read_box_file(args.dataset), None if args.split == "all" else args.split)
         if not photos:
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(rows, len(photos)))
         return 0
 
-    return run_command("rpn_viz.evaluate", work)
+    return run_command("rpn_viz.lab.evaluate", work)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ The questions people who train detectors keep asking, answered with the RPN's ow
 * **Best possible recall** (YOLOv5's autoanchor "BPR"): the fraction of boxes whose best anchor
   reaches a chosen IoU, and the mean best IoU — what a perfect head could reach by picking anchors.
 * **Fitted anchors**: k-means on the boxes' shapes with the distance 1 − IoU
-  (:mod:`rpn_viz.shape_kmeans`), an anchor source like the others (:class:`ShapeAnchors`).
+  (:mod:`rpn_viz.lab.shape_kmeans`), an anchor source like the others (:class:`ShapeAnchors`).
 
 Everything is in network-input pixels: the boxes of a photo are scaled the way the model's
 ``GeneralizedRCNNTransform`` resizes that photo, and the anchors come from torchvision's
@@ -27,10 +27,10 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .pipeline.anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
-from .io.box_files import ImageBoxes
-from .lab import model_anchor_set
-from .pipeline.tracing import Trace
+from ..pipeline.anchors import POSITIVE, AnchorSpec, anchors_for_grids, assign_labels, grid_size, tile_anchors
+from ..io.box_files import ImageBoxes
+from .custom_anchors import model_anchor_set
+from ..pipeline.tracing import Trace
 
 MATCHED = "matched at IoU ≥ 0.7"
 BEST_MATCH_ONLY = "positive only as a box's best anchor"
@@ -300,5 +300,5 @@ def photo_stats(source: AnchorSource, frame: Frame, boxes: Tensor, ignore_cross_
 
 
 def trace_frame(trace: Trace) -> Frame:
-    """The frame of the traced photo (its boxes are converted with ``rpn_viz.lab.working_to_input``)."""
+    """The frame of the traced photo (its boxes are converted with ``rpn_viz.lab.custom_anchors.working_to_input``)."""
     return Frame(trace.preprocess.input_size, trace.preprocess.padded_size, (1.0, 1.0))
