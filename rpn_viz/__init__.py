@@ -7,6 +7,21 @@
     >>> fewer = t.refilter(nms_iou=0.5, post_nms_top_n=50)   # no network re-run
 
 No Streamlit or plotting import happens here: the CLI and notebooks stay light.
+
+The package in layers, one sub-package each; imports point one way only, from the top down:
+commands → lab → training → pipeline → model → io (tests/test_structure.py checks it, imports inside
+functions included; no import circle anywhere).
+
+- ``commands``: the ``rpn-viz`` command line, a module per sub-command.
+- ``lab``: experiments (custom anchors, anchor fitting, baselines, recall, receptive field, the followed
+  anchor, the second stage, the recall table).
+- ``training``: training the paper's RPN head (the session, its settings, examples, box-file sets).
+- ``pipeline``: one photo through the RPN (the trace, anchors, decoding, post-processing, NMS, export).
+- ``model``: the networks and their weight files (torchvision's Faster R-CNNs, the paper's RPN).
+- ``io``: photos, box files, paths and one-line error messages.
+
+This module and ``testing`` (tests' and benchmarks' shared helpers) sit above the layers.
+``trained/`` holds the head trained here (:data:`rpn_viz.model.paper.SHIPPED_HEAD`).
 """
 
 from typing import TYPE_CHECKING

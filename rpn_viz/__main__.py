@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import console
+from .commands.cli import console
 
 sys.exit(console(prog="python -m rpn_viz"))

@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor
 
 import rpn_viz
-from rpn_viz import cli
+from rpn_viz.commands import run as cli
 from rpn_viz.model import download
 from rpn_viz.pipeline.export import trace_json
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, model_names
@@ -670,7 +670,7 @@ def test_summary_is_printed_alongside_json(runs) -> None:
 def test_cli_imports_no_ui_or_plotting_library(runs) -> None:
     run = result(runs, "exif")
     modules = imported_modules(run.stderr)
-    assert "rpn_viz.cli" in modules and "torchvision" in modules  # the listing is real
+    assert "rpn_viz.commands.run" in modules and "torchvision" in modules  # the listing is real
     ui = sorted(m for m in modules if m.split(".")[0] in UI_STACK)
     assert ui == [], f"the CLI imported {ui}"
 
@@ -756,11 +756,11 @@ def test_error_process_exits_nonzero_with_one_line(runs, name, fragments) -> Non
 # bad input is answered before torch is imported (issue 13)
 # --------------------------------------------------------------------------------------------------
 
-# Runs ``rpn_viz.cli.console`` on every command line given (JSON list of argv lists), in one fresh
+# Runs ``rpn_viz.commands.run.console`` on every command line given (JSON list of argv lists), in one fresh
 # process, and reports each exit status and stderr, then which heavy libraries got imported.
 NO_TORCH_LAUNCHER = """
 import contextlib, io, json, sys
-from rpn_viz.cli import console
+from rpn_viz.commands.cli import console
 results = []
 for argv in json.loads(sys.argv[1]):
     err = io.StringIO()
@@ -810,7 +810,12 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     """``--model`` is checked before torch is imported, against a copy of the registry's names."""
     assert sorted(cli.MODEL_NAMES) == sorted(model_names()) and cli.DEFAULT_MODEL == DEFAULT_MODEL
     assert set(model_names()) == {*MODELS, "paper_rpn"}
-    from rpn_viz import learn_cli
+    from rpn_viz.commands import learn as learn_cli
     from rpn_viz.training import config as training
 
     assert (learn_cli.START_PAPER, learn_cli.DEFAULT_STEPS) == (training.START_PAPER, training.DEFAULT_STEPS)
+    from rpn_viz.commands import train as train_command
+    from rpn_viz.training import train_set
+
+    assert (train_command.DEFAULT_STEPS, train_command.DEFAULT_SEED, train_command.DEFAULT_LR) == (
+        train_set.DEFAULT_STEPS, train_set.DEFAULT_SEED, train_set.DEFAULT_LR)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rpn_viz import cli, commandline
+from rpn_viz.commands import cli, commandline
 from rpn_viz.io.paths import app_root, assets_dir
 from rpn_viz.testing import AppServer
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_pyproject_declares_the_command_and_the_app_files() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"] == {"rpn-viz": "rpn_viz.cli:console"}
+    assert project["project"]["scripts"] == {"rpn-viz": "rpn_viz.commands.cli:console"}
     data = project["tool"]["setuptools"]["data-files"]
     assert data["share/rpn-viz"] == ["app.py"] and data["share/rpn-viz/.streamlit"] == [".streamlit/config.toml"]
     for pattern in data["share/rpn-viz/assets"]:
@@ -37,7 +37,7 @@ def test_learn_is_dispatched_to_the_training_command(capsys) -> None:
         cli.console(["learn", str(ROOT / "assets" / "cat.jpg")])  # no --box: its own one-line error
     assert exit.value.code == commandline.EXIT_BAD_INPUT
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rpn_viz.training.session: error: ") and "--box" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("rpn-viz learn: error: ") and "--box" in lines[0]
 
 
 def test_a_bad_image_goes_through_the_shared_error_line(capsys, tmp_path) -> None:

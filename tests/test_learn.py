@@ -1,4 +1,4 @@
-"""Tests for rpn_viz.model.paper and rpn_viz.training.session, against torchvision's own RPN as the oracle.
+"""Tests for rpn_viz.model.paper, rpn_viz.training.session and rpn-viz learn, against torchvision's own RPN as the oracle.
 
 Real weights only: the ImageNet MobileNetV2 file is looked for in $RPN_VIZ_WEIGHTS_DIR (else
 ../shared/weights beside the checkout) and torchvision's cache; without it these
@@ -22,7 +22,7 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 from rpn_viz import FilterSettings, load_image, trace
-from rpn_viz.learn_cli import main as learn_main
+from rpn_viz.commands.learn import main as learn_main
 from rpn_viz.training.examples import best_iou_top_k, check_boxes
 from rpn_viz.training.session import TrainingSession, copy_for_training
 from rpn_viz.training.config import TrainConfig
@@ -290,7 +290,7 @@ def test_check_boxes():
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "rpn_viz.training.session", *args], cwd=ROOT, env=environment, capture_output=True,
+        [sys.executable, "-m", "rpn_viz", "learn", *args], cwd=ROOT, env=environment, capture_output=True,
         text=True, timeout=120,
     )
 
@@ -333,5 +333,5 @@ def test_cli_errors_are_one_line(args, tmp_path, monkeypatch, capsys):
         status = exc.code
     assert status == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rpn_viz.training.session: error:"), lines
+    assert len(lines) == 1 and lines[0].startswith("rpn-viz learn: error:"), lines
     assert not (tmp_path / "x.json").exists()

@@ -16,7 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import rpn_viz
-from rpn_viz.cli import console
+from rpn_viz.commands.cli import console
 from rpn_viz.lab.follow import follow
 from rpn_viz.io.paths import samples
 from ui.picture_frame import jpeg, zoomed
@@ -172,7 +172,7 @@ def test_cli_settings_reach_every_page(tmp_path, scrambled_checkpoint, capsys):
 def test_cli_an_output_that_cannot_be_written_is_one_line(tmp_path, where, says, capsys):
     status = console(["slides", str(PHOTO), "--out", str(tmp_path / where)])
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn_viz.slides: error: cannot write") and says in err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn-viz slides: error: cannot write") and says in err
 
 
 def test_cli_a_photo_that_fails_is_one_line(tmp_path, capsys):
@@ -180,7 +180,7 @@ def test_cli_a_photo_that_fails_is_one_line(tmp_path, capsys):
     bad.write_text("not a photo")
     status = console(["slides", str(bad), "--out", str(tmp_path / "deck.pdf")])
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn_viz.slides: error:") and "notes.jpg" in err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("rpn-viz slides: error:") and "notes.jpg" in err
     assert not (tmp_path / "deck.pdf").exists()
 
 

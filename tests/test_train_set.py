@@ -250,7 +250,7 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, tiny_set, tmp_path):
     head = tmp_path / "HEAD.pt"
-    done = run_module("rpn_viz.training.train_set", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
+    done = run_module("rpn_viz", "train", "--dataset", str(tiny_set), "--steps", "4", "--save", str(head),
                       "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     facts = json.loads(head.with_suffix(".json").read_text())
@@ -261,13 +261,13 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert used.returncode == 0, used.stderr
     doc = json.loads(used.stdout)
     assert doc["weights"]["sha256"] == facts["sha256"] and "your head HEAD.pt" in doc["weights"]["label"]
-    bad = run_module("rpn_viz.training.train_set", "--dataset", str(tmp_path / "nowhere"), "--no-download")
+    bad = run_module("rpn_viz", "train", "--dataset", str(tmp_path / "nowhere"), "--no-download")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
 
 
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN
 def test_the_recall_command_prints_every_method(imagenet_backbone, tiny_set):
-    done = run_module("rpn_viz.lab.evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
+    done = run_module("rpn_viz", "evaluate", "--dataset", str(tiny_set), "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     for method in ("RPN: the paper's RPN", "untrained head", "Selective Search", "sliding windows"):
         assert method in done.stdout

@@ -9,7 +9,7 @@ to that step in the live app. A followed anchor is drawn on every picture and na
 The PDF is composed with fpdf2: its text is real text (DejaVu Sans, the app's font, embedded as a
 subset with a Unicode map, so it can be selected and searched) and it embeds JPEG bytes as they are,
 so eight 1920-pixel pictures stay within a few megabytes. No Streamlit here: the app (``ui.present``)
-and ``rpn-viz slides`` (:mod:`rpn_viz.slides_cli`) both call :func:`make_deck`.
+and ``rpn-viz slides`` (:mod:`rpn_viz.commands.slides`) both call :func:`make_deck`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ split. Each method ranks its own boxes:
 * sliding windows (the paper's 9 anchor shapes at every 16 px): they have no score, so a seeded
   random order — recall@n is that of n windows drawn at random.
 
-``python -m rpn_viz.lab.evaluate`` prints the table (README's copy comes from it).
+``rpn-viz evaluate`` (:mod:`rpn_viz.commands.evaluate`) prints the table (README's copy comes from it).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import torch
 from torch import Tensor
 
 from .baselines import selective_search, sliding_windows
-from ..training.dataset import BUNDLED, AnnotatedPhoto, load_photos, read_box_file, select
-from ..model.device import DEVICE_HELP
+from ..training.dataset import AnnotatedPhoto, load_photos
 from ..io.images import LoadedImage
 from ..model.models import LoadedModel
 from .recall import best_iou_by_rank
@@ -118,53 +117,3 @@ def format_table(rows: Sequence[MethodRecall], photos: int) -> str:
         cells = " | ".join(f"{row.recall(n):.2f}" for n in top_ns)
         lines.append(f"| {row.method} | {cells} | {row.seconds / max(photos, 1):.2f} |")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rpn_viz.lab.evaluate [--dataset DIR] [--split val] [--head HEAD.pt]``."""
-    from ..commandline import OneLineParser, run_command
-
-    parser = OneLineParser(
-        "rpn_viz.lab.evaluate",
-        prog="python -m rpn_viz.lab.evaluate",
-        description="Recall@10/100/300 (IoU ≥ 0.5) on the bundled validation photos: the paper's RPN with the head "
-        "trained here, the same with an untrained head, Selective Search, sliding windows, and the COCO "
-        "model when its file is on this machine.",
-    )
-    parser.add_argument("--dataset", default=str(BUNDLED.parent), metavar="DIR_OR_JSON")
-    parser.add_argument("--split", choices=("train", "val", "all"), default="val")
-    parser.add_argument("--head", metavar="HEAD.pt", help="evaluate this head instead of the shipped one")
-    parser.add_argument("--weights-dir", metavar="DIR")
-    parser.add_argument("--no-download", action="store_true")
-    parser.add_argument("--device", help=DEVICE_HELP)
-    args = parser.parse_args(argv)
-
-    def work() -> int:
-        from ..model.models import DEFAULT_MODEL, MODELS, available_models, load_model
-        from ..model.paper import load_paper_model, load_trained_paper_model
-
-        photos = select(read_box_file(args.dataset), None if args.split == "all" else args.split)
-        if not photos:
-            raise ValueError(f"the box file has no {args.split!r} photos")
-        allow = not args.no_download
-        trained = load_trained_paper_model(args.weights_dir, head=args.head, device=args.device,
-                                           allow_download=allow)
-        models = [(f"RPN: {trained.weights.label}", trained),
-                  ("RPN: the same with an untrained head (seed 0)",
-                   load_paper_model(args.weights_dir, device=args.device, allow_download=allow))]
-        if MODELS[DEFAULT_MODEL] in available_models(args.weights_dir):
-            coco = load_model(DEFAULT_MODEL, weights_dir=args.weights_dir, device=args.device, allow_download=False)
-            models.append((f"RPN: {MODELS[DEFAULT_MODEL].title}", coco))
-        else:
-            print(f"(COCO model {MODELS[DEFAULT_MODEL].official.filename} not on this machine: its row is left out)")
-        rows = recall_table(photos, models)
-        boxes = sum(len(p.boxes) for p in photos)
-        print(f"{args.split} split: {len(photos)} photos, {boxes} boxes; IoU ≥ {IOU}")
-        print(format_table(rows, len(photos)))
-        return 0
-
-    return run_command("rpn_viz.lab.evaluate", work)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,7 +25,7 @@ from .weights import OfficialFile, WeightsError, is_available, load_state_dict, 
 
 DEFAULT_MODEL = "mobilenet_v3_large_fpn"
 #: The Faster R-CNN paper's RPN on ImageNet MobileNetV2 with the head trained here (rpn_viz.model.paper);
-#: ``--checkpoint`` is then a head file saved by ``python -m rpn_viz.training.train_set --save``.
+#: ``--checkpoint`` is then a head file saved by ``rpn-viz train --save``.
 PAPER_RPN = "paper_rpn"
 
 

@@ -247,7 +247,7 @@ def feature_stride(model: PaperRPN, size: tuple[int, int] = (608, 928)) -> tuple
 
 # --- the head trained here, shipped with the project ------------------------------------------
 
-#: The paper's head trained on the bundled photos by ``python -m rpn_viz.training.train_set`` (see its README).
+#: The paper's head trained on the bundled photos by ``rpn-viz train`` (see its README).
 SHIPPED_HEAD = Path(__file__).resolve().parents[1] / "trained" / "paper_rpn_head.pt"
 #: What ``SHIPPED_HEAD`` was trained on and how; written by the same command.
 SHIPPED_FACTS = SHIPPED_HEAD.with_suffix(".json")
@@ -306,7 +306,7 @@ def load_trained_paper_model(
     path = Path(head) if head is not None else SHIPPED_HEAD
     if head is None:
         if not path.is_file():
-            raise WeightsError(f"The shipped head {path} is missing; re-create it with python -m rpn_viz.training.train_set.")
+            raise WeightsError(f"The shipped head {path} is missing; re-create it with rpn-viz train.")
         actual = sha256_of(path)
         if actual != SHIPPED_HEAD_SHA256:
             raise WeightsError(

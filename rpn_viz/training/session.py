@@ -24,7 +24,7 @@ them; we follow torchvision, whose loss this is.
 
 The cached, shared models are never touched: a session deep-copies ``model.rpn`` and shares the rest
 (transform, backbone — frozen, never written). ``rpn-viz learn`` is the command-line form
-(:mod:`rpn_viz.learn_cli`); its settings, starting model and the results it reports are
+(:mod:`rpn_viz.commands.learn`); its settings, starting model and the results it reports are
 :mod:`rpn_viz.training.config`; what one photo gives the loss is :mod:`rpn_viz.training.examples`; training on a
 whole box file is :mod:`rpn_viz.training.train_set`.
 """

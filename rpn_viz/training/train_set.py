@@ -13,8 +13,8 @@ The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
 * the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per photo and
   orientation, before the first step: only the head trains.
 
-``python -m rpn_viz.training.train_set --dataset assets/dataset --steps N --seed S --save HEAD.pt`` runs it and
-prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
+``rpn-viz train --dataset assets/dataset --steps N --seed S --save HEAD.pt`` (:mod:`rpn_viz.commands.train`)
+runs it and prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
 facts beside it. The shipped ``rpn_viz/trained/paper_rpn_head.pt`` is such a file (its README
 gives the exact command).
 """
@@ -31,8 +31,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .dataset import BUNDLED, AnnotatedPhoto, box_count, load_photos, read_box_file, select
-from ..model.device import DEVICE_HELP
+from .dataset import AnnotatedPhoto, box_count, load_photos
 from .examples import example_from_trace, examples_for, mirrored
 from .session import TrainingSession
 from .config import StepResult, TrainConfig
@@ -154,66 +153,3 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: f
     }
     path.with_suffix(".json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n")
     return facts
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rpn_viz.training.train_set [--dataset DIR] [--steps N] [--seed S] [--save HEAD.pt]``."""
-    import sys
-
-    from ..commandline import OneLineParser, run_command
-
-    parser = OneLineParser(
-        "rpn_viz.training.train_set",
-        prog="python -m rpn_viz.training.train_set",
-        description="Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
-        "with boxes, and save it.",
-    )
-    parser.add_argument("--dataset", default=str(BUNDLED.parent), metavar="DIR_OR_JSON",
-                        help="box file (or its folder); default: the bundled set")
-    parser.add_argument("--split", choices=("train", "val", "all"), default="train", help="photos to train on")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"default {DEFAULT_STEPS}")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="head initialisation and sampling seed")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"SGD learning rate (default {DEFAULT_LR})")
-    parser.add_argument("--no-flips", action="store_true", help="do not add mirrored copies")
-    parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
-    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
-    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
-    parser.add_argument("--device", help=DEVICE_HELP)
-    args = parser.parse_args(argv)
-
-    def work() -> int:
-        if args.steps < 1:
-            raise ValueError("--steps must be at least 1")
-        entries = read_box_file(args.dataset)
-        photos = select(entries, None if args.split == "all" else args.split)
-        if not photos:
-            raise ValueError(f"the box file has no {args.split!r} photos")
-        from ..model.paper import load_paper_model
-
-        start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
-                                 allow_download=not args.no_download)
-        print(f"{len(photos)} photos, {box_count(photos)} boxes; preparing features…", flush=True)
-
-        def report(session: TrainingSession, result: StepResult) -> None:
-            recent = [r.total_loss for r in session.history[-100:]]
-            print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
-
-        session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips)
-        run = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
-        first, last = run.loss_means()
-        print(f"prepared {len(run.session.examples)} examples in {run.prepare_seconds:.1f} s; "
-              f"{run.steps} steps in {run.train_seconds:.1f} s on {start.device} "
-              f"({torch.get_num_threads()} threads); loss {first:.4f} → {last:.4f}")
-        if args.save:
-            box_file = Path(args.dataset)
-            box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
-            command = "python -m rpn_viz.training.train_set " + " ".join(sys.argv[1:] if argv is None else argv)
-            facts = save_head(run, args.save, box_file, command, args.lr)
-            print(f"saved {args.save} (sha256 {facts['sha256']})")
-        return 0
-
-    return run_command("rpn_viz.training.train_set", work)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

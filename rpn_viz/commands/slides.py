@@ -14,30 +14,29 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Sequence
 
-from .cli import DEFAULT_MODEL, MODEL_NAMES
 from .commandline import (
+    DEFAULT_MODEL,
     EXIT_BAD_INPUT,
-    OneLineParser,
+    MODEL_NAMES,
     add_filter_options,
     add_weights_options,
     check_device,
     check_filter_options,
     filter_changes,
     print_error,
-    run_command,
     weights_options,
 )
-from .io.errors import UserError
+from ..io.errors import UserError
 
-NAME = "rpn_viz.slides"
+NAME = "rpn-viz slides"
+HELP = "this photo's walk-through as a PDF slide deck"
+DESCRIPTION = ("Make this photo's walk-through of a real RPN as a 16:9 PDF slide deck: a title page and one page "
+               "per pipeline step.")
 DEFAULT_URL = "http://localhost:8501/"
 
 
-def build_parser(prog: str = "rpn-viz slides") -> argparse.ArgumentParser:
-    parser = OneLineParser(NAME, prog=prog, description="Make this photo's walk-through of a real RPN as a 16:9 "
-                           "PDF slide deck: a title page and one page per pipeline step.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="photo to run on (JPEG, PNG, WebP, BMP, GIF, TIFF)")
     parser.add_argument("--out", required=True, metavar="DECK.pdf", help="where to write the PDF")
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODEL_NAMES),
@@ -48,7 +47,6 @@ def build_parser(prog: str = "rpn-viz slides") -> argparse.ArgumentParser:
     parser.add_argument("--follow", type=int, metavar="INDEX", help="flat anchor index to follow through every page")
     add_filter_options(parser)
     parser.add_argument("--url", default=DEFAULT_URL, help=f"the app's address the deck links to (default {DEFAULT_URL})")
-    return parser
 
 
 def check_out(path: str) -> None:
@@ -72,26 +70,21 @@ def model_key(args: argparse.Namespace) -> str:
     return f"shipped:{args.model}" if args.model == "paper_rpn" else f"official:{args.model}"
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "rpn-viz slides") -> int:
-    """Write the deck; the exit status (0, or 2 with one line on stderr)."""
-    args = build_parser(prog).parse_args(argv)
-    return run_command(NAME, lambda: _run(args))
-
-
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Write the deck; the exit status (0, or 2 with one line on stderr: errors are raised, the caller makes them one line)."""
     check_filter_options(args)
     check_device(args.device)
     if args.follow is not None and args.follow < 0:
         raise UserError("--follow must be an anchor index (0 or more)")
     check_out(args.out)
-    from .io.images import load_image
-    from .io.paths import find_sample
+    from ..io.images import load_image
+    from ..io.paths import find_sample
 
     image = load_image(args.image)  # a bad photo is answered here, before torch is imported
     sample = find_sample(Path(args.image).name, Path(args.image).read_bytes())
-    from .lab.follow import follow
-    from .model.models import load_model
-    from .pipeline.tracing import trace
+    from ..lab.follow import follow
+    from ..model.models import load_model
+    from ..pipeline.tracing import trace
 
     loaded = load_model(args.model, untrained=args.untrained, seed=args.seed, **weights_options(args))
     traced = trace(loaded, image)

@@ -1,28 +1,30 @@
 """What every rpn_viz command shares: a one-line argparse parser, exit codes, one-line errors.
 
-The contract of ``rpn-viz`` and ``rpn-viz learn`` alike: a bad command line or a bad input exits
+The contract of every ``rpn-viz`` sub-command alike: a bad command line or a bad input exits
 with :data:`EXIT_BAD_INPUT` and exactly one line ``NAME: error: ...`` on stderr, never a traceback;
 Ctrl-C exits 130 with ``NAME: interrupted``. No torch import here: bad input is answered before
 torch is loaded.
 
-    parser = OneLineParser("rpn_viz.training.session", prog="rpn-viz learn", description=...)
+    parser = OneLineParser("rpn-viz learn", prog="rpn-viz learn", description=...)
     args = parser.parse_args(argv)
-    return run_command("rpn_viz.training.session", lambda: body(args))   # body returns the exit status
+    return run_command("rpn-viz learn", lambda: body(args))   # body returns the exit status
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Sequence
 
-from .pipeline.boxes import parse_box
-from .model.device import DEVICE_HELP, device_setting
-from .io.errors import describe_error
+from ..pipeline.boxes import parse_box
+from ..model.device import DEVICE_HELP, device_setting
+from ..io.errors import describe_error
 
 __all__ = [
+    "DEFAULT_MODEL",
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
+    "MODEL_NAMES",
     "OneLineParser",
     "add_filter_options",
     "add_weights_options",
@@ -32,23 +34,29 @@ __all__ = [
     "filter_changes",
     "print_error",
     "run_command",
+    "standalone",
     "weights_options",
 ]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+#: ``rpn_viz.model.models.model_names()``, here so that ``--model`` is checked without importing torch
+#: (tests/test_cli.py checks the two agree).
+MODEL_NAMES = ("mobilenet_v3_large_fpn", "mobilenet_v3_large_320_fpn", "resnet50_fpn", "resnet50_fpn_v2", "paper_rpn")
+DEFAULT_MODEL = "mobilenet_v3_large_fpn"
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line (``NAME: error: ... (see --help)``), exit 2.
 
-    Plain argparse prints the whole usage block before the error; ``name`` is what the line starts
-    with (``prog`` stays what ``--help`` shows).
+    Plain argparse prints the whole usage block before the error; ``error_name`` is what the line starts
+    with (``prog`` stays what ``--help`` shows). Also the class of ``rpn-viz``'s sub-command parsers
+    (``add_parser(word, error_name=...)``: argparse's own ``name`` is the sub-command word there).
     """
 
-    def __init__(self, name: str, **kwargs: object) -> None:
+    def __init__(self, error_name: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.name = name
+        self.name = error_name
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.name}: error: {' '.join(message.split())} (see --help)\n")
@@ -69,6 +77,22 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     except Exception as exc:  # every failure is one line, never a traceback
         print_error(name, describe_error(exc))
         return EXIT_BAD_INPUT
+
+
+def standalone(
+    name: str,
+    prog: str,
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None,
+) -> int:
+    """One sub-command parsed on its own, without the ``rpn-viz WORD`` in front (``run.main``, ``learn.main``):
+    the same arguments and the same one-line errors as through :func:`rpn_viz.commands.cli.console`."""
+    parser = OneLineParser(name, prog=prog, description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_command(name, lambda: run(args))
 
 
 def add_weights_options(parser: argparse.ArgumentParser, checkpoint_help: str) -> None:

@@ -1,0 +1,92 @@
+"""``rpn-viz train``: train the paper's RPN head on a set of photos with boxes, the recipe of the shipped head.
+
+The recipe is :mod:`rpn_viz.training.train_set`; this module reads the command line, prints the
+losses and the time, and with ``--save`` writes the head and its facts file
+(``rpn_viz/trained/README.md`` gives the exact command that made the shipped one). Parsing imports no
+torch: the defaults below are copies (tests/test_cli.py checks they agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from ..model.device import DEVICE_HELP
+from ..io.box_files import BUNDLED_PATH as BUNDLED  # not training.dataset: that imports torch
+
+NAME = "rpn-viz train"
+HELP = "train the paper's RPN head on a set of photos (the shipped head's recipe)"
+DESCRIPTION = ("Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
+               "with boxes, and save it.")
+DEFAULT_STEPS = 1200  # == rpn_viz.training.train_set.DEFAULT_STEPS
+DEFAULT_SEED = 0  # == rpn_viz.training.train_set.DEFAULT_SEED
+DEFAULT_LR = 0.01  # == rpn_viz.training.train_set.DEFAULT_LR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=str(BUNDLED.parent), metavar="DIR_OR_JSON",
+                        help="box file (or its folder); default: the bundled set")
+    parser.add_argument("--split", choices=("train", "val", "all"), default="train", help="photos to train on")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"default {DEFAULT_STEPS}")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="head initialisation and sampling seed")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"SGD learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--no-flips", action="store_true", help="do not add mirrored copies")
+    parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
+    parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
+    parser.add_argument("--no-download", action="store_true", help="never try to download weights")
+    parser.add_argument("--device", help=DEVICE_HELP)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that repeats this run (``--steps`` and ``--seed`` always, other options when not the
+    default), written into the head's facts file."""
+    words = ["rpn-viz", "train"]
+    if args.dataset != str(BUNDLED.parent):
+        words += ["--dataset", args.dataset]
+    if args.split != "train":
+        words += ["--split", args.split]
+    words += ["--steps", str(args.steps), "--seed", str(args.seed)]
+    if args.lr != DEFAULT_LR:
+        words += ["--lr", repr(args.lr)]
+    if args.no_flips:
+        words.append("--no-flips")
+    if args.save:
+        words += ["--save", args.save]
+    return " ".join(words)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (and save); errors are raised, the caller makes them one line."""
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    import torch
+
+    from ..model.paper import load_paper_model
+    from ..training.dataset import box_count, read_box_file, select
+    from ..training.train_set import SetRun, save_head, start_session, train
+
+    entries = read_box_file(args.dataset)
+    photos = select(entries, None if args.split == "all" else args.split)
+    if not photos:
+        raise ValueError(f"the box file has no {args.split!r} photos")
+    start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
+                             allow_download=not args.no_download)
+    print(f"{len(photos)} photos, {box_count(photos)} boxes; preparing features…", flush=True)
+
+    def report(session, result) -> None:
+        recent = [r.total_loss for r in session.history[-100:]]
+        print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
+
+    session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips)
+    done = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
+    first, last = done.loss_means()
+    print(f"prepared {len(done.session.examples)} examples in {done.prepare_seconds:.1f} s; "
+          f"{done.steps} steps in {done.train_seconds:.1f} s on {start.device} "
+          f"({torch.get_num_threads()} threads); loss {first:.4f} → {last:.4f}")
+    if args.save:
+        box_file = Path(args.dataset)
+        box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
+        facts = save_head(done, args.save, box_file, command_line(args), args.lr)
+        print(f"saved {args.save} (sha256 {facts['sha256']})")
+    return 0
