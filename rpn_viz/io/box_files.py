@@ -129,7 +129,8 @@ def _text(data: bytes | str, source: str) -> str:
         raise BoxFileError(f"{source}: not a text file (it is not UTF-8).") from None
 
 
-def _json(data: bytes | str, source: str) -> Any:
+def decode_json(data: bytes | str, source: str) -> Any:
+    """The JSON document in ``data``; :class:`BoxFileError` (one line, with the position) if it is not JSON."""
     text = _text(data, source)
     try:
         return json.loads(text)
@@ -154,7 +155,7 @@ def _require(mapping: Any, key: str, kind: type | tuple[type, ...], source: str,
 
 def parse_coco(data: bytes | str, source: str = "boxes.json") -> list[ImageBoxes]:
     """Every image of a COCO-style JSON with its boxes (converted from [x, y, w, h] to corners)."""
-    doc = _json(data, source)
+    doc = decode_json(data, source)
     if not isinstance(doc, dict):
         raise BoxFileError(f"{source}: a COCO file is a JSON object with \"images\" and \"annotations\".")
     images = _require(doc, "images", list, source, "the file")
@@ -223,9 +224,12 @@ def parse_voc(data: bytes | str, source: str = "boxes.xml") -> ImageBoxes:
     return ImageBoxes(file, *size, tuple(boxes), tuple(labels))
 
 
-def parse_bundled(data: bytes | str, source: str = "boxes.json") -> list[ImageBoxes]:
-    """The bundled set's own JSON (``"format": "rpn_viz boxes v1"``): corners in each photo's pixels."""
-    doc = _json(data, source)
+def parse_bundled(data: bytes | str | dict, source: str = "boxes.json") -> list[ImageBoxes]:
+    """The bundled set's own JSON (``"format": "rpn_viz boxes v1"``): corners in each photo's pixels.
+
+    ``data`` is the file's bytes or text, or its document already decoded by :func:`decode_json` (the
+    training set reader, :func:`rpn_viz.training.dataset.read_box_file`, also reads its other keys)."""
+    doc = data if isinstance(data, dict) else decode_json(data, source)
     if not isinstance(doc, dict) or doc.get("format") != BUNDLED_FORMAT:
         raise BoxFileError(f"{source}: expected \"format\": \"{BUNDLED_FORMAT}\".")
     return [parse_entry(image, source, f"image {i + 1}")
@@ -262,7 +266,7 @@ def read_box_file(name: str, data: bytes | str) -> list[ImageBoxes]:
         return [parse_voc(data, source)]
     if suffix != ".json":
         raise BoxFileError(f"{source}: expected a COCO-style .json or a Pascal VOC .xml file.")
-    doc = _json(data, source)
+    doc = decode_json(data, source)
     if isinstance(doc, dict) and doc.get("format") == BUNDLED_FORMAT:
         return parse_bundled(data, source)
     return parse_coco(data, source)

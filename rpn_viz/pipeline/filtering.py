@@ -192,6 +192,13 @@ def who_suppressed(
     Greedy NMS removes a box at the first higher-ranked *kept* box of its level that overlaps it by
     more than the threshold (a suppressed box never suppresses), so this is derived from torchvision's
     ``kept`` rather than by running NMS again. Work is per level, kept × removed boxes only.
+
+    This is rpn_viz's one answer to "who suppressed whom" (:attr:`FilterResult.suppressed_by`: the
+    followed anchor, the NMS page's fate line, the benchmarks): it starts from the boxes torchvision's
+    ``batched_nms`` actually kept, on whatever device the model ran. :func:`rpn_viz.pipeline.nms.greedy_nms_steps`
+    knows it too and stays for another job: it is the independent re-implementation, on the CPU, that
+    the NMS page plays back step by step and that tests/test_geometry.py checks against torchvision
+    (tests/test_follow.py checks the two agree on every removed box).
     """
     n = boxes.shape[0]
     suppressor = torch.full((n,), -1, dtype=torch.int64)

@@ -9,6 +9,10 @@ this module re-implements the same greedy loop in plain steps so the app can pla
 
 Processing all levels in one score order, with suppression only inside a level, is exactly what
 ``batched_nms`` does (NMS per level). The tests check the kept set against torchvision.
+
+Who suppressed whom, for everything but this playback, is :attr:`rpn_viz.pipeline.filtering.FilterResult.suppressed_by`
+(derived from torchvision's own kept set, see ``filtering.who_suppressed``); this replay is kept as
+the independent check and the step order the NMS page shows, and runs on the CPU copies.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ training.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -27,7 +26,7 @@ from torch import Tensor
 
 from ..io.box_files import BUNDLED_FORMAT as FORMAT
 from ..io.box_files import BUNDLED_PATH as BUNDLED
-from ..io.box_files import BoxFileError, ImageBoxes, parse_bundled
+from ..io.box_files import BoxFileError, ImageBoxes, decode_json, parse_bundled
 from ..io.errors import ImageLoadError
 from ..io.images import LoadedImage, load_image
 
@@ -110,8 +109,9 @@ def read_box_file(path: str | Path = BUNDLED) -> list[AnnotatedPhoto]:
         raise DatasetError(f"{path}: no such box file") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    parsed = parse_bundled(data, path.name)
-    raws = json.loads(data)["images"]
+    doc = decode_json(data, path.name)  # parsed once: the checks and the training keys read the same document
+    parsed = parse_bundled(doc, path.name)
+    raws = doc["images"]
     entries = [_for_training(path.parent, path.name, raw, p) for raw, p in zip(raws, parsed)]
     if not entries:
         raise DatasetError(f"{path}: 'images' is empty")
