@@ -12,7 +12,8 @@ import pytest
 
 import rpn_viz
 from rpn_viz.lab import anchor_fit as af
-from rpn_viz.io import box_files, lab
+from rpn_viz.io import box_files
+from rpn_viz.lab import custom_anchors as lab
 from rpn_viz.pipeline.anchors import PAPER_ANCHORS
 from rpn_viz.model.models import DEFAULT_MODEL
 

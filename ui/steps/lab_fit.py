@@ -9,7 +9,8 @@ import streamlit as st
 import torch
 
 from rpn_viz.lab import anchor_fit as af
-from rpn_viz.io import box_files, shape_kmeans
+from rpn_viz.io import box_files
+from rpn_viz.lab import shape_kmeans
 from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec
 from rpn_viz.io.errors import describe_error
 
