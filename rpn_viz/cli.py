@@ -1,7 +1,8 @@
 """``rpn-viz IMAGE`` (= ``python -m rpn_viz IMAGE``): proposals of a real RPN on one photo, as a summary or JSON.
 
 :func:`console` is the ``rpn-viz`` command: ``rpn-viz IMAGE ...`` runs :func:`main`, ``rpn-viz learn
-...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app.
+...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app,
+``rpn-viz fetch ...`` downloads the weights files (:mod:`rpn_viz.fetch`).
 
 Imports no UI or plotting library, and no torch until the photo has been read and the options
 checked: a bad command line or a file that is not a photo is answered in a fraction of a second.
@@ -36,7 +37,8 @@ DEFAULT_MODEL = "mobilenet_v3_large_fpn"
 COMMANDS_HELP = (
     "Other commands: 'rpn-viz learn IMAGE --box x1,y1,x2,y2 --json OUT.json' trains the paper's RPN "
     "head on your boxes (rpn-viz learn --help); 'rpn-viz train' trains it on a set of photos (the offline "
-    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz app [streamlit options]' starts the app."
+    "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz app [streamlit options]' starts the app; "
+    "'rpn-viz fetch [--all | MODEL...] [--list]' downloads the weights files before a class without a network."
 )
 
 
@@ -163,8 +165,8 @@ def run_app(streamlit_args: Sequence[str]) -> int:
 
 def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
     """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` (one photo), ``rpn-viz train
-    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
-    ``rpn-viz app ...``."""
+    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table),
+    ``rpn-viz app ...`` or ``rpn-viz fetch ...`` (the weights files, :mod:`rpn_viz.fetch`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["learn"]:
         from .learn_cli import main as learn_main
@@ -180,4 +182,8 @@ def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
         return evaluate_main(args[1:])
     if args[:1] == ["app"]:
         return run_command("rpn-viz app", lambda: run_app(args[1:]))
+    if args[:1] == ["fetch"]:
+        from .fetch import main as fetch_main
+
+        return fetch_main(args[1:])
     return main(args, prog=prog)
