@@ -49,7 +49,7 @@ def differences(locked: dict[str, str], now: dict[str, str], ignore: frozenset[s
 def main(argv: list[str]) -> int:
     locked, now = pins(Path(argv[0]).read_text()), installed()
     lines = differences(locked, now)
-    print(f"{'package':32s} {'lock':>16s} -> newest the ranges allow here")
+    print(f"{'package':32s} {'lock':>16s} -> installed here")
     print("\n".join(lines) if lines else "(none: the ranges resolve to exactly the lock)")
     print(f"{len(lines)} of {len(locked.keys() | now.keys())} packages differ from the lock")
     return 0
