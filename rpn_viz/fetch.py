@@ -136,14 +136,14 @@ def fetch_one(file: WeightsFile, weights_dir: str | None = None) -> Status:
     under the real name) or :class:`rpn_viz.weights.WeightsError` (a present file with the wrong hash).
     """
     from .download import download
-    from .weights import find_official
+    from .weights import verify_official
 
     before = status_of(file, weights_dir)
     if before.state == "verified":
         print(f"{file.model}: {file.filename} is already here, verified ({before.describe_size()}): {before.path}")
         return before
-    if before.state == "wrong hash":
-        find_official(file.official, weights_dir, allow_download=False)  # raises its one-line WeightsError
+    if before.path is not None:  # the wrong bytes under the real name: its one-line WeightsError says what to do
+        verify_official(before.path, file.official)
     download(file.official, progress=True, retry=True)
     after = status_of(file, weights_dir)
     print(f"{file.model}: {file.filename} downloaded, verified ({after.describe_size()}): {after.path}")
