@@ -1,7 +1,7 @@
 """``rpn-viz fetch``: download every weights file the app can use, so that a class needs no network.
 
 A teacher runs ``rpn-viz fetch`` at home; in a classroom without a network the app then finds the
-files where it always looks and opens on the COCO model. The files are those of :data:`FILES` order:
+files where it always looks and opens on the COCO model. The files (:func:`files`) are
 the four COCO checkpoints (:data:`rpn_viz.models.MODELS`) and the ImageNet MobileNetV2 under the
 offline model (``paper_rpn``, :data:`rpn_viz.paper.MOBILENET_V2_IMAGENET`).
 
