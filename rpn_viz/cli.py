@@ -1,7 +1,8 @@
 """``rpn-viz IMAGE`` (= ``python -m rpn_viz IMAGE``): proposals of a real RPN on one photo, as a summary or JSON.
 
 :func:`console` is the ``rpn-viz`` command: ``rpn-viz IMAGE ...`` runs :func:`main`, ``rpn-viz learn
-...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app.
+...`` the training command (:mod:`rpn_viz.learn`), ``rpn-viz app ...`` starts the Streamlit app,
+``rpn-viz fetch ...`` downloads the weights files (:mod:`rpn_viz.fetch`).
 
 Imports no UI or plotting library, and no torch until the photo has been read and the options
 checked: a bad command line or a file that is not a photo is answered in a fraction of a second.
@@ -40,7 +41,8 @@ COMMANDS_HELP = (
     "Other commands: 'rpn-viz learn IMAGE --box x1,y1,x2,y2 --json OUT.json' trains the paper's RPN "
     "head on your boxes (rpn-viz learn --help); 'rpn-viz train' trains it on a set of photos (the offline "
     "model's recipe); 'rpn-viz evaluate' prints the recall table; 'rpn-viz slides IMAGE --out deck.pdf' makes the "
-    "walk-through as slides; 'rpn-viz app [streamlit options]' starts the app."
+    "walk-through as slides; 'rpn-viz app [streamlit options]' starts the app; "
+    "'rpn-viz fetch [--all | MODEL...] [--list]' downloads the weights files before a class without a network."
 )
 
 
@@ -148,8 +150,8 @@ def run_app(streamlit_args: Sequence[str]) -> int:
 
 def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
     """The ``rpn-viz`` command: ``rpn-viz IMAGE ...``, ``rpn-viz learn ...`` (one photo), ``rpn-viz train
-    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table) or
-    ``rpn-viz app ...``."""
+    ...`` (a set of photos, :mod:`rpn_viz.train_set`), ``rpn-viz evaluate ...`` (the recall table),
+    ``rpn-viz app ...`` or ``rpn-viz fetch ...`` (the weights files, :mod:`rpn_viz.fetch`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["learn"]:
         from .learn_cli import main as learn_main
@@ -169,4 +171,8 @@ def console(argv: Sequence[str] | None = None, prog: str = "rpn-viz") -> int:
         from .slides_cli import main as slides_main
 
         return slides_main(args[1:])
+    if args[:1] == ["fetch"]:
+        from .fetch import main as fetch_main
+
+        return fetch_main(args[1:])
     return main(args, prog=prog)
