@@ -24,7 +24,6 @@ from PIL import Image
 
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.follow import History
-from rpn_viz.models import PAPER_RPN, LoadedModel
 from rpn_viz.nms import NmsStep
 
 from . import theme
@@ -32,7 +31,7 @@ from .picture_frame import font_path, jpeg, zoomed
 from .scene import Scene
 from .step_pictures import STEP_KEYS, Choices, anchor_cell, decoded_anchor, head_map, main_picture, nms_index, nms_steps
 from .steps import STEPS
-from .words import stage_items, verdict
+from .words import model_line, stage_items, verdict
 
 ZOOM = 1920 / 900  # the screen's 900-pixel drawing area becomes 1920 pixels
 MIN_WIDTH, MAX_ZOOM = 1920, 3.2  # a picture narrower than a projector (a tall photo) is drawn larger, up to 3.2×
@@ -65,13 +64,6 @@ class StepPage:
     title: str
     sentence: str
     numbers: list[tuple[str, str]]  # (value, what it is), 2–4 of them
-
-
-def model_line(loaded: LoadedModel) -> str:
-    """"Model: … · weights: … · device: …" (a COCO title would mislead for custom or untrained weights)."""
-    named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
-    return (f"Model: {loaded.spec.title if named else loaded.name} · weights: {loaded.weights.label} · "
-            f"device: {loaded.device}")
 
 
 def settings_line(s: FilterSettings) -> str:
