@@ -19,7 +19,8 @@ from PIL import Image
 
 from rpn_viz import anchor_fit as af
 from rpn_viz import baselines, lab, recall, receptive
-from rpn_viz.anchors import PAPER_ANCHORS, Tiling
+from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, Tiling
+from rpn_viz.tracing import Trace
 
 from . import theme
 from .picture_frame import side_by_side
@@ -27,6 +28,7 @@ from .pictures import Picture
 from .scene import Scene
 
 # L1 · Anchor lab
+PAPER_IMAGE = (1000, 600)  # the paper's example image (w, h)
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
 # L2 · Custom anchors
@@ -61,6 +63,21 @@ class LabChoices:
     window_stride: int = 16
     fit_source: str = "model"  # L7: "model", "paper" or "custom" anchors
     fit_ignore: bool = False  # L7: ignore anchors crossing the border
+
+
+    @property
+    def spec(self) -> AnchorSpec:
+        """The lab's custom anchors (L1)."""
+        return AnchorSpec(tuple(sorted(self.sizes)), tuple(sorted(self.ratios)), int(self.stride))
+
+
+def fit_sources(trace: Trace, custom: AnchorSpec) -> dict[str, af.AnchorSource]:
+    """L7's three anchor sets: the model's own, the paper's k = 9 and the lab's custom anchors."""
+    return {
+        "model": af.ModelAnchors.of(trace),
+        "paper": af.GridAnchors(PAPER_ANCHORS, "the paper's k = 9"),
+        "custom": af.GridAnchors(custom, "custom anchors (L1)"),
+    }
 
 
 def ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:

@@ -13,14 +13,13 @@ from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec, MiniBatch, Tiling, assign
 from .. import charts, theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..lab_pictures import RATIO_CHOICES, tiling_picture
+from ..lab_pictures import PAPER_IMAGE, RATIO_CHOICES, tiling_picture
 from ..pictures import Picture
 from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
 STRIDE_CHOICES = [4, 8, 16, 32, 64]
-PAPER_IMAGE = (1000, 600)
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
 
 

@@ -10,14 +10,14 @@ import torch
 
 from rpn_viz import anchor_fit as af
 from rpn_viz import box_files, shape_kmeans
-from rpn_viz.anchors import PAPER_ANCHORS, AnchorSpec
+from rpn_viz.anchors import AnchorSpec
 from rpn_viz.errors import describe_error
 
 from .. import charts, theme
 from ..boxes import get_boxes, set_boxes
 from ..context import StepContext
 from ..figures import show_picture
-from ..lab_pictures import unmatched_picture
+from ..lab_pictures import fit_sources, unmatched_picture
 from ..store import session_store
 from ..photo import samples
 from ..words import anchor_set_text
@@ -30,12 +30,7 @@ CACHE_KEY = "lab_fit_stats"
 
 
 def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
-    custom = lab_anchor_spec()
-    return {
-        "model": af.ModelAnchors.of(ctx.trace),
-        "paper": af.GridAnchors(PAPER_ANCHORS, "the paper's k = 9"),
-        "custom": af.GridAnchors(custom, "custom anchors (L1)"),
-    }
+    return fit_sources(ctx.trace, lab_anchor_spec())
 
 
 def _cached_stats(key: tuple, make, what: str) -> af.SetStats:
