@@ -16,7 +16,7 @@ from ..lab_pictures import METHOD_COLOURS, method_panels
 from ..store import session_store
 from ..widgets import untrained_note
 from ..words import candidate_note
-from .lab_common import gt_section
+from .lab_common import SEARCH_RUNS, SEARCH_STORE, gt_section, search_key
 
 SIZE_CHOICES = [32, 64, 128, 256, 512]
 RATIO_CHOICES = [0.5, 1.0, 2.0]
@@ -65,8 +65,8 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     gt = gt_section(ctx, "lab_before_gt", expanded=False)
     spec = AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
     windows = baselines.sliding_windows((iw, ih), spec)
-    key = (ctx.photo.sha256, mode, int(side))
-    runs = session_store("lab_before_ss", 3)
+    key = search_key(ctx, mode, int(side))
+    runs = session_store(SEARCH_STORE, SEARCH_RUNS)
     if st.button(f"Run Selective Search ({mode} mode) on this photo", key="lab_before_run"):
         with st.spinner("Selective Search is running on the CPU…"):
             runs.put(key, baselines.selective_search_input(trace, int(side), mode))

@@ -12,6 +12,7 @@ from ..lab_pictures import receptive_picture
 from ..resources import get_model
 from ..store import session_store
 from ..widgets import level_picker, untrained_note
+from .lab_common import RECEPTIVE_DEFAULTS, RECEPTIVE_MAPS, RECEPTIVE_STORE, receptive_key
 
 TARGETS = {"features": "the cell's feature vector", "objectness": "the cell's objectness logits"}
 
@@ -37,9 +38,9 @@ actually *see*: compare them with the dashed box that holds most of the gradient
     row = int(c[0].number_input("Cell row", 0, rows - 1, key="lab_receptive_row"))
     col = int(c[1].number_input("Cell column", 0, cols - 1, key="lab_receptive_col"))
     target = c[2].radio("Gradient of", list(TARGETS), format_func=TARGETS.get, key="lab_receptive_target")
-    mass = c[3].slider("Mass the box must hold", 0.50, 0.99, 0.95, 0.01, key="lab_receptive_mass")
-    key = (ctx.choice.key, ctx.loaded.weights.label, ctx.photo.sha256, level.index, row, col, target)
-    fields = session_store("lab_receptive_maps", 4)  # each map is the input's size: keep a few
+    mass = c[3].slider("Mass the box must hold", 0.50, 0.99, RECEPTIVE_DEFAULTS["mass"], 0.01, key="lab_receptive_mass")
+    key = receptive_key(ctx, level.index, row, col, target)
+    fields = session_store(RECEPTIVE_STORE, RECEPTIVE_MAPS)  # each map is the input's size: keep a few
     if st.button("Compute the receptive field (one backward pass)", key="lab_receptive_run"):
         with st.spinner("Backpropagating from the cell to the input…"), get_model(ctx.choice).lock:
             try:
