@@ -38,6 +38,8 @@ from .words import model_line, stage_items, verdict
 ZOOM = 1920 / 990  # a screen picture (900-pixel drawing area, ~990 with its axes) becomes just over 1920 pixels wide:
 # no more pixels than a projector shows, so a deck with the lab pages stays within 12 MB
 MIN_WIDTH, MAX_ZOOM = 1920, 3.2  # a picture narrower than a projector (a tall photo) is drawn larger, up to 3.2×
+MAX_BYTES = 12_000_000  # a lab page whose picture would take the deck past this is left out (the title page says so)
+OVERHEAD_BYTES = 250_000  # what is not a picture: the fonts' subsets, the text, the PDF's structure
 PAGE_W, PAGE_H = 338.667, 190.5  # mm: 13.333 × 7.5 inches, the 16:9 slide size of presentation programs
 MARGIN = 12.0
 PANEL_W = 98.0  # the text column on the right of a step's picture
@@ -201,8 +203,11 @@ class _Deck(FPDF):
         self.multi_cell(w, size * 0.45, text, align="L", link=link, new_x="LMARGIN", new_y="NEXT")
         return self.get_y()
 
+    picture_bytes = 0  # the JPEG bytes embedded so far
+
     def picture(self, data: bytes, size: tuple[int, int], x: float, y: float, w: float, h: float) -> None:
         """A JPEG fitted into the box (x, y, w, h), centred, aspect kept."""
+        self.picture_bytes += len(data)
         fit = min(w / size[0], h / size[1])
         pw, ph = size[0] * fit, size[1] * fit
         self.image(io.BytesIO(data), x + (w - pw) / 2, y + (h - ph) / 2, pw, ph)
@@ -234,8 +239,7 @@ def _numbers(pdf: _Deck, x: float, y: float, numbers: list[tuple[str, str]]) -> 
     return y
 
 
-def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None, total: int,
-                lab_keys: list[str] = (), left_out: dict[str, str] | None = None) -> None:
+def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None) -> None:
     pdf.add_page()
     loaded = scene.trace.model
     photo = jpeg(scene.trace.image)
@@ -259,18 +263,24 @@ def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None,
         y = pdf.text_at(x, y, width, f"Anchor #{found.flat_index} (level '{found.level_name}', cell ({found.row}, "
                         f"{found.col}), {found.shape.label}): {plain(verdict(found, scene))}", 13,
                         colour=theme_rgb(theme.FOLLOWED)) + 1
-    link = app_url(source, scene, STEP_KEYS[0], found)
+
+
+def _title_footer(pdf: _Deck, scene: Scene, source: Source, found: History | None, lab_keys: list[str],
+                  left_out: dict[str, str]) -> None:
+    """The title page's foot, written last (it names the lab pages that made it into the deck): the pages,
+    the lab pages left out and why, the link to the live app."""
+    last, pdf.page = pdf.page, 1
     lines = [f"{len(STEP_KEYS)} steps: " + " · ".join(TITLES[k] for k in STEP_KEYS)]
     if lab_keys:
         lines.append(f"{len(lab_keys)} lab pages: " + " · ".join(TITLES[k] for k in lab_keys))
     if left_out:
         lines.append(left_out_line(left_out))
-    pdf.footer_lines(lines, link, f"1 / {total}")
+    pdf.footer_lines(lines, app_url(source, scene, STEP_KEYS[0], found), "1 / {nb}")
+    pdf.page = last
 
 
 def _page(pdf: _Deck, title: str, summary: str, sentence: str, numbers: list[tuple[str, str]],
-          draw: Callable[[], Image.Image] | None, follow_line: str | None, footer: list[str], link: str,
-          page: str) -> None:
+          picture: Image.Image | None, follow_line: str | None, footer: list[str], link: str) -> None:
     """One page: title and summary, the picture on the left (or a grey note), the words and numbers on the
     right, the followed anchor's line, then the footer lines and the link to this view in the live app."""
     pdf.add_page()
@@ -278,9 +288,8 @@ def _page(pdf: _Deck, title: str, summary: str, sentence: str, numbers: list[tup
     top = pdf.text_at(MARGIN, top, PAGE_W - 2 * MARGIN, summary, 14, colour=GREY) + 3
     picture_w = PAGE_W - 3 * MARGIN - PANEL_W
     box_h = PAGE_H - top - MARGIN - 16
-    if draw is not None:
-        image = slide_picture(draw)
-        pdf.picture(jpeg(image), image.size, MARGIN, top, picture_w, box_h)
+    if picture is not None:
+        pdf.picture(jpeg(picture), picture.size, MARGIN, top, picture_w, box_h)
     else:
         pdf.text_at(MARGIN, top + 10, picture_w, "Nothing to draw with these settings.", 16, colour=GREY)
     x = PAGE_W - MARGIN - PANEL_W
@@ -288,35 +297,39 @@ def _page(pdf: _Deck, title: str, summary: str, sentence: str, numbers: list[tup
     y = _numbers(pdf, x, y, numbers)
     if follow_line is not None:
         pdf.text_at(x, y + 1, PANEL_W, follow_line, 12, bold=True, colour=theme_rgb(theme.FOLLOWED))
-    pdf.footer_lines(footer, link, page)
+    pdf.footer_lines(footer, link, f"{pdf.page_no()} / {{nb}}")
 
 
 def _step_page(pdf: _Deck, step_key: str, scene: Scene, source: Source, found: History | None, choices: Choices,
-               replay: Callable[[], list[NmsStep]], number: int, total: int) -> None:
+               replay: Callable[[], list[NmsStep]]) -> None:
     words = step_page(step_key, scene, found, choices, replay)
     main = main_picture(step_key, scene, found, None, choices, steps=replay)
     follow_line = None
     if found is not None:
         item = stage_items(found, scene).get(step_key, plain(verdict(found, scene)))
         follow_line = f"Followed anchor #{found.flat_index}: {item}"
-    _page(pdf, words.title, SUMMARIES[step_key], words.sentence, words.numbers, main and main[1], follow_line,
-          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, step_key, found),
-          f"{number} / {total}")
+    _page(pdf, words.title, SUMMARIES[step_key], words.sentence, words.numbers,
+          slide_picture(main[1]) if main is not None else None, follow_line,
+          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, step_key, found))
 
 
-def _lab_page(pdf: _Deck, page: LabPage, scene: Scene, source: Source, found: History | None, number: int,
-              total: int) -> None:
-    """A lab page: its main picture as the page draws it (the followed anchor is not drawn there)."""
-    _page(pdf, page.title, SUMMARIES[page.key], page.sentence, page.numbers, page.draw, None,
-          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, page.key, found),
-          f"{number} / {total}")
+def _lab_page(pdf: _Deck, page: LabPage, scene: Scene, source: Source, found: History | None) -> str | None:
+    """A lab page: its main picture as the page draws it (the followed anchor is not drawn there); None, or
+    why it was left out (its picture would take the deck past :data:`MAX_BYTES`)."""
+    picture = slide_picture(page.draw)
+    if pdf.picture_bytes + len(jpeg(picture)) + OVERHEAD_BYTES > MAX_BYTES:
+        return f"its picture would take the deck past {MAX_BYTES / 1e6:g} MB"
+    _page(pdf, page.title, SUMMARIES[page.key], page.sentence, page.numbers, picture, None,
+          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, page.key, found))
+    return None
 
 
 def make_deck(scene: Scene, source: Source, found: History | None = None, choices: Choices = Choices(),
               progress: Progress | None = None, steps: Callable[[], list[NmsStep]] | None = None,
               lab: LabInputs | None = None) -> bytes:
     """The deck as PDF bytes: a title page, steps 1–8, then with ``lab`` the lab pages :func:`ui.lab_slides.plan`
-    puts in (``progress(done, total, next)`` after each page).
+    puts in, as long as the deck stays within :data:`MAX_BYTES` (``progress(done, total, next)`` after each
+    page; the last call gives the pages there are).
 
     ``choices`` are the pages' widget choices (the app passes the session's, the CLI the defaults);
     ``steps`` the NMS replay when the caller has it already; ``lab`` what the lab pages are drawn from
@@ -337,12 +350,18 @@ def make_deck(scene: Scene, source: Source, found: History | None = None, choice
     pdf = _Deck()
     pdf.set_title(f"RPN walk-through: {source.photo_name}")
     report(0, total, "title page")
-    _title_page(pdf, scene, source, found, total, lab_keys, left_out if lab is not None else None)
+    _title_page(pdf, scene, source, found)
     for i, key in enumerate(STEP_KEYS):
         report(i + 1, total, TITLES[key])
-        _step_page(pdf, key, scene, source, found, choices, replay, i + 2, total)
+        _step_page(pdf, key, scene, source, found, choices, replay)
+    kept = []
     for i, key in enumerate(lab_keys, start=len(STEP_KEYS) + 1):
         report(i, total, TITLES[key])
-        _lab_page(pdf, lab_page(key, scene, lab), scene, source, found, i + 1, total)
-    report(total, total, "done")
+        why = _lab_page(pdf, lab_page(key, scene, lab), scene, source, found)
+        if why is None:
+            kept.append(key)
+        else:
+            left_out[key] = why
+    _title_footer(pdf, scene, source, found, kept, left_out)
+    report(pdf.page, pdf.page, "done")  # the pages there are (a lab page may have been left out)
     return bytes(pdf.output())
