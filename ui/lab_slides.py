@@ -82,7 +82,7 @@ def plan(scene: Scene, inputs: LabInputs) -> tuple[list[str], dict[str, str]]:
         why["lab_fit"] = "needs ground-truth boxes"
     why["lab_untrained"] = "needs a second network's run"
     if inputs.receptive is None:
-        why["lab_receptive"] = "a backward pass: tens of seconds; computed on page L6, it comes along"
+        why["lab_receptive"] = "a backward pass, tens of seconds: in the deck once computed on its page"
     if "lab_custom" not in why:
         sizes, ratios = _custom(scene, inputs)
         if any(len(s) * len(ratios) != len(level.anchor_shapes) for s, level in zip(sizes, scene.trace.levels)):

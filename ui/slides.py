@@ -239,14 +239,16 @@ def _numbers(pdf: _Deck, x: float, y: float, numbers: list[tuple[str, str]]) -> 
     return y
 
 
-def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None) -> None:
+def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None, lab: bool = False) -> None:
+    """The photo, its credit and licence, the model, the settings and the followed anchor (the foot is written
+    last, by :func:`_title_footer`; ``lab``: room for its lines about the lab pages)."""
     pdf.add_page()
     loaded = scene.trace.model
     photo = jpeg(scene.trace.image)
     top = pdf.text_at(MARGIN, MARGIN, PAGE_W - 2 * MARGIN, "How a Region Proposal Network finds objects", 28, bold=True)
     top = pdf.text_at(MARGIN, top + 1, PAGE_W - 2 * MARGIN, f"Step by step through Faster R-CNN's first stage, on "
                       f"{source.photo_name}", 15, colour=GREY) + 5
-    box_h = PAGE_H - top - MARGIN - 16
+    box_h = PAGE_H - top - MARGIN - 16 - (13 if lab else 0)  # 3 more lines in the foot: the lab pages, left out
     pdf.picture(photo, scene.trace.image.size, MARGIN, top, PAGE_W - 3 * MARGIN - PANEL_W - 20, box_h)
     x, y = PAGE_W - MARGIN - PANEL_W - 20, top
     width = PANEL_W + 20
@@ -350,7 +352,7 @@ def make_deck(scene: Scene, source: Source, found: History | None = None, choice
     pdf = _Deck()
     pdf.set_title(f"RPN walk-through: {source.photo_name}")
     report(0, total, "title page")
-    _title_page(pdf, scene, source, found)
+    _title_page(pdf, scene, source, found, lab is not None)
     for i, key in enumerate(STEP_KEYS):
         report(i + 1, total, TITLES[key])
         _step_page(pdf, key, scene, source, found, choices, replay)
