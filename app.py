@@ -16,7 +16,7 @@ use_huge_pages()  # before torch allocates: big tensors on huge pages, a third l
 from rpn_viz.device import device_name, resolve_device, tf32_allowed
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.errors import describe_error
-from rpn_viz.models import DEFAULT_MODEL, MODELS, PAPER_RPN
+from rpn_viz.models import DEFAULT_MODEL, MODELS
 from rpn_viz.weights import is_available
 from ui import theme
 from ui.context import StepContext
@@ -25,7 +25,7 @@ from ui.download import apply_switch, offline_line, open_model, picked, weights_
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
 from ui.steps import STEPS, step_by_key
-from ui.words import device_note
+from ui.words import device_note, model_line
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
@@ -114,16 +114,13 @@ with st.sidebar:
 
 PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
 position = [s.key for s in STEPS].index(step.key)
-# A COCO title ("… (COCO)") would mislead for custom or untrained weights; the paper's title names no weights.
-named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
-model_line = (f"**Model:** {loaded.spec.title if named else loaded.name} · "
-              f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+model_text = model_line(loaded, markdown=True)
 if view.present:  # one compact row instead of title, summary and model line
     present.presenter_header(position, len(STEPS), go, step.title.split("·", 1)[-1].strip())
 else:
     st.title(step.title.split("·", 1)[-1].strip())
     st.caption(step.summary)
-    st.markdown(model_line)
+    st.markdown(model_text)
 
 if photo is None:
     st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
@@ -149,7 +146,7 @@ if step.key in PIPELINE:
 elif view.second is not None:
     st.caption("The comparison with a second model covers the pipeline steps 1–8.")
 if view.present:
-    st.markdown(model_line)
+    st.markdown(model_text)
 step.render(ctx)
 
 if not view.present:
