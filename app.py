@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, use_huge_pages
+from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, start_session_sweeper, use_huge_pages
 
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
 
@@ -31,6 +31,7 @@ SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 limit_torch_threads()  # half the cores for the network, the rest for the pages
+start_session_sweeper()  # sessions that have gone give their memory back (ui/serving.py)
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 

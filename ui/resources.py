@@ -22,6 +22,7 @@ from rpn_viz.tracing import Trace
 from rpn_viz.weights import is_available
 
 from .serving import release_free_memory
+from .store import MB, shared_store
 
 # A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
 # architecture is RPN_VIZ_CHECKPOINT_MODEL (default: the default model).
@@ -129,12 +130,20 @@ def get_model(choice: ModelChoice) -> SharedModel:
     return shared_model(choice.key)
 
 
-@st.cache_resource(max_entries=12, show_spinner="Running the network on the photo…")
-def _shared_trace(model_key: str, photo_sha: str, _model: SharedModel, _image: rpn_viz.LoadedImage) -> Trace:
-    """A photo's trace for every session (12 kept: ~8 MB each for a COCO model, ~5 MB for the paper's)."""
-    traced = _model.trace(_image)
-    release_free_memory()  # the forward pass's freed activations go back to the system
-    return traced
+TRACES = 12  # shared traces kept by the server: ~5-8 MB each for a sample-sized photo, more for a big one
+TRACE_BYTES = 96 * MB
+
+
+def _shared_trace(model_key: str, photo_sha: str, model: SharedModel, image: rpn_viz.LoadedImage) -> Trace:
+    """A photo's trace for every session (at most ``TRACES`` of them and ``TRACE_BYTES``)."""
+
+    def run() -> Trace:
+        with st.spinner("Running the network on the photo…"):
+            traced = model.trace(image)
+        release_free_memory()  # the forward pass's freed activations go back to the system
+        return traced
+
+    return shared_store("traces", TRACES, TRACE_BYTES).get_or_make((model_key, photo_sha), run)
 
 
 def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -> Trace:
