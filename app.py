@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, start_session_sweeper, use_huge_pages
+from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, skip_triton, start_session_sweeper, use_huge_pages
 
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
+skip_triton()  # before torch is imported: its GPU kernel compiler is ~70 MB the app never uses
 
 from rpn_viz.filtering import FilterSettings
 from rpn_viz.errors import describe_error

@@ -103,3 +103,27 @@ def test_departed_sessions_are_shut_down_and_their_files_freed(monkeypatch) -> N
     assert len(media._file_metadata) == 2  # the two departed sessions' pictures are deleted
     assert {info.session.id for info in manager.list_sessions()} == {"here", "away"}
     assert end_departed_sessions(runtime) == 0  # nothing more to free
+
+
+def test_triton_is_kept_out_and_torch_works_without_it() -> None:
+    """A fresh process that calls skip_triton before torch: torchvision imports, torch says triton is
+    absent, a convolution runs; RPN_VIZ_TRITON=1 lets it load again (where it is installed)."""
+    script = (
+        "import sys\n"
+        "from ui.serving import skip_triton\n"
+        "print(skip_triton())\n"
+        "import torch, torchvision\n"
+        "from torch.utils._triton import has_triton_package\n"
+        "torch.nn.functional.conv2d(torch.ones(1, 3, 8, 8), torch.ones(2, 3, 3, 3))\n"
+        "print(has_triton_package(), sys.modules.get('triton') is not None)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+
+    def run(**env: str) -> list[str]:
+        environment = {k: v for k, v in os.environ.items() if k != "RPN_VIZ_TRITON"} | env
+        done = subprocess.run([sys.executable, "-c", script], cwd=root, env=environment, capture_output=True,
+                              text=True, timeout=180, check=True)
+        return done.stdout.split()
+
+    assert run() == ["True", "False", "False"]
+    assert run(RPN_VIZ_TRITON="1")[0] == "False"

@@ -89,9 +89,16 @@ def shipped_title() -> str:
     return f"{label[:1].upper()}{label[1:]} — {backbone}"
 
 
+# One network pass at a time on the whole server, whichever model runs it: each pass's activations
+# (100-250 MB for a COCO model on a 2048-pixel photo) are the server's biggest transient memory, and
+# two at once (the sidebar's model for one session, the learning page's for another) made the peaks
+# of bench/load_test.py. Re-entrant: a page that holds it may run a model that takes it again.
+NETWORK_LOCK = threading.RLock()
+
+
 @dataclass(frozen=True, eq=False)
 class SharedModel:
-    """A loaded model with the lock that lets one forward pass run on it at a time.
+    """A loaded model with the lock that lets one forward pass run at a time (:data:`NETWORK_LOCK`).
 
     Models are shared by every session of the server and never modified; two cores gain nothing
     from parallel passes, and one pass at a time keeps memory bounded when a class uploads at once.
@@ -99,7 +106,7 @@ class SharedModel:
     """
 
     loaded: LoadedModel
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=lambda: NETWORK_LOCK)
 
     def trace(self, image: rpn_viz.LoadedImage) -> Trace:
         """``rpn_viz.trace`` of this model on ``image``, under the lock."""

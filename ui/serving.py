@@ -70,6 +70,25 @@ def use_huge_pages() -> bool:
     return os.environ[HUGE_PAGES_ENV] == "1"
 
 
+TRITON_ENV = "RPN_VIZ_TRITON"
+
+
+def skip_triton() -> bool:
+    """Keep ``triton`` (torch's GPU kernel compiler, installed with CUDA builds of torch) out of this
+    process; call it before torch is imported (top of ``app.py``). Returns whether it was kept out.
+
+    The app never compiles kernels (no ``torch.compile``), but ``import torchvision`` imports
+    ``torch._dynamo``, which imports triton when it is installed: ~70 MB of resident memory in the
+    server (its shared library) and ~0.5 s of start-up, for nothing. torch asks for it with
+    ``import triton`` inside ``try``/``except ImportError`` and goes on without it. Whoever starts
+    the server may set ``RPN_VIZ_TRITON=1`` to let it load.
+    """
+    if os.environ.get(TRITON_ENV) == "1" or "triton" in sys.modules:
+        return False
+    sys.modules["triton"] = None  # type: ignore[assignment]  # `import triton` now raises ImportError
+    return True
+
+
 THREADS_ENV = "RPN_VIZ_TORCH_THREADS"
 
 
@@ -172,9 +191,10 @@ def end_departed_sessions(runtime=None) -> int:
 
 def start_session_sweeper(period_s: float = SESSION_SWEEP_S) -> bool:
     """Once per process: a thread that every ``period_s`` frees departed sessions
-    (:func:`end_departed_sessions`), then collects their objects and hands the freed pages back to
-    the system (a full ``gc.collect``: the frozen models are skipped; ``malloc_trim``). A server that
-    serves class after class comes back to the same memory. Returns whether it was started now."""
+    (:func:`end_departed_sessions`) and collects their objects (a full ``gc.collect``: the frozen
+    models are skipped), and hands the allocator's free pages back to the system (``malloc_trim``).
+    A server that serves class after class comes back to the same memory. Returns whether it was
+    started now."""
     if _done.get("sweeper"):
         return False
     _done["sweeper"] = True
@@ -188,7 +208,7 @@ def start_session_sweeper(period_s: float = SESSION_SWEEP_S) -> bool:
             try:
                 if end_departed_sessions():
                     gc.collect()
-                    release_free_memory()
+                release_free_memory()  # also what live sessions freed between their big steps (~ms)
             except Exception as exc:  # noqa: BLE001 - never take the server down; say it once
                 print(f"rpn_viz: the session sweeper stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
                 return

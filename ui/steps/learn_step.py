@@ -241,9 +241,9 @@ def render(ctx: StepContext) -> None:
     columns = st.columns(3)
     loss_chart(columns[0], session)
     with columns[1]:
-        show_image(heatmap_picture(session, live, run.input_view), ctx.slug("learn-objectness"))
+        show_image(lambda: heatmap_picture(session, live, run.input_view), ctx.slug("learn-objectness"))
     with columns[2]:
-        show_image(minibatch_picture(session, run.input_view), ctx.slug("learn-minibatch"))
+        show_image(lambda: minibatch_picture(session, run.input_view), ctx.slug("learn-minibatch"))
     st.caption("Left: the loss of each step's mini-batch. Middle: objectness probability (max over the anchors of "
                "each cell) with the current top proposals. Right: the anchors the last step on this photo "
                "sampled — blue positive, orange negative; dotted: the image border (anchors may cross it). "
