@@ -2,6 +2,8 @@
 
     python bench/load_test.py                      # 30 sessions, 20 of them train; table on stdout
     python bench/load_test.py --sessions 5 --json load.json
+    python bench/load_test.py --waves 3            # a soak: 3 classes of 30 one after another, 10 train each
+    python bench/load_test.py --processes 2        # a course: 2 app processes behind nginx (deploy/course.py)
 
 Starts ``streamlit run app.py`` on a free loopback port (127.0.0.1 only) with a custom checkpoint
 made here (weights re-drawn from a seeded normal, so every photo gets its own scores), opens N
@@ -22,7 +24,14 @@ that photo and those settings; the server's peak memory (``VmHWM``) stays under 
 Reports the time from upload to first result, from slider move to new result, for the step switch
 and for each training (click to finished), and the server's CPU-seconds per session.
 
-Bounded: N ≤ 40 sessions, every wait has a timeout, and the whole run is cut at ``--max-seconds``.
+With ``--waves W`` the class runs W times on the same server, each wave with photos of its own; all
+its pages are closed after a wave, and once Streamlit has let their sessions go (its reconnect
+window plus the app's sweeper, :func:`settle_seconds`) the server's resident memory is read: one
+table row per wave, each "after" level within 10 % of the first wave's. With ``--processes P`` the
+sessions go through nginx to P app processes (sticky by cookie, ``deploy/``): each session must be
+answered by one process only, every process must serve some, and each one's peak memory is reported.
+
+Bounded: N ≤ 40 sessions, every wait has a timeout, and each wave is cut at ``--max-seconds``.
 
 One script of ~600 lines on purpose: it reads top to bottom in the order a run happens (inputs, the
 server and its memory, one browser session, checking against rpn_viz, the table); the pieces it

@@ -15,7 +15,6 @@ until Ctrl-C, then stops everything. ``bench/load_test.py --processes 2`` uses t
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import signal
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,16 +91,10 @@ class Nginx:
 
     def wait_healthy(self, timeout_s: float = 60) -> None:
         """Return once Streamlit's health endpoint answers through nginx."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(self.run / 'stderr.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"nginx did not answer within {timeout_s:.0f} s")
+        from rpn_viz.testing import wait_for_health
+
+        wait_for_health(self.url, self.process, timeout_s, "nginx",
+                        lambda: (self.run / "stderr.log").read_text()[-2000:])
 
     def stop(self) -> None:
         if self.process.poll() is None:
