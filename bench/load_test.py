@@ -755,7 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=1))
         print(f"\nwrote {args.json}")
     memory_ok = all(0 < (peak.get("vmhwm_mb") or 0) < args.memory_limit_mb for peak in peaks)
-    return 0 if not failed and memory_ok and growth_ok else 1
+    shared_ok = len(peaks) == 1 or all(any(s.process == peak["address"] for s in sessions) for peak in peaks)
+    return 0 if not failed and memory_ok and growth_ok and shared_ok else 1
 
 
 if __name__ == "__main__":

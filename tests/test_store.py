@@ -91,11 +91,13 @@ def test_shared_store_forgets_a_failed_make() -> None:
 
 
 def test_every_server_cache_has_a_count_and_a_byte_limit() -> None:
-    """The caches keyed by what users send (photos, pictures, files): both limits set."""
+    """The caches keyed by what users send (photos, pictures, files) or choose (a starting model's
+    bundled examples): both limits set. (Models are one per picker entry, a fixed few.)"""
     from ui import figures, photo, resources
-    from ui.steps import proposals
+    from ui.steps import learn_step, proposals
 
     assert photo.PHOTOS and photo.PHOTO_BYTES and resources.TRACES and resources.TRACE_BYTES
+    assert learn_step.BUNDLED_SETS and learn_step.BUNDLED_BYTES
     for function in (figures._rendered, proposals._files, proposals._crops):
         info = function._info  # Streamlit's record of the decorator's arguments
         assert info.max_entries and info.max_size_bytes, function.__name__

@@ -28,6 +28,7 @@ from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
 from ..serving import release_free_memory
+from ..store import MB, shared_store
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -66,13 +67,22 @@ def _start_options() -> dict[str, str]:
     return options
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock) -> list[Example]:
+BUNDLED_SETS = 4  # starting models whose bundled examples the server keeps (~50 MB each for the paper's RPN)
+BUNDLED_BYTES = 256 * MB
+
+
+def _bundled_examples(start_key: str, start: LoadedModel, lock: threading.Lock) -> list[Example]:
     """The bundled training photos (and mirrors) as examples for ``start``'s backbone; shared, read-only.
 
     Features, labels and targets depend on the backbone and the matcher only, never on the head, so
-    one list serves every session that starts from the same model.
+    one list serves every session that starts from the same model (``BUNDLED_SETS`` and
+    ``BUNDLED_BYTES`` at most).
     """
+    return shared_store("bundled_examples", BUNDLED_SETS, BUNDLED_BYTES).get_or_make(
+        start_key, lambda: _make_bundled_examples(start, lock))
+
+
+def _make_bundled_examples(start: LoadedModel, lock: threading.Lock) -> list[Example]:
     photos = select(read_box_file(BUNDLED), "train")
     items = []
     progress = st.progress(0.0, text="Preparing the bundled photos (backbone once per photo and mirror)…")
@@ -81,8 +91,8 @@ def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock
         progress.progress((i + 1) / (2 * len(photos)), text=f"Read {entry.name}")
     examples = []
     for i, item in enumerate(items):
-        with _lock:
-            examples += examples_for(_start, [item])
+        with lock:
+            examples += examples_for(start, [item])
         progress.progress(0.5 + (i + 1) / (2 * len(items)), text=f"Backbone on {item[0]} and its mirror image")
     progress.empty()
     return examples
