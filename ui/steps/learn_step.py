@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -137,14 +138,17 @@ def _register(run: Run) -> bool:
     return True
 
 
-def _train(run: Run, steps: int, every: int) -> None:
-    """Run ``steps`` steps, redrawing every ``every`` steps; Stop (a rerun) interrupts between steps."""
-    session = run.session
+def _train(get_run: Callable[[], Run], lr: float, steps: int, every: int) -> Run:
+    """Wait for this session's turn, then run ``steps`` steps, redrawing every ``every`` steps; Stop (a
+    rerun) interrupts between steps. Returns the run.
+
+    ``get_run`` gives the session's run, made (backbone pass, labels, a copy of the head) only once
+    the turn has come: a session waiting in line holds nothing yet. With 20 sessions pressing Train at
+    once, runs made before the wait made the server's peak (bench/load_test.py)."""
     counter = st.empty()
     progress = st.progress(0.0)
     columns = st.columns(3)
     slots = [column.empty() for column in columns]
-    target = session.steps_done + steps
 
     def redraw() -> None:
         live = session.live()
@@ -158,6 +162,10 @@ def _train(run: Run, steps: int, every: int) -> None:
 
     try:
         with training_turn(counter):  # one training at a time on the server, first come first served
+            run = get_run()
+            run.session.set_lr(lr)
+            session = run.session
+            target = session.steps_done + steps
             for i in range(steps):
                 session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
                 progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
@@ -166,6 +174,7 @@ def _train(run: Run, steps: int, every: int) -> None:
                     redraw()
     finally:
         release_free_memory()  # the run's freed buffers go back to the system, not into a thread's arena
+    return run
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -215,16 +224,20 @@ def render(ctx: StepContext) -> None:
     if train:
         st.session_state.pop("learn_stopped", None)
         try:
-            if run is None:
-                extra = _bundled_examples(start_key, start, lock) if bundled else []
+            extra = _bundled_examples(start_key, start, lock) if bundled and run is None else []
+
+            def get_run() -> Run:
+                if run is not None:
+                    return run
                 with st.spinner("Running the backbone once and labelling the anchors…"), lock:
                     session = TrainingSession(start, ctx.photo.image, ctx.photo.to_original(boxes),
                                               TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
-                run = Run(session, *wanted)
-                run.input_view = session.before.input_view()
-                st.session_state[RUN_KEY] = run
-            run.session.set_lr(lr)
-            _train(run, steps, every)
+                made = Run(session, *wanted)
+                made.input_view = session.before.input_view()
+                st.session_state[RUN_KEY] = made
+                return made
+
+            run = _train(get_run, lr, steps, every)
         except BoxFileError as exc:
             st.error(f"The bundled photos cannot be used: {exc}")
             return
