@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -64,6 +65,13 @@ def test_two_processes_behind_nginx_are_sticky_and_both_serve(tmp_path: Path) ->
         routes = {f"browser-{i}": _process_for(proxy.url, f"browser-{i}")[0] for i in range(32)}
         assert set(routes.values()) == addresses  # 32 browsers: both processes serve some
         assert all(_process_for(proxy.url, key)[0] == process for key, process in list(routes.items())[:8])
+
+        upload = urllib.request.Request(f"{proxy.url}/_stcore/upload_file/no-session/no-file", data=b"x" * 300_000,
+                                        method="PUT", headers={"Cookie": f"{ROUTE_COOKIE}={value}"})
+        try:  # a photo-sized body reaches the app (which refuses it: no session), not a 500 from nginx
+            urllib.request.urlopen(upload, timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code != 500 and exc.headers[PROCESS_HEADER] == first, exc
 
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as ws:  # Streamlit's WebSocket
             ws.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\nUpgrade: websocket\r\n"
