@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, use_huge_pages
+from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, skip_triton, start_session_sweeper, use_huge_pages
 
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
+skip_triton()  # before torch is imported: its GPU kernel compiler is ~70 MB the app never uses
 
 from rpn_viz.device import device_name, resolve_device, tf32_allowed
 from rpn_viz.filtering import FilterSettings
@@ -33,6 +34,7 @@ SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 limit_torch_threads()  # half the cores for the network, the rest for the pages
+start_session_sweeper()  # sessions that have gone give their memory back (ui/serving.py)
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 try:
