@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, use_huge_pages
+from ui.serving import freeze_long_lived, limit_malloc, limit_torch_threads, skip_triton, start_session_sweeper, use_huge_pages
 
 use_huge_pages()  # before torch allocates: big tensors on huge pages, a third less CPU per trace (ui/serving.py)
+skip_triton()  # before torch is imported: its GPU kernel compiler is ~70 MB the app never uses
 
 from rpn_viz.model.device import device_name, resolve_device, tf32_allowed
 from rpn_viz.pipeline.filtering import FilterSettings
 from rpn_viz.io.errors import describe_error
-from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN
+from rpn_viz.model.models import DEFAULT_MODEL, MODELS
 from rpn_viz.model.weights import is_available
 from ui import theme
 from ui.context import StepContext
@@ -25,7 +26,7 @@ from ui.download import apply_switch, offline_line, open_model, picked, weights_
 from ui.photo import photo_picker
 from ui.resources import get_trace, model_choices
 from ui.steps import STEPS, step_by_key
-from ui.words import device_note
+from ui.words import device_note, model_line
 
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
@@ -33,6 +34,7 @@ SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
 
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 limit_torch_threads()  # half the cores for the network, the rest for the pages
+start_session_sweeper()  # sessions that have gone give their memory back (ui/serving.py)
 st.set_page_config(page_title="RPN explorer — how Faster R-CNN proposes regions", layout="wide")
 st.markdown(theme.CSS, unsafe_allow_html=True)
 try:
@@ -114,16 +116,13 @@ with st.sidebar:
 
 PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]
 position = [s.key for s in STEPS].index(step.key)
-# A COCO title ("… (COCO)") would mislead for custom or untrained weights; the paper's title names no weights.
-named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
-model_line = (f"**Model:** {loaded.spec.title if named else loaded.name} · "
-              f"**weights:** {loaded.weights.label} · **device:** `{loaded.device}`")
+model_text = model_line(loaded, markdown=True)
 if view.present:  # one compact row instead of title, summary and model line
     present.presenter_header(position, len(STEPS), go, step.title.split("·", 1)[-1].strip())
 else:
     st.title(step.title.split("·", 1)[-1].strip())
     st.caption(step.summary)
-    st.markdown(model_line)
+    st.markdown(model_text)
 
 if photo is None:
     st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
@@ -149,7 +148,7 @@ if step.key in PIPELINE:
 elif view.second is not None:
     st.caption("The comparison with a second model covers the pipeline steps 1–8.")
 if view.present:
-    st.markdown(model_line)
+    st.markdown(model_text)
 step.render(ctx)
 
 if not view.present:

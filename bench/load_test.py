@@ -2,6 +2,8 @@
 
     python bench/load_test.py                      # 30 sessions, 20 of them train; table on stdout
     python bench/load_test.py --sessions 5 --json load.json
+    python bench/load_test.py --waves 3            # a soak: 3 classes of 30 one after another, 10 train each
+    python bench/load_test.py --processes 2        # a course: 2 app processes behind nginx (deploy/course.py)
 
 Starts ``streamlit run app.py`` on a free loopback port (127.0.0.1 only) with a custom checkpoint
 made here (weights re-drawn from a seeded normal, so every photo gets its own scores), opens N
@@ -22,7 +24,14 @@ that photo and those settings; the server's peak memory (``VmHWM``) stays under 
 Reports the time from upload to first result, from slider move to new result, for the step switch
 and for each training (click to finished), and the server's CPU-seconds per session.
 
-Bounded: N ≤ 40 sessions, every wait has a timeout, and the whole run is cut at ``--max-seconds``.
+With ``--waves W`` the class runs W times on the same server, each wave with photos of its own; all
+its pages are closed after a wave, and once Streamlit has let their sessions go (its reconnect
+window plus the app's sweeper, :func:`settle_seconds`) the server's resident memory is read: one
+table row per wave, each "after" level within 10 % of the first wave's. With ``--processes P`` the
+sessions go through nginx to P app processes (sticky by cookie, ``deploy/``): each session must be
+answered by one process only, every process must serve some, and each one's peak memory is reported.
+
+Bounded: N ≤ 40 sessions, every wait has a timeout, and each wave is cut at ``--max-seconds``.
 
 One script of ~600 lines on purpose: it reads top to bottom in the order a run happens (inputs, the
 server and its memory, one browser session, checking against rpn_viz, the table); the pieces it
@@ -48,8 +57,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rpn_viz.testing import CHROMIUM, RUN_START_MS, STREAMLIT_IDLE, AppServer, save_random_checkpoint  # noqa: E402
+from rpn_viz.testing import CHROMIUM, RUN_START_MS, STREAMLIT_IDLE, AppServer, free_port, save_random_checkpoint  # noqa: E402
 from rpn_viz.testing import CHROMIUM_FLAGS as FLAGS  # noqa: E402
+from deploy.course import PROCESS_HEADER, Nginx, shared_weights_env  # noqa: E402
 
 MODEL_KEY = "custom:mobilenet_v3_large_fpn"
 PICTURE_URL = re.compile(r".*/media/[^/?]+\.(png|jpe?g|webp|gif)(\?.*)?$")
@@ -78,6 +88,7 @@ class Session:
     step_switch_s: float | None = None
     train_s: float | None = None  # Train clicked → training finished (queue wait included)
     queue_places: list[int] = field(default_factory=list)  # places in line this page showed while waiting
+    process: str | None = None  # behind nginx (--processes): the app process that answered its requests
     errors: list[str] = field(default_factory=list)
 
 
@@ -107,8 +118,9 @@ def make_photos(folder: Path, n: int) -> list[Path]:
             image = image.crop((w // 10, h // 10, w - w // 10, h - h // 8))
         elif variant % 4 == 3:
             image = image.transpose(Image.Transpose.ROTATE_90)
-        if variant >= 4:
-            image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+        if variant >= 4:  # 3/4, then (more waves) 5/8, 7/8, 1/2 of the size
+            numerator, denominator = [(3, 4), (5, 8), (7, 8), (1, 2)][min(variant // 4, 4) - 1]
+            image = image.resize((image.width * numerator // denominator, image.height * numerator // denominator))
         path = folder / f"student_{i:02d}.jpg"
         image.save(path, quality=90)
         photos.append(path)
@@ -127,9 +139,9 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def descendants_cpu_seconds(root: int, exclude: int) -> float:
+def descendants_cpu_seconds(root: int, exclude: set[int]) -> float:
     """CPU seconds used so far by the live descendants of ``root`` (here: the Playwright driver and
-    its Chromium processes), leaving out the subtree of ``exclude`` (the server)."""
+    its Chromium processes), leaving out the subtrees of ``exclude`` (the servers, nginx)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -145,7 +157,7 @@ def descendants_cpu_seconds(root: int, exclude: int) -> float:
     total = 0.0
     for pid, seconds in times.items():
         ancestor = pid
-        while ancestor in parents and ancestor not in (root, exclude, 0, 1):
+        while ancestor in parents and ancestor not in (root, 0, 1) and ancestor not in exclude:
             ancestor = parents[ancestor]
         if ancestor == root and pid != root:
             total += seconds
@@ -179,6 +191,15 @@ class Server(AppServer):
             rss = self.status_mb("VmRSS")
             if rss is not None:
                 self.samples.append((time.perf_counter() - self._start, rss))
+
+    def peak_since(self, start: float) -> float:
+        """Highest RSS sampled since ``start`` (a ``time.perf_counter()`` value), MB."""
+        return max((mb for t, mb in self.samples if t >= start - self._start), default=0.0)
+
+    def recent_mb(self, seconds: float) -> float:
+        """Median RSS over the last ``seconds``, MB."""
+        now = time.perf_counter() - self._start
+        return statistics.median([mb for t, mb in self.samples if t >= now - seconds] or [self.status_mb("VmRSS") or 0])
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
         try:
@@ -317,6 +338,8 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
     page = await context.new_page()
     console: list[str] = []
     page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
+    processes: set[str] = set()  # behind nginx (--processes): every answer names the app process that gave it
+    page.on("response", lambda response: processes.add(response.headers.get(PROCESS_HEADER.lower(), "")))
     stage = "opening the app"
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     try:
@@ -326,7 +349,7 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
         await settle(page, timeout_ms)
         stage = "waiting for the others"
         if await barrier.wait() == 0:  # the whole class uploads at the same moment
-            results["uploads_start"] = snapshot()  # noqa: F821 - set in main()
+            MARKS["uploads_start"] = snapshot()  # noqa: F821 - set in main()
 
         stage = "upload → first result"
         start = time.perf_counter()
@@ -378,6 +401,10 @@ async def run_session(browser, url: str, session: Session, photo: Path, barrier:
             await trains.abort()  # the others must not wait for this one at the Train barrier
     finally:
         session.errors += console
+        served = {p for p in processes if p}
+        if len(served) > 1:
+            session.errors.append(f"not sticky: answered by {sorted(served)}")
+        session.process = min(served) if served else None
         results["context"] = context  # closed by run_classroom, after the CPU figures are read
 
 
@@ -391,12 +418,10 @@ async def run_classroom(url: str, photos: list[Path], sessions: list[Session], t
         try:
             barrier = asyncio.Barrier(len(sessions))
             trains = asyncio.Barrier(trainers) if trainers else None
-            tasks = [run_session(browser, url, s, photos[s.index], barrier, timeout_s * 1000, results[s.index],
-                                 trains if s.index < trainers else None)
-                     for s in sessions]
+            tasks = [run_session(browser, url, s, photos[s.index], barrier, timeout_s * 1000, results[i],
+                                 trains if i < trainers else None)
+                     for i, s in enumerate(sessions)]
             await asyncio.gather(*tasks)
-            if any("uploads_start" in r for r in results):
-                results[0]["uploads_end"] = snapshot()
         finally:
             for r in results:
                 if "context" in r:
@@ -469,7 +494,7 @@ def check(sessions: list[Session], results: list[dict], photos: list[Path], chec
 # --------------------------------------------------------------------------------------------------
 
 
-def summary_rows(sessions: list[Session], peak: dict, limit_mb: float, warm_s: float) -> list[tuple[str, str, str]]:
+def summary_rows(sessions: list[Session], peaks: list[dict], limit_mb: float, warm_s: float) -> list[tuple[str, str, str]]:
     firsts = [s.first_result_s for s in sessions if s.first_result_s is not None]
     sliders = [s.slider_result_s for s in sessions if s.slider_result_s is not None]
 
@@ -479,11 +504,10 @@ def summary_rows(sessions: list[Session], peak: dict, limit_mb: float, warm_s: f
         return f"median {statistics.median(values):.1f} s, min {min(values):.1f} s, max {max(values):.1f} s"
 
     ok = sum(s.ok for s in sessions)
-    hwm = peak.get("vmhwm_mb") or 0.0
     switches = [s.step_switch_s for s in sessions if s.step_switch_s is not None]
     trained = [s for s in sessions if s.train_s is not None]
     queued = [s for s in trained if s.queue_places]
-    return [
+    rows = [
         ("sessions without error, with their own correct proposals", f"{ok} / {len(sessions)}",
          "yes" if ok == len(sessions) else "NO"),
         ("first page with the model loading (one session, before the class)", f"{warm_s:.1f} s", ""),
@@ -495,16 +519,70 @@ def summary_rows(sessions: list[Session], peak: dict, limit_mb: float, warm_s: f
          f"{len(trained)} finished; {len(queued)} showed a place (first places seen: "
          f"{sorted(s.queue_places[0] for s in queued)[:20]})", ""),
         ("Train clicked → training finished (queue wait included)", spread([s.train_s for s in trained]), ""),
-        ("server peak memory (VmHWM)", f"{hwm:.0f} MB (limit {limit_mb:.0f} MB)", "yes" if 0 < hwm < limit_mb else "NO"),
-        ("server memory at the end (VmRSS)", f"{peak.get('rss_at_end_mb') or 0:.0f} MB", ""),
     ]
+    for number, peak in enumerate(peaks):
+        name = "server" if len(peaks) == 1 else f"process {number + 1} ({peak.get('address')})"
+        hwm = peak.get("vmhwm_mb") or 0.0
+        if len(peaks) > 1:
+            served = sum(s.process == peak.get("address") for s in sessions)
+            rows.append((f"{name}: sessions it served", str(served), "yes" if served else "NO"))
+        rows.append((f"{name} peak memory (VmHWM)", f"{hwm:.0f} MB (limit {limit_mb:.0f} MB)",
+                     "yes" if 0 < hwm < limit_mb else "NO"))
+        rows.append((f"{name} memory at the end (VmRSS)", f"{peak.get('rss_at_end_mb') or 0:.0f} MB", ""))
+    return rows
+
+
+def settle_seconds() -> float:
+    """How long a wave's closed sessions take to leave the server: Streamlit keeps a closed tab's session
+    for ``server.disconnectedSessionTTL`` (``.streamlit/config.toml``) in case it reconnects, then the
+    app's sweeper (``ui.serving``, every ``SESSION_SWEEP_S``) frees it; one more sweep and 10 s margin."""
+    import tomllib
+
+    from ui.serving import SESSION_SWEEP_S
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    return float(config.get("server", {}).get("disconnectedSessionTTL", 120)) + 2 * SESSION_SWEEP_S + 10
+
+
+@dataclass
+class Wave:
+    """One class in a soak run (``--waves``): its sessions, CPU and each process's memory."""
+
+    number: int
+    sessions: list[Session]
+    cpu: dict[str, float] = field(default_factory=dict)
+    peak_mb: list[float] = field(default_factory=list)  # per process: highest RSS sampled during the wave
+    after_mb: list[float] = field(default_factory=list)  # per process: RSS once the wave's sessions were gone
+
+
+def wave_cpu() -> dict[str, float]:
+    """CPU figures of the wave that just ran, from the snapshots its sessions left in MARKS."""
+    cpu: dict[str, float] = {}
+    if "uploads_start" in MARKS and "class_end" in MARKS:  # from the uploads to the last session's step switch
+        cpu0, busy0, wall0, browsers0 = MARKS["uploads_start"]
+        cpu1, busy1, wall1, browsers1 = MARKS["class_end"]
+        cpu.update(class_wall_s=wall1 - wall0, server_cpu_s=cpu1 - cpu0, browsers_cpu_s=browsers1 - browsers0,
+                   machine_busy_cpu_s=busy1 - busy0)
+    if "train_start" in MARKS and "train_end" in MARKS:
+        cpu["train_wall_s"] = MARKS["train_end"][2] - MARKS["train_start"][2]
+        cpu["train_server_cpu_s"] = MARKS["train_end"][0] - MARKS["train_start"][0]
+    return cpu
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="N simultaneous browser sessions against the app.")
     parser.add_argument("--sessions", type=int, default=30, help=f"simultaneous sessions (default 30, at most {MAX_SESSIONS})")
-    parser.add_argument("--train", type=int, default=20,
-                        help=f"how many of them then press Train at once ({TRAIN_STEPS} steps each; default 20, 0: none)")
+    parser.add_argument("--train", type=int, default=None,
+                        help=f"how many of them then press Train at once ({TRAIN_STEPS} steps each; default 20, "
+                        "with --waves 10 per wave; 0: none)")
+    parser.add_argument("--waves", type=int, default=1,
+                        help="classes one after another on the same server (a soak run; default 1): all sessions close "
+                        "between waves, and the server's memory is read once they have left it")
+    parser.add_argument("--settle-seconds", type=float, default=None,
+                        help="with --waves: wait this long after a wave before reading memory (default: Streamlit's "
+                        "disconnectedSessionTTL + two sweeps + 10 s)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="app processes behind nginx with sticky sessions (deploy/course.py; default 1: no nginx)")
     parser.add_argument("--timeout", type=float, default=480, help="seconds any one wait may take (default 480)")
     parser.add_argument("--max-seconds", type=float, default=900, help="the whole run is cut after this (default 900)")
     parser.add_argument("--memory-limit-mb", type=float, default=2048, help="server peak memory goal (default 2048)")
@@ -521,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     SHOW_PICTURES = args.show_pictures
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be between 1 and {MAX_SESSIONS}")
+    if args.waves < 1 or args.processes < 1:
+        parser.error("--waves and --processes must be at least 1")
+    if args.train is None:
+        args.train = 20 if args.waves == 1 else 10
     if not Path(CHROMIUM).exists():
         print(f"load test: {CHROMIUM} is missing (apt-get install chromium); nothing was run", file=sys.stderr)
         return 2
@@ -541,10 +623,13 @@ def main(argv: list[str] | None = None) -> int:
         args.server_env.insert(0, f"{WEIGHTS_DIR_ENV}={weights_dir}")
 
     started = time.perf_counter()
+    waves: list[Wave] = []
+    peaks: list[dict] = []
+    settle_s = (settle_seconds() if args.settle_seconds is None else args.settle_seconds) if args.waves > 1 else 0.0
     with tempfile.TemporaryDirectory(prefix="rpn_viz_load_") as tmp:
         folder = Path(tmp)
         checkpoint = make_checkpoint(folder)
-        photos = make_photos(folder, args.sessions)
+        photos = make_photos(folder, args.sessions * args.waves)  # every wave its own photos
         from PIL import Image
 
         sessions = []
@@ -552,57 +637,73 @@ def main(argv: list[str] | None = None) -> int:
             with Image.open(photo) as image:
                 sessions.append(Session(i, photo.name, list(image.size)))
         extra_env = dict(item.split("=", 1) for item in args.server_env)
+        if args.processes > 1:  # the course's processes share one weights cache
+            extra_env = {**shared_weights_env(), **extra_env}
         app_root = ROOT
         if args.source == "head":
             app_root = folder / "app"
             app_root.mkdir()
             archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(app_root)], input=archive, check=True)
-        server = Server(checkpoint, folder / "streamlit.log", extra_env, app_root)
-        results: list[dict] = []
-        peak: dict = {}
-        cpu: dict[str, float] = {}
+        servers = [Server(checkpoint, folder / f"streamlit{i}.log", extra_env, app_root) for i in range(args.processes)]
+        proxy: Nginx | None = None
         warm_s = float("nan")
+        logs = []
         try:
-            server.wait_healthy()
-            warm_s = asyncio.run(asyncio.wait_for(warm_up(server.url, args.timeout), args.timeout))
+            for server in servers:
+                server.wait_healthy()
+            if args.processes > 1:
+                proxy = Nginx(folder / "nginx", free_port(), [server.port for server in servers])
+                proxy.wait_healthy()
+            url = proxy.url if proxy is not None else servers[0].url
+            for server in servers:  # the teacher opens each process once: its model loads before the class
+                warm_s = asyncio.run(asyncio.wait_for(warm_up(server.url, args.timeout), args.timeout))
             global snapshot
-            me, server_pid = os.getpid(), server.process.pid
-            snapshot = lambda: (server.cpu_seconds(), machine_busy_seconds(), time.perf_counter(),  # noqa: E731
-                                descendants_cpu_seconds(me, server_pid))
-            try:
-                results = asyncio.run(asyncio.wait_for(
-                    run_classroom(server.url, photos, sessions, args.timeout, min(args.train, args.sessions)),
-                    args.max_seconds))
-            finally:
-                starts = [r["uploads_start"] for r in results if "uploads_start" in r] if results else []
-                if starts and "class_end" in MARKS:  # from the uploads to the last session's step switch
-                    cpu0, busy0, wall0, browsers0 = starts[0]
-                    cpu1, busy1, wall1, browsers1 = MARKS["class_end"]
-                    cpu["class_wall_s"] = wall1 - wall0
-                    cpu["server_cpu_s"] = cpu1 - cpu0
-                    cpu["browsers_cpu_s"] = browsers1 - browsers0
-                    cpu["machine_busy_cpu_s"] = busy1 - busy0
-                if "train_start" in MARKS and "train_end" in MARKS:
-                    cpu["train_wall_s"] = MARKS["train_end"][2] - MARKS["train_start"][2]
-                    cpu["train_server_cpu_s"] = MARKS["train_end"][0] - MARKS["train_start"][0]
-        except (asyncio.TimeoutError, TimeoutError):
-            for s in sessions:
-                if s.slider_result_s is None:
-                    s.errors.append(f"run cut at --max-seconds {args.max_seconds:.0f}")
+            me = os.getpid()
+            others = {server.process.pid for server in servers} | ({proxy.process.pid} if proxy is not None else set())
+            snapshot = lambda: (sum(server.cpu_seconds() for server in servers), machine_busy_seconds(),  # noqa: E731
+                                time.perf_counter(), descendants_cpu_seconds(me, others))
+            for number in range(args.waves):
+                wave = Wave(number + 1, sessions[number * args.sessions:(number + 1) * args.sessions])
+                waves.append(wave)
+                MARKS.clear()
+                wave_start = time.perf_counter()
+                results: list[dict] = []
+                try:
+                    results = asyncio.run(asyncio.wait_for(
+                        run_classroom(url, photos, wave.sessions, args.timeout, min(args.train, args.sessions)),
+                        args.max_seconds))
+                except (asyncio.TimeoutError, TimeoutError):
+                    for s in wave.sessions:
+                        if s.slider_result_s is None:
+                            s.errors.append(f"run cut at --max-seconds {args.max_seconds:.0f}")
+                wave.cpu = wave_cpu()
+                wave.peak_mb = [server.peak_since(wave_start) for server in servers]
+                if results:
+                    check(wave.sessions, results, photos, checkpoint)
+                if args.waves > 1:  # every page of the wave is closed: wait until the server has let them go
+                    print(f"wave {wave.number}: {sum(s.ok for s in wave.sessions)}/{len(wave.sessions)} correct; "
+                          f"waiting {settle_s:.0f} s for its sessions to leave the server", file=sys.stderr, flush=True)
+                    time.sleep(settle_s)
+                    wave.after_mb = [server.recent_mb(5.0) for server in servers]
         finally:
-            log = server.log_tail(200_000)
-            peak = server.stop()
-        if "Traceback" in log:
-            first = log[log.index("Traceback"):][:3000]
-            print("server log, first traceback:\n" + first, file=sys.stderr)
-            for s in sessions:
-                s.errors.append("server log has a traceback (printed above)")
-        if results:
-            check(sessions, results, photos, checkpoint)
+            if proxy is not None:
+                proxy.stop()
+            for server in servers:
+                logs.append(server.log_tail(200_000))
+                peaks.append({**server.stop(), "address": f"127.0.0.1:{server.port}"})
+        for log in logs:
+            if "Traceback" in log:
+                first = log[log.index("Traceback"):][:3000]
+                print("server log, first traceback:\n" + first, file=sys.stderr)
+                for s in sessions:
+                    s.errors.append("server log has a traceback (printed above)")
+                break
+    sessions = [s for wave in waves for s in wave.sessions]  # the sessions that ran
+    cpu = waves[0].cpu if waves else {}
 
-    rows = summary_rows(sessions, peak, args.memory_limit_mb, warm_s)
-    if cpu:
+    rows = summary_rows(sessions, peaks, args.memory_limit_mb, warm_s)
+    if cpu and args.waves == 1:
         cores = os.cpu_count() or 1
         rows.append(("CPU from the uploads on: server / browsers / whole machine",
                      f"{cpu['server_cpu_s']:.0f} s / {cpu['browsers_cpu_s']:.0f} s / {cpu['machine_busy_cpu_s']:.0f} s of "
@@ -614,7 +715,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("simultaneous trainings: wall from Train to the last finished / server CPU",
                          f"{cpu['train_wall_s']:.0f} s / {cpu['train_server_cpu_s']:.0f} s", ""))
     elapsed = time.perf_counter() - started
-    print(f"rpn_viz load test — {args.sessions} simultaneous Chromium sessions on 127.0.0.1, "
+    print(f"rpn_viz load test — {args.sessions} simultaneous Chromium sessions on 127.0.0.1"
+          + (f", {args.waves} waves one after another" if args.waves > 1 else "")
+          + (f", through nginx to {args.processes} app processes" if args.processes > 1 else "") + ", "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; total {elapsed:.0f} s"
           + (f"; server environment {' '.join(args.server_env)}" if args.server_env else ""))
     print("each session: upload its own photo on the Proposals step, download the JSON, move NMS IoU 0.70 → 0.65, "
@@ -623,17 +726,37 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(r[0]) for r in rows)
     for what, value, met in rows:
         print(f"{what.ljust(width)}  {value}  {met}")
+    growth_ok = True
+    if args.waves > 1:
+        print(f"\none row per wave ({args.sessions} sessions, {min(args.train, args.sessions)} trainings each; "
+              f"'after' = resident memory {settle_s:.0f} s after the wave's pages closed)")
+        print("| wave | correct | trainings | server CPU per session | peak during the wave | after the wave "
+              "| after vs wave 1 (goal within 10 %) |")
+        print("|---|---|---|---|---|---|---|")
+        first = waves[0].after_mb
+        for wave in waves:
+            per = wave.cpu.get("server_cpu_s", float("nan")) / len(wave.sessions)
+            change = [after / base - 1 for after, base in zip(wave.after_mb, first)] if first else []
+            within = bool(change) and all(abs(c) <= 0.10 for c in change)
+            growth_ok = growth_ok and within
+            print(f"| {wave.number} | {sum(s.ok for s in wave.sessions)} / {len(wave.sessions)} "
+                  f"| {sum(s.train_s is not None for s in wave.sessions)} | {per:.2f} s "
+                  f"| {' + '.join(f'{m:.0f}' for m in wave.peak_mb)} MB | {' + '.join(f'{m:.0f}' for m in wave.after_mb)} MB "
+                  f"| {', '.join(f'{c * 100:+.1f} %' for c in change)} {'yes' if within else 'NO'} |")
     failed = [s for s in sessions if not s.ok]
     for s in failed:
         print(f"session {s.index} ({s.photo}): " + "; ".join(s.errors), file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({
-            "sessions": [asdict(s) for s in sessions], "server_memory": peak, "warm_up_s": warm_s, "cpu": cpu,
-            "memory_samples_mb": server.samples[::4], "elapsed_s": elapsed, "cpu_count": os.cpu_count(),
+            "sessions": [asdict(s) for s in sessions], "server_memory": peaks, "warm_up_s": warm_s, "cpu": cpu,
+            "waves": [{"number": w.number, "cpu": w.cpu, "peak_mb": w.peak_mb, "after_mb": w.after_mb} for w in waves],
+            "memory_samples_mb": [server.samples[::4] for server in servers], "elapsed_s": elapsed,
+            "cpu_count": os.cpu_count(),
         }, indent=1))
         print(f"\nwrote {args.json}")
-    ok = not failed and 0 < (peak.get("vmhwm_mb") or 0) < args.memory_limit_mb
-    return 0 if ok else 1
+    memory_ok = all(0 < (peak.get("vmhwm_mb") or 0) < args.memory_limit_mb for peak in peaks)
+    shared_ok = len(peaks) == 1 or all(any(s.process == peak["address"] for s in sessions) for peak in peaks)
+    return 0 if not failed and memory_ok and growth_ok and shared_ok else 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ checkout on ``sys.path``), so ``tests/`` and ``bench/`` need no ``sys.path`` gam
   network input (torchvision's own detection preset, then ``model.transform`` on the model's device);
 * :func:`run_measured` — a process's exit status, output, wall time and its own peak memory;
 * :func:`free_port` and :class:`AppServer` — ``rpn-viz app`` on a free loopback port, started and
-  waited for without fixed sleeps; :data:`CHROMIUM` and :data:`CHROMIUM_FLAGS` for Playwright.
+  waited for without fixed sleeps (:func:`wait_for_health`, also for a proxy in front of it); :data:`CHROMIUM` and :data:`CHROMIUM_FLAGS` for Playwright.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from .io.paths import app_root as _app_root
 
@@ -41,6 +41,7 @@ __all__ = [
     "random_state_dict",
     "run_measured",
     "save_random_checkpoint",
+    "wait_for_health",
 ]
 
 #: Debian's Chromium, driven by Playwright (``executable_path=CHROMIUM``).
@@ -251,6 +252,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float, what: str,
+                    log_tail: Callable[[], str]) -> None:
+    """Return once Streamlit's health endpoint answers at ``url`` (the app itself, or a proxy in front
+    of it); ``RuntimeError`` with ``log_tail()`` if ``process`` exits first or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return
+        except OSError:
+            try:  # not up yet: wait for the process (returns early if it dies), then ask again
+                process.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                pass
+    raise RuntimeError(f"{what} did not answer within {timeout_s:.0f} s:\n{log_tail()}")
+
+
 class AppServer:
     """``rpn-viz app`` (``streamlit run app.py`` in the app's folder) on a free loopback port.
 
@@ -282,19 +302,7 @@ class AppServer:
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
         """Return once the server answers; ``RuntimeError`` with the log's end if it exits or times out."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the app exited with status {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2):
-                    return
-            except OSError:
-                try:  # not up yet: wait for the process (returns early if it dies), then ask again
-                    self.process.wait(timeout=0.25)
-                except subprocess.TimeoutExpired:
-                    pass
-        raise RuntimeError(f"the app did not answer within {timeout_s:.0f} s:\n{self.log_tail()}")
+        wait_for_health(self.url, self.process, timeout_s, "the app", self.log_tail)
 
     def log_tail(self, n: int = 3000) -> str:
         self.log.flush()

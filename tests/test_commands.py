@@ -27,9 +27,36 @@ def test_pyproject_declares_the_command_and_the_app_files() -> None:
     assert data["share/rpn-viz"] == ["app.py"] and data["share/rpn-viz/.streamlit"] == [".streamlit/config.toml"]
     for pattern in data["share/rpn-viz/assets"]:
         assert list(ROOT.glob(pattern)), pattern  # the sample photos are shipped
-    # requirements.txt installs this package, so the two lists cannot drift apart
-    assert "-e .[test]" in (ROOT / "requirements.txt").read_text().splitlines()
     assert app_root() == ROOT and assets_dir() == ROOT / "assets"
+
+
+def test_the_lock_pins_every_declared_dependency_within_its_range() -> None:
+    """requirements.txt (the lock) and pyproject.toml's ranges cannot drift apart: every dependency and
+    test extra is pinned, with hashes, to a version its range allows (for this Python and system)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
+    pins: dict[str, str] = {}
+    for entry in (ROOT / "requirements.txt").read_text().replace("\\\n", " ").splitlines():
+        if not entry.strip() or entry.lstrip().startswith("#"):
+            continue
+        requirement = Requirement(entry.split(" --hash")[0].strip())
+        assert "--hash=sha256:" in entry, requirement  # pip then checks every file (hash-checking mode)
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", requirement
+        if requirement.marker is None or requirement.marker.evaluate():
+            assert canonicalize_name(requirement.name) not in pins, requirement  # one pin here
+            pins[canonicalize_name(requirement.name)] = spec.version
+    for requirement in declared:
+        version = pins.get(canonicalize_name(requirement.name))
+        assert version is not None and requirement.specifier.contains(version), (requirement, version)
+    readme = (ROOT / "README.md").read_text()
+    assert ("python3 -m pip install -r requirements.txt && python3 -m pip install --no-deps -e . "
+            "&& streamlit run app.py") in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m venv --clear" in ci and "-r requirements.txt" in ci and "--no-deps -e ." in ci
 
 
 def test_learn_is_dispatched_to_the_training_command(capsys) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -19,6 +20,13 @@ import rpn_viz
 from rpn_viz.commands.cli import console
 from rpn_viz.lab.follow import follow
 from rpn_viz.io.paths import samples
+import ui.steps.lab_anchors
+from rpn_viz.lab import anchor_fit as af
+from rpn_viz.io import box_files
+from rpn_viz.lab import recall
+from rpn_viz.pipeline.anchors import PAPER_ANCHORS, tile_anchors
+from ui import lab_pictures
+from ui.lab_slides import LabInputs, plan
 from ui.picture_frame import jpeg, zoomed
 from ui.scene import Scene
 from ui.slides import ZOOM, Source, app_url, make_deck, slide_picture
@@ -63,6 +71,38 @@ def deck(scene, found, source) -> bytes:
 @pytest.fixture(scope="module")
 def pdf(deck):
     return pypdf.PdfReader(io.BytesIO(deck))
+
+
+LAB_SAMPLE = next(e for e in samples() if e["file"] == "coffee.jpg")  # landscape: every lab page fits in 12 MB
+
+
+@pytest.fixture(scope="module")
+def lab_scene(scrambled) -> Scene:
+    return Scene.of(rpn_viz.trace(scrambled, ROOT / "assets" / LAB_SAMPLE["file"]))
+
+
+@pytest.fixture(scope="module")
+def gt(lab_scene):
+    """The sample's own boxes (assets/samples.json), in network-input pixels."""
+    size = lab_scene.trace.preprocess.original_size
+    boxes = box_files.parse_entry(LAB_SAMPLE, "samples.json", size=size).scaled(size)
+    return lab_scene.trace.to_input(torch.tensor(boxes, dtype=torch.float32))
+
+
+@pytest.fixture(scope="module")
+def lab_deck(lab_scene, gt) -> bytes:
+    source = Source(LAB_SAMPLE["file"], LAB_SAMPLE["credit"], LAB_SAMPLE["licence"], "custom:mobilenet_v3_large_fpn",
+                    "http://localhost:8501/", LAB_SAMPLE["title"])
+    return make_deck(lab_scene, source, lab=LabInputs(gt=gt))
+
+
+def embedded_jpeg(page) -> bytes:
+    """The one picture of a page, as the JPEG bytes the PDF holds."""
+    objects = page["/Resources"]["/XObject"]
+    (name,) = list(objects)
+    stream = objects[name].get_object()
+    assert stream["/Filter"] == "/DCTDecode"  # the JPEG bytes as they are (pypdf's page.images re-encodes them)
+    return stream.get_data()
 
 
 def texts(pdf) -> list[str]:
@@ -115,11 +155,7 @@ def test_each_step_page_has_its_title_the_traces_numbers_the_settings_and_the_fo
 
 
 def test_page_8s_picture_is_the_apps_proposals_picture_pixel_for_pixel(pdf, scene, found):
-    objects = pdf.pages[8]["/Resources"]["/XObject"]
-    (name,) = list(objects)
-    stream = objects[name].get_object()
-    assert stream["/Filter"] == "/DCTDecode"  # the JPEG bytes as they are (pypdf's page.images re-encodes them)
-    embedded = stream.get_data()
+    embedded = embedded_jpeg(pdf.pages[8])
     shown = Image.open(io.BytesIO(embedded))
     assert shown.format == "JPEG" and shown.width >= 1920
     key, draw = main_picture("proposals", scene, found)
@@ -140,6 +176,74 @@ def test_the_zoom_draws_the_same_picture_larger_and_leaves_the_screens_size_alon
     assert draw().size == small.size  # the zoom ended with its block
     assert large.width == pytest.approx(small.width * ZOOM, rel=0.03)
     assert large.height == pytest.approx(small.height * ZOOM, rel=0.03)
+
+
+# --- the lab pages ------------------------------------------------------------------------------------
+
+def test_lab_pages_follow_the_steps_16_by_9_within_12_mb_and_the_title_page_says_what_is_left_out(lab_deck, lab_scene,
+                                                                                                   gt):
+    keys, why = plan(lab_scene, LabInputs(gt=gt))
+    assert keys == ["lab_anchors", "lab_custom", "lab_recall", "lab_before", "lab_fit"]  # L5 and L6 left out
+    reader = pypdf.PdfReader(io.BytesIO(lab_deck))
+    assert len(lab_deck) <= 12_000_000 and len(reader.pages) == 9 + len(keys)
+    for page in reader.pages:
+        assert float(page.mediabox.width) / float(page.mediabox.height) == pytest.approx(16 / 9, rel=1e-3)
+    pages = texts(reader)
+    assert "5 lab pages: " + " · ".join(TITLES[k] for k in keys) in pages[0]
+    assert f"{TITLES['lab_untrained']} (needs a second network's run)" in pages[0] and TITLES["lab_receptive"] in pages[0]
+    assert all(f"{i} / 14" in text for i, text in enumerate(pages, 1))
+
+
+def test_each_lab_page_has_its_title_and_this_photos_numbers(lab_deck, lab_scene, gt):
+    scene = lab_scene
+    trace, result = scene.trace, scene.result
+    tiling = tile_anchors(scene.input_size, PAPER_ANCHORS)
+    curves = recall.recall_curves(result.boxes, gt)
+    stats, match = af.photo_stats(af.ModelAnchors.of(trace), af.trace_frame(trace), gt)
+    counts = match.counts()
+    expected = {
+        "lab_anchors": [f"{tiling.num_positions:,}", f"{tiling.num_anchors:,}", f"{tiling.num_inside:,}"],
+        "lab_custom": ["IoU with the model's box (mean)", "the model's own anchors"],
+        "lab_recall": [f"{curves.num_gt - len(curves.uncovered(0.5))} / {curves.num_gt}",
+                       f"{curves.average_recall:.2f}"],
+        "lab_before": [f"{tiling.num_anchors:,}", f"{int(result.final_pos.numel()):,}"],  # windows = the paper's tiling
+        "lab_fit": [f"{counts[af.MATCHED]} of the {len(gt)} boxes", f"{stats.mean_best_iou:.2f}"],
+    }
+    pages = texts(pypdf.PdfReader(io.BytesIO(lab_deck)))[9:]
+    for key, text in zip(expected, pages):
+        assert TITLES[key] in text, key
+        for number in expected[key]:
+            assert number in text, (key, number)
+        assert trace.model.weights.label in text and f"NMS IoU {scene.settings.nms_iou:g}" in text, key
+        assert f"step={key}" in text.replace(" ", ""), key
+
+
+def test_the_anchor_lab_page_is_the_apps_tiling_picture_pixel_for_pixel(lab_deck, lab_scene):
+    scene = lab_scene
+    assert ui.steps.lab_anchors.tiling_picture is lab_pictures.tiling_picture  # the page draws with it
+    embedded = embedded_jpeg(pypdf.PdfReader(io.BytesIO(lab_deck)).pages[9])
+    tiling = tile_anchors(scene.input_size, PAPER_ANCHORS)  # the page's default: the paper's anchors on this photo
+    drawn = slide_picture(lambda: lab_pictures.tiling_picture(scene, tiling, True))
+    shown = Image.open(io.BytesIO(embedded))
+    assert shown.width >= 1920 and shown.size == drawn.size
+    assert embedded == jpeg(drawn)
+
+
+def test_without_boxes_the_pages_that_need_them_are_left_out(scene):
+    keys, why = plan(scene, LabInputs())
+    assert keys == ["lab_anchors", "lab_custom", "lab_before"]
+    assert why["lab_recall"] == why["lab_fit"] == "needs ground-truth boxes"
+
+
+def test_a_lab_page_that_would_take_the_deck_past_its_size_is_left_out_and_named(monkeypatch, scene, source):
+    monkeypatch.setattr("ui.slides.MAX_BYTES", 1)  # no lab page fits
+    seen = []
+    data = make_deck(scene, source, lab=LabInputs(), progress=lambda done, total, what: seen.append((done, total)))
+    pages = texts(pypdf.PdfReader(io.BytesIO(data)))
+    assert len(pages) == 9 and seen[1] == (1, 12) and seen[-1] == (9, 9)  # planned L1, L2, L4; made none
+    for key in ("lab_anchors", "lab_custom", "lab_before"):
+        assert f"{TITLES[key]} (its picture would take the deck past 1e-06 MB)" in pages[0]
+    assert "lab pages:" not in pages[0] and pages[-1].endswith("9 / 9")
 
 
 # --- the command line ---------------------------------------------------------------------------------
@@ -166,6 +270,18 @@ def test_cli_settings_reach_every_page(tmp_path, scrambled_checkpoint, capsys):
     pages = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(out).pages]
     assert all("NMS IoU 0.5" in text and "post-NMS top-N 50" in text for text in pages)
     assert "Followed" not in " ".join(pages)
+
+
+def test_cli_lab_adds_the_lab_pages_with_the_given_boxes(tmp_path, scrambled_checkpoint, capsys):
+    out = tmp_path / "deck.pdf"
+    photo = ROOT / "assets" / LAB_SAMPLE["file"]
+    status = console(["slides", str(photo), "--checkpoint", str(scrambled_checkpoint), "--device", "cpu", "--lab",
+                      "--box", "10,20,200,300", "--box", "150,40,400,260", "--no-download", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out.strip() == f"{out}: 14 pages, {out.stat().st_size / 1e6:.1f} MB"
+    pages = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(out).pages]
+    assert len(pages) == 14 and TITLES["lab_recall"] in pages[11] and "of the 2 ground-truth boxes" in pages[11]
 
 
 @pytest.mark.parametrize("where, says", [("missing/deck.pdf", "does not exist"), (".", "it is a folder")])
@@ -204,3 +320,13 @@ def test_the_apps_button_makes_the_deck_once_and_offers_it(monkeypatch, scramble
     assert save.proto.label == f"Save the slides (9 pages, {len(job.data) / 1e6:.1f} MB)"
     at.run()  # a rerun offers the same deck, made once
     assert at.session_state["_slides"] is store and list(store.values()) == [job]
+    at.checkbox(key="slides_lab").check().run()  # another deck: a sample starts with its boxes: L1–L4 and L7 planned
+    at.button(key="slides_make").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    lab_job = store.find(next(k for k in store if store[k] is not job))
+    assert lab_job.finished.wait(240) and lab_job.error is None
+    pages = len(pypdf.PdfReader(io.BytesIO(lab_job.data)).pages)
+    assert lab_job.total == pages and 9 < pages <= 9 + 5 and len(lab_job.data) <= 12_000_000  # tall photo: ≤ 12 MB
+    at.run()
+    (save,) = [b for b in at.get("download_button") if "slides_save" in b.proto.id]
+    assert save.proto.label.startswith(f"Save the slides ({pages} pages")

@@ -19,6 +19,7 @@ import streamlit.components.v1 as components
 from PIL import Image
 
 PICTURE_CACHE_ENTRIES = 128  # rendered pictures kept for the whole server (~0.2 MB each as JPEG)
+PICTURE_CACHE_SIZE = "32MB"  # and at most this many bytes of them (Streamlit counts the stored bytes)
 Drawing = Callable[[], Image.Image]
 
 
@@ -28,7 +29,7 @@ def _png(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-@st.cache_data(max_entries=PICTURE_CACHE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=PICTURE_CACHE_ENTRIES, max_size=PICTURE_CACHE_SIZE, show_spinner=False)
 def _rendered(key: Hashable, _draw: Drawing) -> bytes:
     """The picture as JPEG (4:4:4: sharp lines; 10 ms to encode), drawn once per key; its PNG is made
     only when someone downloads it."""

@@ -11,6 +11,8 @@ from rpn_viz.io.errors import ImageLoadError, describe_error
 from rpn_viz.io.images import SUPPORTED_EXTENSIONS, LoadedImage, load_image
 from rpn_viz.io.paths import assets_dir, samples
 
+from .store import MB, shared_store
+
 ASSETS = assets_dir()
 
 
@@ -29,9 +31,12 @@ class Photo:
         return [[v / self.image.downscale for v in box] for box in boxes]
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _decode(sha: str, name: str, _data: bytes) -> LoadedImage:
-    return load_image(_data, name=name)
+PHOTOS = 64  # decoded photos kept by the server (a sample: ~1 MB; a 2048-pixel upload: up to 12 MB)
+PHOTO_BYTES = 96 * MB
+
+
+def _decode(sha: str, name: str, data: bytes) -> LoadedImage:
+    return shared_store("photos", PHOTOS, PHOTO_BYTES).get_or_make((sha, name), lambda: load_image(data, name=name))
 
 
 def decode(name: str, data: bytes, credit: str | None = None, boxes=()) -> Photo:

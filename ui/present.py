@@ -31,6 +31,7 @@ from .main_pictures import SHARED_SCALES, choices, main_picture
 from .resources import ModelChoice, get_model, get_trace
 from .scene import Scene
 from .step_pictures import STEP_KEYS, Choices
+from .steps.lab_common import deck_inputs
 from .store import session_store
 
 PRESENT, COMPARE, SECOND = "present", "compare", "compare_model"
@@ -194,6 +195,7 @@ def comparison(step_key: str, ctx: StepContext, second: ModelChoice) -> None:
 # --- the slide deck (issue 26) ----------------------------------------------------------------------
 
 SLIDES = "_slides"  # this session's decks (made or being made), by what they show
+SLIDES_LAB = "slides_lab"  # the checkbox: the deck has the lab pages too
 DEFAULT_APP_URL = "http://localhost:8501/"
 
 
@@ -224,28 +226,29 @@ def _source(ctx: StepContext):
                   ctx.choice.key, url, entry["title"] if entry else None)
 
 
-def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Choices, steps) -> None:
+def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Choices, steps, lab) -> None:
     """The thread's work: the deck's bytes into ``job`` (never raises: a failure is the job's one-line error)."""
     try:
         from .slides import make_deck
 
         def progress(done: int, total: int, what: str) -> None:
-            job.done, job.what = done, what
+            job.done, job.total, job.what = done, total, what
 
-        job.data = make_deck(scene, source, found, picked, progress, steps)
+        job.data = make_deck(scene, source, found, picked, progress, steps, lab)
     except Exception as exc:  # one line for this session; other sessions never see it
         job.error = describe_error(exc)
     finally:
         job.finished.set()
 
 
-def _start_deck(ctx: StepContext, found: History | None, picked: Choices, key: tuple) -> DeckJob:
+def _start_deck(ctx: StepContext, found: History | None, picked: Choices, key: tuple, lab) -> DeckJob:
     """Make the deck in a thread of its own, so this page stays usable and other sessions wait for nothing."""
     job = DeckJob(total=1 + len(STEP_KEYS))
     session_store(SLIDES, 2).put(key, job)
     stored = session_store("_nms_steps", 2).find(ctx.key)  # the NMS page's replay, when this session has it
     scene = Scene(trace=ctx.trace, settings=ctx.settings, result=ctx.result)  # its own per-run cache
-    threading.Thread(target=_make, args=(job, scene, _source(ctx), found, picked, (lambda: stored) if stored else None),
+    threading.Thread(target=_make, args=(job, scene, _source(ctx), found, picked, (lambda: stored) if stored else None,
+                                         lab),
                      name="rpn-viz-slides", daemon=True).start()
     return job
 
@@ -264,20 +267,29 @@ def slides(view: View, ctx: StepContext) -> None:
         return
     found = follow.history(ctx)
     picked = choices()
-    key = (ctx.key, found and found.flat_index, picked)
+    # the checkbox is drawn under the button; its value (from the last run) is part of what the deck shows
+    lab, lab_key = deck_inputs(ctx) if st.session_state.get(SLIDES_LAB) else (None, None)
+    key = (ctx.key, found and found.flat_index, picked, lab_key)
     with view.slides:
         job = session_store(SLIDES, 2).find(key)
         if job is None:
-            if not st.button("Download slides (PDF)", key="slides_make", help="A title page and one 16:9 page per "
-                             "step 1–8, with its picture, numbers and settings (and the followed proposal)"):
-                return
-            job = _start_deck(ctx, found, picked, key)
-        if job.running:
-            _progress(job)
-        elif job.error is not None:
-            st.error(f"Could not make the slides: {job.error}")
-            st.button("Try again", key="slides_retry", on_click=lambda: session_store(SLIDES, 2).pop(key, None))
-        else:
-            st.download_button(f"Save the slides ({job.total} pages, {len(job.data) / 1e6:.1f} MB)", job.data,
-                               file_name=f"{ctx.slug('slides')}.pdf", mime="application/pdf", key="slides_save",
-                               on_click="ignore", type="primary")
+            if st.button("Download slides (PDF)", key="slides_make", help="A title page and one 16:9 page per "
+                         "step 1–8, with its picture, numbers and settings (and the followed proposal)"):
+                job = _start_deck(ctx, found, picked, key, lab)
+        if job is not None:
+            _offer(job, ctx, key)
+        st.checkbox("Add the lab pages", key=SLIDES_LAB, help="One more page per lab page with a main picture "
+                    "(L1, L2, L4; L3 and L7 with ground-truth boxes; L6 once computed there)")
+
+
+def _offer(job: DeckJob, ctx: StepContext, key: tuple) -> None:
+    """The deck's progress, its one-line error, or its download button."""
+    if job.running:
+        _progress(job)
+    elif job.error is not None:
+        st.error(f"Could not make the slides: {job.error}")
+        st.button("Try again", key="slides_retry", on_click=lambda: session_store(SLIDES, 2).pop(key, None))
+    else:
+        st.download_button(f"Save the slides ({job.total} pages, {len(job.data) / 1e6:.1f} MB)", job.data,
+                           file_name=f"{ctx.slug('slides')}.pdf", mime="application/pdf", key="slides_save",
+                           on_click="ignore", type="primary")

@@ -22,6 +22,7 @@ from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.model.weights import is_available
 
 from .serving import release_free_memory
+from .store import MB, shared_store
 
 # A teacher's own fine-tuned torchvision Faster R-CNN (state dict), offered as "custom"; the
 # architecture is RPN_VIZ_CHECKPOINT_MODEL (default: the default model).
@@ -88,9 +89,16 @@ def shipped_title() -> str:
     return f"{label[:1].upper()}{label[1:]} — {backbone}"
 
 
+# One network pass at a time on the whole server, whichever model runs it: each pass's activations
+# (100-250 MB for a COCO model on a 2048-pixel photo) are the server's biggest transient memory, and
+# two at once (the sidebar's model for one session, the learning page's for another) made the peaks
+# of bench/load_test.py. Re-entrant: a page that holds it may run a model that takes it again.
+NETWORK_LOCK = threading.RLock()
+
+
 @dataclass(frozen=True, eq=False)
 class SharedModel:
-    """A loaded model with the lock that lets one forward pass run on it at a time.
+    """A loaded model with the lock that lets one forward pass run at a time (:data:`NETWORK_LOCK`).
 
     Models are shared by every session of the server and never modified; two cores gain nothing
     from parallel passes, and one pass at a time keeps memory bounded when a class uploads at once.
@@ -98,7 +106,7 @@ class SharedModel:
     """
 
     loaded: LoadedModel
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=lambda: NETWORK_LOCK)
 
     def trace(self, image: rpn_viz.LoadedImage) -> Trace:
         """``rpn_viz.trace`` of this model on ``image``, under the lock."""
@@ -129,12 +137,20 @@ def get_model(choice: ModelChoice) -> SharedModel:
     return shared_model(choice.key)
 
 
-@st.cache_resource(max_entries=12, show_spinner="Running the network on the photo…")
-def _shared_trace(model_key: str, photo_sha: str, _model: SharedModel, _image: rpn_viz.LoadedImage) -> Trace:
-    """A photo's trace for every session (12 kept: ~8 MB each for a COCO model, ~5 MB for the paper's)."""
-    traced = _model.trace(_image)
-    release_free_memory()  # the forward pass's freed activations go back to the system
-    return traced
+TRACES = 12  # shared traces kept by the server: ~5-8 MB each for a sample-sized photo, more for a big one
+TRACE_BYTES = 96 * MB
+
+
+def _shared_trace(model_key: str, photo_sha: str, model: SharedModel, image: rpn_viz.LoadedImage) -> Trace:
+    """A photo's trace for every session (at most ``TRACES`` of them and ``TRACE_BYTES``)."""
+
+    def run() -> Trace:
+        with st.spinner("Running the network on the photo…"):
+            traced = model.trace(image)
+        release_free_memory()  # the forward pass's freed activations go back to the system
+        return traced
+
+    return shared_store("traces", TRACES, TRACE_BYTES).get_or_make((model_key, photo_sha), run)
 
 
 def get_trace(choice: ModelChoice, photo_sha: str, image: rpn_viz.LoadedImage) -> Trace:

@@ -70,6 +70,25 @@ def use_huge_pages() -> bool:
     return os.environ[HUGE_PAGES_ENV] == "1"
 
 
+TRITON_ENV = "RPN_VIZ_TRITON"
+
+
+def skip_triton() -> bool:
+    """Keep ``triton`` (torch's GPU kernel compiler, installed with CUDA builds of torch) out of this
+    process; call it before torch is imported (top of ``app.py``). Returns whether it was kept out.
+
+    The app never compiles kernels (no ``torch.compile``), but ``import torchvision`` imports
+    ``torch._dynamo``, which imports triton when it is installed: ~70 MB of resident memory in the
+    server (its shared library) and ~0.5 s of start-up, for nothing. torch asks for it with
+    ``import triton`` inside ``try``/``except ImportError`` and goes on without it. Whoever starts
+    the server may set ``RPN_VIZ_TRITON=1`` to let it load.
+    """
+    if os.environ.get(TRITON_ENV) == "1" or "triton" in sys.modules:
+        return False
+    sys.modules["triton"] = None  # type: ignore[assignment]  # `import triton` now raises ImportError
+    return True
+
+
 THREADS_ENV = "RPN_VIZ_TORCH_THREADS"
 
 
@@ -123,4 +142,82 @@ def freeze_long_lived() -> bool:
     gc.collect()
     gc.freeze()
     _done["gc_frozen"] = True
+    return True
+
+
+SESSION_SWEEP_S = 15.0  # how often the sweeper looks for sessions that have gone
+
+
+def end_departed_sessions(runtime=None) -> int:
+    """Free what the server still keeps for sessions that have gone; returns how many were freed.
+
+    When a browser goes away, Streamlit keeps its session for a reconnect (``server.
+    disconnectedSessionTTL``, 2 minutes here) in a store that forgets expired sessions lazily and
+    without shutting them down (Streamlit 1.67): their session state stays alive until another
+    session happens to disconnect, and their uploaded photo and their pages' pictures and download
+    files stay in Streamlit's file managers for good — a class after a class, the server grows.
+    This shuts down the expired ones (as a closed tab is: uploads, pictures, session caches), then
+    drops the uploads and picture references still held by id for sessions that no longer exist.
+    Reaches into Streamlit's session manager (tests/test_serving.py checks it on the installed
+    version); without those internals it does nothing.
+    """
+    from streamlit.runtime import Runtime
+
+    if runtime is None:
+        if not Runtime.exists():
+            return 0
+        runtime = Runtime.instance()
+    manager = getattr(runtime, "_session_mgr", None)
+    cache = getattr(getattr(manager, "_session_storage", None), "_cache", None)
+    lock = getattr(manager, "_storage_lock", None)
+    if manager is None or lock is None or not hasattr(cache, "expire"):
+        return 0
+    with lock:
+        expired = [info.session for _, info in cache.expire()]
+    for session in expired:
+        session.shutdown()  # as Streamlit does for a closed tab: its uploads, pictures and session caches go
+    uploads, media = runtime.uploaded_file_mgr, runtime.media_file_mgr
+    # Ids seen *before* listing the live sessions: a session that connects in between is not swept.
+    upload_ids = list(getattr(uploads, "file_storage", {}))
+    media_ids = list(getattr(media, "_files_by_session_and_coord", {}))
+    live = {info.session.id for info in manager.list_sessions()}
+    gone = 0
+    for session_id in upload_ids:
+        if session_id not in live:
+            uploads.remove_session_files(session_id)
+            gone += 1
+    for session_id in media_ids:
+        if session_id not in live:
+            media.clear_session_refs(session_id)
+            gone += 1
+    if expired or gone:
+        media.remove_orphaned_files()
+    return len(expired) + gone
+
+
+def start_session_sweeper(period_s: float = SESSION_SWEEP_S) -> bool:
+    """Once per process: a thread that every ``period_s`` frees departed sessions
+    (:func:`end_departed_sessions`) and collects their objects (a full ``gc.collect``: the frozen
+    models are skipped), and hands the allocator's free pages back to the system (``malloc_trim``).
+    A server that serves class after class comes back to the same memory. Returns whether it was
+    started now."""
+    if _done.get("sweeper"):
+        return False
+    _done["sweeper"] = True
+    import gc
+    import threading
+    import time
+
+    def sweep() -> None:
+        while True:
+            time.sleep(period_s)
+            try:
+                if end_departed_sessions():
+                    gc.collect()
+                release_free_memory()  # also what live sessions freed between their big steps (~ms)
+            except Exception as exc:  # noqa: BLE001 - never take the server down; say it once
+                print(f"rpn_viz: the session sweeper stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return
+
+    threading.Thread(target=sweep, name="rpn_viz-session-sweeper", daemon=True).start()
     return True

@@ -1,4 +1,5 @@
-"""This photo's walk-through as a slide deck (PDF): a title page, then one 16:9 page per pipeline step.
+"""This photo's walk-through as a slide deck (PDF): a title page, then one 16:9 page per pipeline step
+(and, on request, per lab page with a main picture: :mod:`ui.lab_slides`).
 
 Each step's page has the step's main picture — drawn by :mod:`ui.step_pictures`, the code the app
 draws with, zoomed to projector resolution (:func:`slide_picture`: at least 1920 pixels wide) and embedded as
@@ -24,7 +25,6 @@ from PIL import Image
 
 from rpn_viz.pipeline.filtering import FilterSettings
 from rpn_viz.lab.follow import History
-from rpn_viz.model.models import PAPER_RPN, LoadedModel
 from rpn_viz.pipeline.nms import NmsStep
 
 from . import theme
@@ -32,10 +32,14 @@ from .picture_frame import font_path, jpeg, zoomed
 from .scene import Scene
 from .step_pictures import STEP_KEYS, Choices, anchor_cell, decoded_anchor, head_map, main_picture, nms_index, nms_steps
 from .steps import STEPS
-from .words import stage_items, verdict
+from .lab_slides import LabInputs, LabPage, lab_page, left_out_line, plan
+from .words import model_line, stage_items, verdict
 
-ZOOM = 1920 / 900  # the screen's 900-pixel drawing area becomes 1920 pixels
+ZOOM = 1920 / 990  # a screen picture (900-pixel drawing area, ~990 with its axes) becomes just over 1920 pixels wide:
+# no more pixels than a projector shows, so a deck with the lab pages stays within 12 MB
 MIN_WIDTH, MAX_ZOOM = 1920, 3.2  # a picture narrower than a projector (a tall photo) is drawn larger, up to 3.2×
+MAX_BYTES = 12_000_000  # a lab page whose picture would take the deck past this is left out (the title page says so)
+OVERHEAD_BYTES = 250_000  # what is not a picture: the fonts' subsets, the text, the PDF's structure
 PAGE_W, PAGE_H = 338.667, 190.5  # mm: 13.333 × 7.5 inches, the 16:9 slide size of presentation programs
 MARGIN = 12.0
 PANEL_W = 98.0  # the text column on the right of a step's picture
@@ -65,13 +69,6 @@ class StepPage:
     title: str
     sentence: str
     numbers: list[tuple[str, str]]  # (value, what it is), 2–4 of them
-
-
-def model_line(loaded: LoadedModel) -> str:
-    """"Model: … · weights: … · device: …" (a COCO title would mislead for custom or untrained weights)."""
-    named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
-    return (f"Model: {loaded.spec.title if named else loaded.name} · weights: {loaded.weights.label} · "
-            f"device: {loaded.device}")
 
 
 def settings_line(s: FilterSettings) -> str:
@@ -206,15 +203,21 @@ class _Deck(FPDF):
         self.multi_cell(w, size * 0.45, text, align="L", link=link, new_x="LMARGIN", new_y="NEXT")
         return self.get_y()
 
+    picture_bytes = 0  # the JPEG bytes embedded so far
+
     def picture(self, data: bytes, size: tuple[int, int], x: float, y: float, w: float, h: float) -> None:
         """A JPEG fitted into the box (x, y, w, h), centred, aspect kept."""
+        self.picture_bytes += len(data)
         fit = min(w / size[0], h / size[1])
         pw, ph = size[0] * fit, size[1] * fit
         self.image(io.BytesIO(data), x + (w - pw) / 2, y + (h - ph) / 2, pw, ph)
 
     def footer_lines(self, lines: list[str], link: str, page: str) -> None:
         """Small grey lines at the foot of the page, then the link to this view in the live app, and the page number."""
-        y = PAGE_H - MARGIN - len(lines) * 4.05 - 3.6
+        self.set_font(FONT, "", 9)
+        rows = sum(len(self.multi_cell(PAGE_W - 2 * MARGIN - 20, 9 * 0.45, line, dry_run=True, output="LINES"))
+                   for line in lines)
+        y = PAGE_H - MARGIN - rows * 4.05 - 3.6
         for line in lines:
             y = self.text_at(MARGIN, y, PAGE_W - 2 * MARGIN - 20, line, 9, colour=GREY)
         self.text_at(MARGIN, y, PAGE_W - 2 * MARGIN - 20, link, 8, colour=theme_rgb(theme.OKABE_ITO["blue"]), link=link)
@@ -236,14 +239,16 @@ def _numbers(pdf: _Deck, x: float, y: float, numbers: list[tuple[str, str]]) -> 
     return y
 
 
-def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None, total: int) -> None:
+def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None, lab: bool = False) -> None:
+    """The photo, its credit and licence, the model, the settings and the followed anchor (the foot is written
+    last, by :func:`_title_footer`; ``lab``: room for its lines about the lab pages)."""
     pdf.add_page()
     loaded = scene.trace.model
     photo = jpeg(scene.trace.image)
     top = pdf.text_at(MARGIN, MARGIN, PAGE_W - 2 * MARGIN, "How a Region Proposal Network finds objects", 28, bold=True)
     top = pdf.text_at(MARGIN, top + 1, PAGE_W - 2 * MARGIN, f"Step by step through Faster R-CNN's first stage, on "
                       f"{source.photo_name}", 15, colour=GREY) + 5
-    box_h = PAGE_H - top - MARGIN - 16
+    box_h = PAGE_H - top - MARGIN - 16 - (13 if lab else 0)  # 3 more lines in the foot: the lab pages, left out
     pdf.picture(photo, scene.trace.image.size, MARGIN, top, PAGE_W - 3 * MARGIN - PANEL_W - 20, box_h)
     x, y = PAGE_W - MARGIN - PANEL_W - 20, top
     width = PANEL_W + 20
@@ -260,43 +265,81 @@ def _title_page(pdf: _Deck, scene: Scene, source: Source, found: History | None,
         y = pdf.text_at(x, y, width, f"Anchor #{found.flat_index} (level '{found.level_name}', cell ({found.row}, "
                         f"{found.col}), {found.shape.label}): {plain(verdict(found, scene))}", 13,
                         colour=theme_rgb(theme.FOLLOWED)) + 1
-    link = app_url(source, scene, STEP_KEYS[0], found)
-    pdf.footer_lines([f"{len(STEP_KEYS)} steps: " + " · ".join(TITLES[k] for k in STEP_KEYS)], link, f"1 / {total}")
 
 
-def _step_page(pdf: _Deck, step_key: str, scene: Scene, source: Source, found: History | None, choices: Choices,
-               replay: Callable[[], list[NmsStep]], number: int, total: int) -> None:
+def _title_footer(pdf: _Deck, scene: Scene, source: Source, found: History | None, lab_keys: list[str],
+                  left_out: dict[str, str]) -> None:
+    """The title page's foot, written last (it names the lab pages that made it into the deck): the pages,
+    the lab pages left out and why, the link to the live app."""
+    last, pdf.page = pdf.page, 1
+    lines = [f"{len(STEP_KEYS)} steps: " + " · ".join(TITLES[k] for k in STEP_KEYS)]
+    if lab_keys:
+        lines.append(f"{len(lab_keys)} lab pages: " + " · ".join(TITLES[k] for k in lab_keys))
+    if left_out:
+        lines.append(left_out_line(left_out))
+    pdf.footer_lines(lines, app_url(source, scene, STEP_KEYS[0], found), "1 / {nb}")
+    pdf.page = last
+
+
+def _page(pdf: _Deck, title: str, summary: str, sentence: str, numbers: list[tuple[str, str]],
+          picture: Image.Image | None, follow_line: str | None, footer: list[str], link: str) -> None:
+    """One page: title and summary, the picture on the left (or a grey note), the words and numbers on the
+    right, the followed anchor's line, then the footer lines and the link to this view in the live app."""
     pdf.add_page()
-    words = step_page(step_key, scene, found, choices, replay)
-    top = pdf.text_at(MARGIN, MARGIN, PAGE_W - 2 * MARGIN - 20, words.title, 26, bold=True)
-    top = pdf.text_at(MARGIN, top, PAGE_W - 2 * MARGIN, SUMMARIES[step_key], 14, colour=GREY) + 3
+    top = pdf.text_at(MARGIN, MARGIN, PAGE_W - 2 * MARGIN - 20, title, 26, bold=True)
+    top = pdf.text_at(MARGIN, top, PAGE_W - 2 * MARGIN, summary, 14, colour=GREY) + 3
     picture_w = PAGE_W - 3 * MARGIN - PANEL_W
     box_h = PAGE_H - top - MARGIN - 16
-    main = main_picture(step_key, scene, found, None, choices, steps=replay)
-    if main is not None:
-        image = slide_picture(main[1])
-        pdf.picture(jpeg(image), image.size, MARGIN, top, picture_w, box_h)
+    if picture is not None:
+        pdf.picture(jpeg(picture), picture.size, MARGIN, top, picture_w, box_h)
     else:
         pdf.text_at(MARGIN, top + 10, picture_w, "Nothing to draw with these settings.", 16, colour=GREY)
     x = PAGE_W - MARGIN - PANEL_W
-    y = pdf.text_at(x, top, PANEL_W, words.sentence, 13) + 5
-    y = _numbers(pdf, x, y, words.numbers)
+    y = pdf.text_at(x, top, PANEL_W, sentence, 13) + 5
+    y = _numbers(pdf, x, y, numbers)
+    if follow_line is not None:
+        pdf.text_at(x, y + 1, PANEL_W, follow_line, 12, bold=True, colour=theme_rgb(theme.FOLLOWED))
+    pdf.footer_lines(footer, link, f"{pdf.page_no()} / {{nb}}")
+
+
+def _step_page(pdf: _Deck, step_key: str, scene: Scene, source: Source, found: History | None, choices: Choices,
+               replay: Callable[[], list[NmsStep]]) -> None:
+    words = step_page(step_key, scene, found, choices, replay)
+    main = main_picture(step_key, scene, found, None, choices, steps=replay)
+    follow_line = None
     if found is not None:
         item = stage_items(found, scene).get(step_key, plain(verdict(found, scene)))
-        pdf.text_at(x, y + 1, PANEL_W, f"Followed anchor #{found.flat_index}: {item}", 12, bold=True,
-                    colour=theme_rgb(theme.FOLLOWED))
-    link = app_url(source, scene, step_key, found)
-    pdf.footer_lines([model_line(scene.trace.model), settings_line(scene.settings)], link, f"{number} / {total}")
+        follow_line = f"Followed anchor #{found.flat_index}: {item}"
+    _page(pdf, words.title, SUMMARIES[step_key], words.sentence, words.numbers,
+          slide_picture(main[1]) if main is not None else None, follow_line,
+          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, step_key, found))
+
+
+def _lab_page(pdf: _Deck, page: LabPage, scene: Scene, source: Source, found: History | None) -> str | None:
+    """A lab page: its main picture as the page draws it (the followed anchor is not drawn there); None, or
+    why it was left out (its picture would take the deck past :data:`MAX_BYTES`)."""
+    picture = slide_picture(page.draw)
+    if pdf.picture_bytes + len(jpeg(picture)) + OVERHEAD_BYTES > MAX_BYTES:
+        return f"its picture would take the deck past {MAX_BYTES / 1e6:g} MB"
+    _page(pdf, page.title, SUMMARIES[page.key], page.sentence, page.numbers, picture, None,
+          [model_line(scene.trace.model), settings_line(scene.settings)], app_url(source, scene, page.key, found))
+    return None
 
 
 def make_deck(scene: Scene, source: Source, found: History | None = None, choices: Choices = Choices(),
-              progress: Progress | None = None, steps: Callable[[], list[NmsStep]] | None = None) -> bytes:
-    """The deck as PDF bytes: a title page, then steps 1–8 (``progress(done, total, next)`` after each page).
+              progress: Progress | None = None, steps: Callable[[], list[NmsStep]] | None = None,
+              lab: LabInputs | None = None) -> bytes:
+    """The deck as PDF bytes: a title page, steps 1–8, then with ``lab`` the lab pages :func:`ui.lab_slides.plan`
+    puts in, as long as the deck stays within :data:`MAX_BYTES` (``progress(done, total, next)`` after each
+    page; the last call gives the pages there are).
 
     ``choices`` are the pages' widget choices (the app passes the session's, the CLI the defaults);
-    ``steps`` the NMS replay when the caller has it already.
+    ``steps`` the NMS replay when the caller has it already; ``lab`` what the lab pages are drawn from
+    besides the scene (ground-truth boxes, the lab pages' choices, a Selective Search or receptive field
+    the session has), None for no lab pages.
     """
-    total = 1 + len(STEP_KEYS)
+    lab_keys, left_out = plan(scene, lab) if lab is not None else ([], {})
+    total = 1 + len(STEP_KEYS) + len(lab_keys)
     replay_cache: list[list[NmsStep]] = []
 
     def replay() -> list[NmsStep]:
@@ -309,10 +352,18 @@ def make_deck(scene: Scene, source: Source, found: History | None = None, choice
     pdf = _Deck()
     pdf.set_title(f"RPN walk-through: {source.photo_name}")
     report(0, total, "title page")
-    _title_page(pdf, scene, source, found, total)
+    _title_page(pdf, scene, source, found, lab is not None)
     for i, key in enumerate(STEP_KEYS):
         report(i + 1, total, TITLES[key])
-        _step_page(pdf, key, scene, source, found, choices, replay, i + 2, total)
-    report(total, total, "done")
+        _step_page(pdf, key, scene, source, found, choices, replay)
+    kept = []
+    for i, key in enumerate(lab_keys, start=len(STEP_KEYS) + 1):
+        report(i, total, TITLES[key])
+        why = _lab_page(pdf, lab_page(key, scene, lab), scene, source, found)
+        if why is None:
+            kept.append(key)
+        else:
+            left_out[key] = why
+    _title_footer(pdf, scene, source, found, kept, left_out)
+    report(pdf.page, pdf.page, "done")  # the pages there are (a lab page may have been left out)
     return bytes(pdf.output())
-

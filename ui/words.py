@@ -4,7 +4,8 @@ One function per thing the pages put into words: one anchor's decoding with the 
 (:func:`decode_formulas`), how a set of candidate boxes was made (:func:`candidate_note`), what
 decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), an
 anchor set in one line (:func:`anchor_set_text`), and the followed anchor's life, one label per step
-(:func:`stage_items`) and where it stopped (:func:`verdict`). No Streamlit here: the pages and the
+(:func:`stage_items`) and where it stopped (:func:`verdict`), and the model / weights / device line
+(:func:`model_line`). No Streamlit here: the pages and the
 slides place the text, tests read it.
 """
 
@@ -16,9 +17,20 @@ from rpn_viz.lab.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, Shap
 from rpn_viz.lab.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
 from rpn_viz.lab.follow import History
 from rpn_viz.lab.custom_anchors import CustomAnchorDecode
+from rpn_viz.model.models import PAPER_RPN, LoadedModel
 from rpn_viz.pipeline.regression import DecodeExplanation
 
 from .scene import Scene
+
+
+def model_line(loaded: LoadedModel, markdown: bool = False) -> str:
+    """"Model: … · weights: … · device: …", under every page's title and on every slide (``markdown``: the
+    labels bold and the device as code). A COCO title ("… (COCO)") would mislead for custom or untrained
+    weights, so only official weights and the paper's RPN (whose title names no weights) get the title."""
+    named = loaded.weights.kind == "official" or loaded.name == PAPER_RPN
+    bold, code = ("**", "`") if markdown else ("", "")
+    return (f"{bold}Model:{bold} {loaded.spec.title if named else loaded.name} · {bold}weights:{bold} "
+            f"{loaded.weights.label} · {bold}device:{bold} {code}{loaded.device}{code}")
 
 
 def _numbers(values: Sequence[float]) -> str:

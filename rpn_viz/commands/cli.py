@@ -1,8 +1,8 @@
 """The ``rpn-viz`` command (= ``python -m rpn_viz``): one argparse parser, a sub-command per module.
 
-``rpn-viz run IMAGE ...`` (also plain ``rpn-viz IMAGE ...``), ``rpn-viz learn|train|evaluate|slides ...``
-and ``rpn-viz app [streamlit options]``. Adding a sub-command is one entry in :data:`SUBCOMMANDS`: a
-module of this package with
+``rpn-viz run IMAGE ...`` (also plain ``rpn-viz IMAGE ...``), ``rpn-viz learn|train|evaluate|slides ...``,
+``rpn-viz app [streamlit options]`` and ``rpn-viz fetch [--all | MODEL...] [--list]``. Adding a
+sub-command is one entry in :data:`SUBCOMMANDS`: a module of this package with
 
 - ``NAME``: what its one-line errors start with (``rpn-viz learn: error: ...``);
 - ``HELP`` (one line in ``rpn-viz --help``) and ``DESCRIPTION`` (its own ``--help``);
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from . import app, evaluate, learn, run, slides, train
+from . import app, evaluate, fetch, learn, run, slides, train
 from .commandline import OneLineParser, run_command
 
 #: The sub-commands, in the order ``--help`` lists them.
@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "evaluate": evaluate,
     "slides": slides,
     "app": app,
+    "fetch": fetch,
 }
 #: What ``rpn-viz IMAGE ...`` means: a first word that is no sub-command is ``run``'s photo.
 DEFAULT = "run"
@@ -41,7 +42,7 @@ def build_parser(prog: str = "rpn-viz") -> tuple[OneLineParser, dict[str, OneLin
         run.NAME,
         prog=prog,
         description="Run a trained Region Proposal Network (Faster R-CNN's first stage) on a photo, train "
-        "its head, measure it, or start the app.",
+        "its head, measure it, start the app, or fetch the weights files.",
         epilog=f"'{prog} IMAGE ...' is short for '{prog} {DEFAULT} IMAGE ...'; '{prog} COMMAND --help' "
         "tells more.",
     )

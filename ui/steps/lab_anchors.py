@@ -13,45 +13,14 @@ from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec, MiniBatch, Tilin
 from .. import charts, theme
 from ..context import StepContext
 from ..figures import show_picture
+from ..lab_pictures import PAPER_IMAGE, RATIO_CHOICES, tiling_picture
 from ..pictures import Picture
 from .lab_common import LAB_ANCHOR_WIDGETS, gt_section, lab_anchor_state
 
 SIZE_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 RATIO_CHOICES = [0.25, 0.5, 1.0, 2.0, 4.0]
 STRIDE_CHOICES = [4, 8, 16, 32, 64]
-PAPER_IMAGE = (1000, 600)
 RATIO_COLOURS = [theme.OKABE_ITO[c] for c in ("purple", "blue", "green", "orange", "vermillion")]
-
-
-def _ratio_colour(ratio: float, ratios: tuple[float, ...] = ()) -> str:
-    if ratio in RATIO_CHOICES:
-        return RATIO_COLOURS[RATIO_CHOICES.index(ratio) % len(RATIO_COLOURS)]
-    # a fitted ratio (L7): its own colour by position in the set
-    return theme.CYCLE[ratios.index(ratio) % len(theme.CYCLE)] if ratio in ratios else theme.CYCLE[0]
-
-
-def _tiling_picture(ctx: StepContext, tiling: Tiling, on_photo: bool):
-    """Anchor centres over the image and the k anchors of the middle cell (they may cross the border)."""
-    w, h = tiling.image_size
-    rows, cols = tiling.grid
-    row, col = rows // 2, cols // 2
-    cell = tiling.cell_anchors(row, col)
-    margin = max(0.0, float(-cell[:, :2].min()), float(cell[:, 2].max() - w), float(cell[:, 3].max() - h)) + 10
-    picture = Picture(ctx.input_view if on_photo else None, view=(-margin, -margin, w + margin, h + margin),
-                      size=(w, h))
-    ys, xs = np.meshgrid(np.arange(rows) * tiling.spec.stride, np.arange(cols) * tiling.spec.stride, indexing="ij")
-    picture.points(np.stack([xs.ravel(), ys.ravel()], axis=1), theme.OKABE_ITO["yellow"],
-                   radius=max(1.0, 4.0 / max(rows, cols) ** 0.25), edge="black",
-                   label=f"anchor centres (every {tiling.spec.stride} px)")
-    for shape, box in zip(tiling.spec.shapes(), cell.tolist()):
-        picture.boxes([box], _ratio_colour(shape.ratio, tiling.spec.ratios), 2.5)
-    for r in tiling.spec.ratios:
-        picture.legend_entry(f"height:width {r:g}", _ratio_colour(r, tiling.spec.ratios), 3)
-    picture.marker(col * tiling.spec.stride, row * tiling.spec.stride)
-    picture.boxes([[0, 0, w, h]], theme.OKABE_ITO["black"], 2, style=":")
-    title = (f"{tiling.num_anchors:,} anchors: {rows}×{cols} positions × k = {tiling.k}" if on_photo
-             else f"The paper's 1000×600 example: {tiling.num_anchors:,} anchors")
-    return picture.render(title)
 
 
 def _inside_chart(tiling: Tiling) -> dict:
@@ -134,7 +103,7 @@ paper's released code, py-faster-rcnn: 8,151); "about 6,000" is what a typical P
 """
     )
     where_key = ctx.trace_key if on_photo else "paper"
-    show_picture((where_key, "lab-tiling", astuple(spec), tiling.image_size), lambda: _tiling_picture(ctx, tiling, on_photo),
+    show_picture((where_key, "lab-tiling", astuple(spec), tiling.image_size), lambda: tiling_picture(ctx, tiling, on_photo),
                  ctx.slug(f"lab-tiling-s{tiling.spec.stride}-k{tiling.k}"),
                  caption=f"The k = {tiling.k} anchors of the middle cell (row {rows // 2}, column {cols // 2}, "
                          "black +). Dotted: the image border.")

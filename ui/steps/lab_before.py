@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import astuple
 
 import streamlit as st
-import torch
 
 from rpn_viz.lab import baselines
 from rpn_viz.pipeline.anchors import AnchorSpec
@@ -13,51 +12,27 @@ from rpn_viz.pipeline.anchors import AnchorSpec
 from .. import charts, theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..picture_frame import side_by_side
-from ..pictures import Picture
+from ..lab_pictures import METHOD_COLOURS, method_panels
 from ..store import session_store
 from ..widgets import untrained_note
 from ..words import candidate_note
-from .lab_common import gt_section
+from .lab_common import SEARCH_RUNS, SEARCH_STORE, gt_section, search_key
 
 SIZE_CHOICES = [32, 64, 128, 256, 512]
 RATIO_CHOICES = [0.5, 1.0, 2.0]
 STRIDE_CHOICES = [8, 16, 32]
-DRAWN = 100
-COLOURS = {"sliding windows": theme.OKABE_ITO["orange"], "Selective Search": theme.OKABE_ITO["purple"],
-           "RPN": theme.KEPT}
 
 
 def _bars(table: baselines.Comparison) -> tuple[dict, dict]:
     """How many boxes each method gives, and how long it took (log scales: they differ by orders of magnitude)."""
     names = [row["method"] for row in table.rows]
-    colours = [COLOURS.get(n, theme.CYCLE[0]) for n in names]
+    colours = [METHOD_COLOURS.get(n, theme.CYCLE[0]) for n in names]
     count = charts.bars({row["method"]: row["boxes"] for row in table.rows}, title="How many boxes",
                         y_title="candidate boxes (log scale)", log_y=True, colours=colours)
     seconds = charts.bars({row["method"]: max(row["seconds"], 1e-4) for row in table.rows},
                           title="Time to produce them", y_title="seconds on this machine (log scale)", log_y=True,
                           colours=colours, fmt=".3~g")
     return count, seconds
-
-
-def _panels(ctx: StepContext, table: baselines.Comparison, gt: torch.Tensor):
-    """One panel per method: its boxes (the best, or a random sample when unranked) over the photo."""
-    trace = ctx.trace
-    generator = torch.Generator().manual_seed(0)
-    panels = []
-    for s in table.sets:
-        if s.ranked:
-            picked, how = s.boxes[:DRAWN], f"best {min(DRAWN, s.count)}"
-        else:
-            order = torch.randperm(s.count, generator=generator)[:DRAWN]
-            picked, how = s.boxes[order], f"{min(DRAWN, s.count)} at random"
-        picture = Picture(trace.image, width=600, height=600).boxes(
-            trace.to_working(picked).tolist(), COLOURS.get(s.name, theme.CYCLE[0]), 1.0, alpha=0.7,
-            label=f"{s.name}: {how} of {s.count:,}")
-        if gt.numel():
-            picture.boxes(trace.to_working(gt).tolist(), theme.GROUND_TRUTH, 3, label="your boxes")
-        panels.append(picture.render(s.name, axes=False))
-    return side_by_side(panels)
 
 
 def render(ctx: StepContext) -> None:
@@ -90,8 +65,8 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     gt = gt_section(ctx, "lab_before_gt", expanded=False)
     spec = AnchorSpec(tuple(sorted(sizes)), tuple(sorted(ratios)), int(stride))
     windows = baselines.sliding_windows((iw, ih), spec)
-    key = (ctx.photo.sha256, mode, int(side))
-    runs = session_store("lab_before_ss", 3)
+    key = search_key(ctx, mode, int(side))
+    runs = session_store(SEARCH_STORE, SEARCH_RUNS)
     if st.button(f"Run Selective Search ({mode} mode) on this photo", key="lab_before_run"):
         with st.spinner("Selective Search is running on the CPU…"):
             runs.put(key, baselines.selective_search_input(trace, int(side), mode))
@@ -122,4 +97,4 @@ milliseconds on a GPU on top of the backbone the detector runs anyway.
     for column, chart in zip(st.columns(2), _bars(table)):
         with column:
             charts.show_chart(chart)
-    show_picture((*shows, "boxes"), lambda: _panels(ctx, table, gt), ctx.slug("lab-before-boxes"))
+    show_picture((*shows, "boxes"), lambda: method_panels(ctx, table, gt), ctx.slug("lab-before-boxes"))

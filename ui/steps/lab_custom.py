@@ -11,26 +11,13 @@ from rpn_viz.pipeline.regression import explain_decode
 from .. import theme
 from ..context import StepContext
 from ..figures import show_picture
+from ..lab_pictures import CUSTOM_COLOUR, MODEL_COLOUR, custom_proposals_picture
 from ..pictures import Picture
 from ..widgets import untrained_note
 from ..words import custom_decode_text, decode_formulas
 from .lab_common import gt_section, parse_numbers
 
 SCALES = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0]
-MODEL_COLOUR = theme.KEPT
-CUSTOM_COLOUR = theme.OKABE_ITO["orange"]
-
-
-def _proposals_picture(ctx: StepContext, out: lab.CustomAnchorDecode, gt: torch.Tensor, shown: int):
-    trace = ctx.trace
-    picture = (Picture(trace.image)
-               .boxes(trace.to_working(ctx.result.boxes[:shown]).tolist(), MODEL_COLOUR, 2.2,
-                      label="with the model's own anchors")
-               .boxes(trace.to_working(out.proposals[:shown]).tolist(), CUSTOM_COLOUR, 2.2, style="--",
-                      label="same head, your anchors"))
-    if gt.numel():
-        picture.boxes(trace.to_working(gt).tolist(), theme.GROUND_TRUTH, 3.5, label="your ground truth")
-    return picture.render(f"Top {shown} proposals: the model's anchors vs yours")
 
 
 def _one_anchor(ctx: StepContext, out: lab.CustomAnchorDecode, rank: int, key: tuple) -> None:
@@ -102,7 +89,7 @@ then ratios, as in torchvision's `AnchorGenerator`).
     st.caption("IoU 1 and area ratio 1 mean nothing changed. With ground-truth boxes (expander above) the table "
                "also compares how well each proposal set covers them.")
     key = (ctx.key, "lab-custom", float(factor), tuple(custom_ratios), tuple(map(tuple, gt.tolist())))
-    show_picture((*key, shown), lambda: _proposals_picture(ctx, out, gt, shown), ctx.slug(f"lab-custom-top{shown}"))
+    show_picture((*key, shown), lambda: custom_proposals_picture(ctx, out, gt, shown), ctx.slug(f"lab-custom-top{shown}"))
     st.subheader("One prediction, decoded twice")
     rank = int(st.number_input("Proposal rank", 0, n - 1, 0, key="lab_custom_rank"))
     _one_anchor(ctx, out, rank, key)

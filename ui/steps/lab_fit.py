@@ -11,22 +11,19 @@ import torch
 from rpn_viz.lab import anchor_fit as af
 from rpn_viz.io import box_files
 from rpn_viz.lab import shape_kmeans
-from rpn_viz.pipeline.anchors import PAPER_ANCHORS, AnchorSpec
+from rpn_viz.pipeline.anchors import AnchorSpec
 from rpn_viz.io.errors import describe_error
 
 from .. import charts, theme
 from ..boxes import get_boxes, set_boxes
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture
+from ..lab_pictures import fit_sources, unmatched_picture
 from ..store import session_store
 from ..photo import samples
 from ..words import anchor_set_text
 from .lab_common import gt_section, lab_anchor_spec, set_lab_anchors
 
-COLOURS = {af.MATCHED: theme.POSITIVE, af.BEST_MATCH_ONLY: theme.OKABE_ITO["orange"],
-           af.UNMATCHED: theme.OKABE_ITO["vermillion"]}
-STYLES = {af.MATCHED: "-", af.BEST_MATCH_ONLY: "--", af.UNMATCHED: "-."}  # a second cue besides colour
 SCOPES = {"photo": "this photo's boxes", "bundled": "the bundled set", "files": "your box files"}
 CLUSTER_MARKERS = ("circle", "triangle-up", "triangle-down")  # × 5 colours: 15 clusters, the most k can be
 PICTURE_SOURCES = {"model": "the model's anchors", "paper": "the paper's k = 9", "custom": "the lab's custom anchors"}
@@ -34,12 +31,7 @@ CACHE_KEY = "lab_fit_stats"
 
 
 def _sources(ctx: StepContext) -> dict[str, af.AnchorSource]:
-    custom = lab_anchor_spec()
-    return {
-        "model": af.ModelAnchors.of(ctx.trace),
-        "paper": af.GridAnchors(PAPER_ANCHORS, "the paper's k = 9"),
-        "custom": af.GridAnchors(custom, "custom anchors (L1)"),
-    }
+    return fit_sources(ctx.trace, lab_anchor_spec())
 
 
 def _cached_stats(key: tuple, make, what: str) -> af.SetStats:
@@ -144,26 +136,14 @@ def _anchor_text(ctx: StepContext, key: str, index: int, box: list[float]) -> st
 
 def _unmatched_figure(ctx: StepContext, match: af.BoxMatch, source_name: str) -> None:
     """Each box coloured by what training gives it, with its best anchor dotted and that IoU."""
-    iw, ih = ctx.input_size
     cats = match.categories
     best = match.best_anchor_boxes
-
-    def draw():
-        picture = Picture(ctx.input_view, view=_view_with(torch.cat([match.boxes, best]), iw, ih))
-        for cat in af.CATEGORIES:  # every category in the legend, even when no box is in it
-            rows = [i for i, c in enumerate(cats) if c == cat]
-            picture.legend_entry(f"{cat}: {len(rows)}", COLOURS[cat], 3.5, STYLES[cat])
-            if rows:
-                picture.boxes(best[rows].tolist(), COLOURS[cat], 2.0, style=":")
-                picture.boxes(match.boxes[rows].tolist(), COLOURS[cat], 3.5, style=STYLES[cat],
-                              tags=[f"GT {i + 1} · IoU {float(match.best_iou[i]):.2f}" for i in rows])
-        picture.legend_entry("its best anchor (dotted, same colour)", theme.OKABE_ITO["black"], 2.0, ":")
-        return picture.render(f"Your boxes and {source_name}")
 
     # drawn once per what it shows: the photo, the anchors' name, the boxes, their best anchors and IoUs
     key = (ctx.trace_key, "lab-fit-unmatched", source_name, tuple(cats), match.boxes.numpy().tobytes(),
            best.numpy().tobytes(), match.best_iou.numpy().tobytes())
-    show_picture(key, draw, ctx.slug(f"lab-fit-unmatched-{source_name.replace(' ', '_')}"),
+    show_picture(key, lambda: unmatched_picture(ctx, match, source_name),
+                 ctx.slug(f"lab-fit-unmatched-{source_name.replace(' ', '_')}"),
                  caption="Thick: your boxes (network-input pixels). Dotted: each box's best anchor. "
                          "Labels: the box and the IoU of its best anchor.")
 
@@ -197,13 +177,6 @@ def _shapes_figure(ctx: StepContext, shapes: np.ndarray, fit: shape_kmeans.Shape
     charts.show_chart(charts.points(groups, styles, title=f"Box shapes of {scope_name} and anchor shapes",
                                     x_title="width (network-input pixels)", y_title="height (network-input pixels)"))
 
-
-def _view_with(boxes: torch.Tensor, iw: int, ih: int) -> tuple[float, float, float, float]:
-    """The input image and every box (anchors may cross the border), with 10 px around them."""
-    if not boxes.numel():
-        return (0.0, 0.0, float(iw), float(ih))
-    return (min(0.0, float(boxes[:, 0].min())) - 10, min(0.0, float(boxes[:, 1].min())) - 10,
-            max(float(iw), float(boxes[:, 2].max())) + 10, max(float(ih), float(boxes[:, 3].max())) + 10)
 
 def _source_shapes(source: af.AnchorSource) -> np.ndarray:
     """(n, 2) distinct anchor widths and heights of a source (w = size/√ratio, h = size·√ratio)."""

@@ -6,15 +6,12 @@ import streamlit as st
 
 from rpn_viz.lab import recall
 
-from .. import charts, theme
+from .. import charts
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture
+from ..lab_pictures import coverage_picture
 from ..widgets import untrained_note
 from .lab_common import gt_section
-
-MISSED = theme.SUPPRESSED
-
 
 def _recall_vs_count(curves: recall.RecallCurves) -> dict:
     series = {f"IoU ≥ {t:g}": values for t, values in curves.recall_vs_count.items()}
@@ -26,24 +23,6 @@ def _recall_vs_iou(curves: recall.RecallCurves) -> dict:
     series = {f"top {k}": values for k, values in curves.recall_vs_iou.items()}
     return charts.lines(curves.iou_thresholds, series, title="Recall vs IoU (paper's Fig. 2)",
                         x_title="IoU threshold", y_title="recall", y_domain=(0, 1), legend_at="bottom-left")
-
-
-def _coverage_picture(ctx: StepContext, curves: recall.RecallCurves, gt, threshold: float):
-    trace, boxes = ctx.trace, ctx.result.boxes
-    missed = set(curves.uncovered(threshold))
-    picture = Picture(trace.image)
-    ranks = [r for r in curves.best_rank.tolist() if r >= 0]
-    if ranks:
-        picture.boxes(trace.to_working(boxes[ranks]).tolist(), theme.KEPT, 2, style="--", label="best proposal")
-    working = trace.to_working(gt).tolist()
-    found = [i for i in range(len(working)) if i not in missed]
-    if found:
-        picture.boxes([working[i] for i in found], theme.GROUND_TRUTH, 3.5, label="found",
-                      tags=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in found])
-    if missed:
-        picture.boxes([working[i] for i in sorted(missed)], MISSED, 3.5, label="no proposal covers it",
-                      tags=[f"GT {i + 1}: {float(curves.best_iou[i]):.2f}" for i in sorted(missed)])
-    return picture.render(f"Best proposal for each box ({len(missed)} missed at IoU {threshold:g})")
 
 
 def render(ctx: StepContext) -> None:
@@ -83,7 +62,7 @@ IoU ≥ {threshold:g}. Recall with all of them: **{r05[-1] if r05 else 0:.0%}** 
         charts.show_chart(_recall_vs_count(curves))
     with c[1]:
         charts.show_chart(_recall_vs_iou(curves))
-    show_picture((*key, threshold), lambda: _coverage_picture(ctx, curves, gt, threshold),
+    show_picture((*key, threshold), lambda: coverage_picture(ctx, curves, gt, threshold),
                  ctx.slug(f"lab-recall-coverage-{threshold:g}"))
     table = curves.table()
     for row in table:

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from rpn_viz.lab import receptive
 
-from .. import theme
 from ..context import StepContext
 from ..figures import show_picture
-from ..pictures import Picture
+from ..lab_pictures import receptive_picture
 from ..resources import get_model
 from ..store import session_store
 from ..widgets import level_picker, untrained_note
+from .lab_common import RECEPTIVE_DEFAULTS, RECEPTIVE_MAPS, RECEPTIVE_STORE, receptive_key
 
 TARGETS = {"features": "the cell's feature vector", "objectness": "the cell's objectness logits"}
-
-
-def _picture(ctx: StepContext, erf: receptive.ReceptiveField, box: tuple, held: float, level_name: str):
-    heat = erf.as_image().numpy()
-    ph, pw = heat.shape
-    shown = np.sqrt(heat)  # square root: the tails stay visible next to the peak
-    return (Picture(ctx.input_view)
-            # transparent where there is no gradient: the photo shows
-            .heatmap(shown, (pw, ph), alpha=np.clip(1.5 * shown, 0.0, 0.85), label="√(|gradient| / max)", smooth=True)
-            .boxes(erf.cell_anchors.tolist(), theme.ANCHOR, 1.8, style=":", alpha=0.95,
-                   label=f"the cell's {erf.cell_anchors.shape[0]} anchors")
-            .boxes([box], theme.OKABE_ITO["vermillion"], 3, style="--", label=f"box holding {held:.0%} of the gradient")
-            .marker(*erf.cell_centre, colour="white", label="cell centre (anchor centre)")
-            .render(f"Effective receptive field of cell ({erf.row}, {erf.col}), level '{level_name}'"))
 
 
 def render(ctx: StepContext) -> None:
@@ -53,9 +38,9 @@ actually *see*: compare them with the dashed box that holds most of the gradient
     row = int(c[0].number_input("Cell row", 0, rows - 1, key="lab_receptive_row"))
     col = int(c[1].number_input("Cell column", 0, cols - 1, key="lab_receptive_col"))
     target = c[2].radio("Gradient of", list(TARGETS), format_func=TARGETS.get, key="lab_receptive_target")
-    mass = c[3].slider("Mass the box must hold", 0.50, 0.99, 0.95, 0.01, key="lab_receptive_mass")
-    key = (ctx.choice.key, ctx.loaded.weights.label, ctx.photo.sha256, level.index, row, col, target)
-    fields = session_store("lab_receptive_maps", 4)  # each map is the input's size: keep a few
+    mass = c[3].slider("Mass the box must hold", 0.50, 0.99, RECEPTIVE_DEFAULTS["mass"], 0.01, key="lab_receptive_mass")
+    key = receptive_key(ctx, level.index, row, col, target)
+    fields = session_store(RECEPTIVE_STORE, RECEPTIVE_MAPS)  # each map is the input's size: keep a few
     if st.button("Compute the receptive field (one backward pass)", key="lab_receptive_run"):
         with st.spinner("Backpropagating from the cell to the input…"), get_model(ctx.choice).lock:
             try:
@@ -68,7 +53,7 @@ actually *see*: compare them with the dashed box that holds most of the gradient
                 "a few seconds on a CPU).")
         return
     box, held = receptive.mass_box(erf.weights, float(mass))
-    show_picture((ctx.trace_key, "lab-erf", key, float(mass)), lambda: _picture(ctx, erf, box, held, level.name),
+    show_picture((ctx.trace_key, "lab-erf", key, float(mass)), lambda: receptive_picture(ctx, erf, box, held, level.name),
                  ctx.slug(f"lab-erf-{level.name}-r{erf.row}c{erf.col}-{erf.target}"))
     x1, y1, x2, y2 = box
     sx1, sy1, sx2, sy2 = erf.support_box

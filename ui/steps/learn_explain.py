@@ -132,7 +132,7 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
             return top_proposals(session.trace(other.image))
 
     yours = store.get_or_make((id(session), other.sha256, session.steps_done), run_yours)
-    show_image(proposals_picture(other.image.image, yours, f"Your RPN on '{entry['title']}' (never seen)", boxes),
+    show_image(lambda: proposals_picture(other.image.image, yours, f"Your RPN on '{entry['title']}' (never seen)", boxes),
                ctx.slug(f"learn-second-{entry['file'].rsplit('.', 1)[0]}"))
     top_here = float(yours.scores[0]) if yours.scores.numel() else 0.0
     trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0

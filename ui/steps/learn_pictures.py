@@ -14,7 +14,7 @@ from rpn_viz.training.session import TrainingSession
 from rpn_viz.training.config import LiveView, StepResult
 
 from .. import theme
-from ..figures import download_png
+from ..figures import Drawing, download_png
 from ..pictures import Picture
 
 PICTURE_WIDTH = 560  # screen pixels of a picture's drawing area (three pictures side by side)
@@ -70,7 +70,10 @@ def proposals_picture(photo: Image.Image, top: TopProposals, title: str, boxes: 
     return picture.render(title)
 
 
-def show_image(image: Image.Image, name: str, caption: str | None = None) -> None:
-    """A picture of this session's own training (not cached for the server) with its PNG download."""
-    st.image(image, caption=caption, width="stretch", output_format="JPEG")
-    download_png(lambda: image, name)
+def show_image(draw: Drawing, name: str, caption: str | None = None) -> None:
+    """A picture of this session's own training (not cached for the server) with its PNG download.
+
+    The download draws it again when clicked: a button that kept the drawn image would hold ~1 MB
+    per picture for as long as Streamlit keeps the button's callback (the whole session)."""
+    st.image(draw(), caption=caption, width="stretch", output_format="JPEG")
+    download_png(draw, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -28,6 +29,7 @@ from ..boxes import box_editor, get_boxes
 from ..context import StepContext
 from ..resources import SHIPPED_KEY, YOUR_RPN_KEY, SharedModel, get_model, model_choices, training_turn
 from ..serving import release_free_memory
+from ..store import MB, shared_store
 from .learn_explain import explanations, recall_table, second_photo
 from .learn_pictures import heatmap_picture, loss_chart, minibatch_picture, show_image
 
@@ -66,13 +68,22 @@ def _start_options() -> dict[str, str]:
     return options
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock) -> list[Example]:
+BUNDLED_SETS = 4  # starting models whose bundled examples the server keeps (~50 MB each for the paper's RPN)
+BUNDLED_BYTES = 256 * MB
+
+
+def _bundled_examples(start_key: str, start: LoadedModel, lock: threading.Lock) -> list[Example]:
     """The bundled training photos (and mirrors) as examples for ``start``'s backbone; shared, read-only.
 
     Features, labels and targets depend on the backbone and the matcher only, never on the head, so
-    one list serves every session that starts from the same model.
+    one list serves every session that starts from the same model (``BUNDLED_SETS`` and
+    ``BUNDLED_BYTES`` at most).
     """
+    return shared_store("bundled_examples", BUNDLED_SETS, BUNDLED_BYTES).get_or_make(
+        start_key, lambda: _make_bundled_examples(start, lock))
+
+
+def _make_bundled_examples(start: LoadedModel, lock: threading.Lock) -> list[Example]:
     photos = select(read_box_file(BUNDLED), "train")
     items = []
     progress = st.progress(0.0, text="Preparing the bundled photos (backbone once per photo and mirror)…")
@@ -81,8 +92,8 @@ def _bundled_examples(start_key: str, _start: LoadedModel, _lock: threading.Lock
         progress.progress((i + 1) / (2 * len(photos)), text=f"Read {entry.name}")
     examples = []
     for i, item in enumerate(items):
-        with _lock:
-            examples += examples_for(_start, [item])
+        with lock:
+            examples += examples_for(start, [item])
         progress.progress(0.5 + (i + 1) / (2 * len(items)), text=f"Backbone on {item[0]} and its mirror image")
     progress.empty()
     return examples
@@ -127,14 +138,17 @@ def _register(run: Run) -> bool:
     return True
 
 
-def _train(run: Run, steps: int, every: int) -> None:
-    """Run ``steps`` steps, redrawing every ``every`` steps; Stop (a rerun) interrupts between steps."""
-    session = run.session
+def _train(get_run: Callable[[], Run], lr: float, steps: int, every: int) -> Run:
+    """Wait for this session's turn, then run ``steps`` steps, redrawing every ``every`` steps; Stop (a
+    rerun) interrupts between steps. Returns the run.
+
+    ``get_run`` gives the session's run, made (backbone pass, labels, a copy of the head) only once
+    the turn has come: a session waiting in line holds nothing yet. With 20 sessions pressing Train at
+    once, runs made before the wait made the server's peak (bench/load_test.py)."""
     counter = st.empty()
     progress = st.progress(0.0)
     columns = st.columns(3)
     slots = [column.empty() for column in columns]
-    target = session.steps_done + steps
 
     def redraw() -> None:
         live = session.live()
@@ -148,6 +162,10 @@ def _train(run: Run, steps: int, every: int) -> None:
 
     try:
         with training_turn(counter):  # one training at a time on the server, first come first served
+            run = get_run()
+            run.session.set_lr(lr)
+            session = run.session
+            target = session.steps_done + steps
             for i in range(steps):
                 session.step()  # pure torch: a Stop click takes effect at the next Streamlit call below
                 progress.progress((i + 1) / steps, text=f"step {session.steps_done} / {target} "
@@ -156,6 +174,7 @@ def _train(run: Run, steps: int, every: int) -> None:
                     redraw()
     finally:
         release_free_memory()  # the run's freed buffers go back to the system, not into a thread's arena
+    return run
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -205,16 +224,20 @@ def render(ctx: StepContext) -> None:
     if train:
         st.session_state.pop("learn_stopped", None)
         try:
-            if run is None:
-                extra = _bundled_examples(start_key, start, lock) if bundled else []
+            extra = _bundled_examples(start_key, start, lock) if bundled and run is None else []
+
+            def get_run() -> Run:
+                if run is not None:
+                    return run
                 with st.spinner("Running the backbone once and labelling the anchors…"), lock:
                     session = TrainingSession(start, ctx.photo.image, ctx.photo.to_original(boxes),
                                               TrainConfig(lr=lr, seed=seed), extra=extra, name=ctx.photo.name)
-                run = Run(session, *wanted)
-                run.input_view = session.before.input_view()
-                st.session_state[RUN_KEY] = run
-            run.session.set_lr(lr)
-            _train(run, steps, every)
+                made = Run(session, *wanted)
+                made.input_view = session.before.input_view()
+                st.session_state[RUN_KEY] = made
+                return made
+
+            run = _train(get_run, lr, steps, every)
         except BoxFileError as exc:
             st.error(f"The bundled photos cannot be used: {exc}")
             return
@@ -241,9 +264,9 @@ def render(ctx: StepContext) -> None:
     columns = st.columns(3)
     loss_chart(columns[0], session)
     with columns[1]:
-        show_image(heatmap_picture(session, live, run.input_view), ctx.slug("learn-objectness"))
+        show_image(lambda: heatmap_picture(session, live, run.input_view), ctx.slug("learn-objectness"))
     with columns[2]:
-        show_image(minibatch_picture(session, run.input_view), ctx.slug("learn-minibatch"))
+        show_image(lambda: minibatch_picture(session, run.input_view), ctx.slug("learn-minibatch"))
     st.caption("Left: the loss of each step's mini-batch. Middle: objectness probability (max over the anchors of "
                "each cell) with the current top proposals. Right: the anchors the last step on this photo "
                "sampled — blue positive, orange negative; dotted: the image border (anchors may cross it). "

@@ -66,13 +66,13 @@ These proposals are exactly what torchvision's `model.rpn` returns for these set
     second_stage_section(ctx)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, max_size="24MB", show_spinner=False)
 def _files(key: tuple, _trace, _result) -> tuple[str, str]:
     """The proposals as JSON and CSV text (made once per photo, model and settings)."""
     return json.dumps(trace_json(_trace, _result), indent=1), proposals_csv(_trace, _result)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, max_size="16MB", show_spinner=False)
 def _crops(key: tuple, _trace, _result) -> list[bytes]:
     """The best proposals cut out of the photo, as JPEG thumbnails (cached by what they show)."""
     count = min(GALLERY, int(_result.final_pos.numel()))
