@@ -55,13 +55,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_FPN_Weights  # noqa: E402
 
 import rpn_viz  # noqa: E402
 from rpn_viz.io.images import load_image  # noqa: E402
 from rpn_viz.model.device import device_name, resolve_device, tf32_allowed  # noqa: E402
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, load_model  # noqa: E402
-from rpn_viz.testing import Measured, random_state_dict, run_measured, save_random_checkpoint  # noqa: E402
+from rpn_viz.testing import (  # noqa: E402
+    Measured, random_state_dict, run_measured, save_random_checkpoint, torchvision_input,
+)
 from rpn_viz.model.weights import candidate_paths, is_available  # noqa: E402
 
 DEFAULT_IMAGE = ROOT / "assets" / "coffee.jpg"
@@ -165,15 +166,11 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-PRESET = FasterRCNN_MobileNet_V3_Large_FPN_Weights.DEFAULT.transforms()  # torchvision's detection preset
-
-
 def plain_forward(loaded: LoadedModel, picture) -> tuple[torch.Tensor, Any]:
     """torchvision's own first stage, nothing kept: its preset, then transform → backbone → rpn on the device."""
     model = loaded.model
+    images = torchvision_input(loaded, picture)
     with torch.inference_mode():
-        pixels = PRESET(picture).to(loaded.device)
-        images, _ = model.transform([pixels])
         features = model.backbone(images.tensors)
         boxes, _ = model.rpn(images, features)
     return boxes[0], images
@@ -385,9 +382,8 @@ def bench_cuda(ctx: Context) -> None:
     bench_forward(ctx, label, gpu, section=f"GPU: {name}")
     photo = load_image(ctx.image_path)
     model = gpu.model
+    images = torchvision_input(gpu, photo.image)
     with torch.inference_mode():
-        pixels = PRESET(photo.image).cuda()
-        images, _ = model.transform([pixels])
         features = model.backbone(images.tensors)
         feature_list = list(features.values())
         runs = max(ctx.args.runs * 5, 20)

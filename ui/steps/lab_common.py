@@ -66,7 +66,7 @@ def lab_anchor_state() -> dict:
 def lab_anchor_spec() -> AnchorSpec:
     """The lab's custom anchors as an :class:`~rpn_viz.pipeline.anchors.AnchorSpec`."""
     state = lab_anchor_state()
-    return AnchorSpec(tuple(sorted(state["sizes"])), tuple(sorted(state["ratios"])), int(state["stride"]))
+    return LabChoices(sizes=tuple(state["sizes"]), ratios=tuple(state["ratios"]), stride=int(state["stride"])).spec
 
 
 def set_lab_anchors(spec: AnchorSpec) -> None:
