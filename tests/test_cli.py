@@ -817,5 +817,6 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     from rpn_viz.commands import train as train_command
     from rpn_viz.training import train_set
 
-    assert (train_command.DEFAULT_STEPS, train_command.DEFAULT_SEED, train_command.DEFAULT_LR) == (
-        train_set.DEFAULT_STEPS, train_set.DEFAULT_SEED, train_set.DEFAULT_LR)
+    assert (train_command.DEFAULT_STEPS, train_command.DEFAULT_SEED, train_command.DEFAULT_LR,
+            train_command.DEFAULT_JITTER) == (
+        train_set.DEFAULT_STEPS, train_set.DEFAULT_SEED, train_set.DEFAULT_LR, train_set.DEFAULT_JITTER)

@@ -23,7 +23,8 @@ import rpn_viz
 from rpn_viz.training import dataset
 from rpn_viz.io.box_files import BoxFileError
 from rpn_viz.training.dataset import DatasetError, read_box_file
-from rpn_viz.training.examples import example_order, mirrored
+from rpn_viz.training import examples
+from rpn_viz.training.examples import example_order, jitter_generator, jittered, mirrored
 from rpn_viz.training.config import generalisation
 from rpn_viz.model.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
 from rpn_viz.training.train_set import head_state, start_session, train
@@ -62,8 +63,8 @@ def rewrite(folder: Path, change) -> Path:
 def test_the_bundled_set_is_as_the_issue_asks():
     entries = read_box_file()
     train, val = dataset.select(entries, "train"), dataset.select(entries, "val")
-    assert len(entries) >= 40 and dataset.box_count(entries) >= 150
-    assert len(val) >= 8 and 0.15 <= len(val) / len(entries) <= 0.3
+    assert len(entries) >= 120 and dataset.box_count(entries) >= 500
+    assert len(val) >= 25 and 0.15 <= len(val) / len(entries) <= 0.3
     licences = {e.licence for e in entries}
     assert licences <= {"CC0", "Public domain", "CC BY 2.0", "CC BY 3.0", "CC BY 4.0"}, licences
     assert all(e.credit for e in entries)
@@ -135,6 +136,57 @@ def test_mirroring_flips_pixels_and_boxes_together():
     assert flipped.original_size == image.original_size
 
 
+def _square_photo() -> tuple[rpn_viz.LoadedImage, torch.Tensor]:
+    """A 300×200 grey photo with one pure red object, and its tight box."""
+    picture = np.full((200, 300, 3), 90, np.uint8)
+    picture[40:120, 100:160] = (255, 0, 0)
+    return rpn_viz.load_image(_png(picture)), torch.tensor([[100.0, 40.0, 160.0, 120.0]])
+
+
+def _png(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_jittered_view_moves_its_boxes_with_its_pixels(monkeypatch):
+    """Without colour jitter a view is exact pixels: each kept box is still tight around the red object."""
+    monkeypatch.setattr(examples, "COLOUR", 0.0)
+    image, box = _square_photo()
+    sizes = set()
+    for view in range(40):
+        seen, boxes = jittered(image, box, jitter_generator(0, 0, view))
+        pixels = np.asarray(seen.image).astype(int)
+        red = np.argwhere((pixels == (255, 0, 0)).all(axis=2))
+        assert seen.original_size == seen.image.size
+        assert boxes.shape == (1, 4)  # the one object is kept (or the window holds the whole photo)
+        (x1, y1, x2, y2) = boxes[0].tolist()
+        assert (red[:, 1].min(), red[:, 0].min(), red[:, 1].max() + 1, red[:, 0].max() + 1) == (x1, y1, x2, y2)
+        assert (x2 - x1) * (y2 - y1) >= examples.MIN_VISIBLE * 60 * 80
+        sizes.add(seen.image.size)
+    zooms = sorted(w / 300 for w, _ in sizes)
+    assert zooms[0] < 0.8 and zooms[-1] > 1.3, "crops and zoom-outs both occur"
+    assert all(examples.ZOOM[0] - 0.01 <= z <= examples.ZOOM[1] + 0.01 for z in zooms)
+    again, again_boxes = jittered(image, box, jitter_generator(0, 0, 7))
+    first, first_boxes = jittered(image, box, jitter_generator(0, 0, 7))
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image)) and torch.equal(again_boxes, first_boxes)
+
+
+def test_a_jittered_view_drops_slivers_and_keeps_the_photo_when_nothing_fits():
+    image, box = _square_photo()
+    tiny = torch.tensor([[0.0, 0.0, 4.0, 4.0]])  # 4 px: never a kept box (MIN_SIDE)
+    seen, boxes = jittered(image, tiny, jitter_generator(0, 0, 0))
+    assert seen.image.size == (300, 200) and boxes.tolist() in ([[0.0, 0.0, 4.0, 4.0]], [[296.0, 0.0, 300.0, 4.0]])
+    both = torch.tensor([[0.0, 0.0, 4.0, 4.0], [100.0, 40.0, 160.0, 120.0]])
+    for view in range(10):
+        _, kept = jittered(image, both, jitter_generator(0, 0, view))
+        assert kept.shape[0] == 1 and float(kept[0, 2] - kept[0, 0]) >= examples.MIN_SIDE
+
+
 def test_every_photo_once_per_epoch_in_a_seeded_order():
     orders = [[example_order(5, step, seed=3) for step in range(1 + 5 * e, 6 + 5 * e)] for e in range(3)]
     assert all(sorted(order) == list(range(5)) for order in orders)
@@ -160,7 +212,7 @@ def paper(imagenet_backbone):
 
 def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
     photos = read_box_file(tiny_set)
-    session, _ = start_session(paper, photos, seed=1, lr=0.01)
+    session, _ = start_session(paper, photos, seed=1, lr=0.01, jitter=0)  # the paper's recipe: mirrors only
     assert [(e.name, e.mirrored) for e in session.examples] == [
         ("coffee.jpg", False), ("coffee.jpg", True), ("cat.jpg", False), ("cat.jpg", True)]
     assert session.photo_count == 2
@@ -193,7 +245,8 @@ def test_training_on_a_set_is_deterministic(paper, tiny_set):
     photos = read_box_file(tiny_set)
     states = []
     for seed in (0, 0, 1):
-        session, _ = start_session(paper, photos, seed=seed)
+        session, _ = start_session(paper, photos, seed=seed, jitter=1)
+        assert len(session.examples) == 2 * 3  # each photo, its mirror, one jittered view
         train(session, 6)
         states.append(head_state(session))
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -22,6 +22,7 @@ DESCRIPTION = ("Train the Faster R-CNN paper's RPN head (on a frozen ImageNet Mo
 DEFAULT_STEPS = 1200  # == rpn_viz.training.train_set.DEFAULT_STEPS
 DEFAULT_SEED = 0  # == rpn_viz.training.train_set.DEFAULT_SEED
 DEFAULT_LR = 0.01  # == rpn_viz.training.train_set.DEFAULT_LR
+DEFAULT_JITTER = 4  # == rpn_viz.training.train_set.DEFAULT_JITTER
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="head initialisation and sampling seed")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"SGD learning rate (default {DEFAULT_LR})")
     parser.add_argument("--no-flips", action="store_true", help="do not add mirrored copies")
+    parser.add_argument("--jitter", type=int, default=DEFAULT_JITTER, metavar="N",
+                        help=f"jittered views per photo: random crop or zoom-out, colour, mirror (default {DEFAULT_JITTER})")
     parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
@@ -51,6 +54,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--lr", repr(args.lr)]
     if args.no_flips:
         words.append("--no-flips")
+    if args.jitter != DEFAULT_JITTER:
+        words += ["--jitter", str(args.jitter)]
     if args.save:
         words += ["--save", args.save]
     return " ".join(words)
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     """Train (and save); errors are raised, the caller makes them one line."""
     if args.steps < 1:
         raise ValueError("--steps must be at least 1")
+    if args.jitter < 0:
+        raise ValueError("--jitter must be 0 or more")
     import torch
 
     from ..model.paper import load_paper_model
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         recent = [r.total_loss for r in session.history[-100:]]
         print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
 
-    session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips)
+    session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips, jitter=args.jitter)
     done = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
     first, last = done.loss_means()
     print(f"prepared {len(done.session.examples)} examples in {done.prepare_seconds:.1f} s; "
@@ -87,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         box_file = Path(args.dataset)
         box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
-        facts = save_head(done, args.save, box_file, command_line(args), args.lr)
+        facts = save_head(done, args.save, box_file, command_line(args), args.lr, args.jitter)
         print(f"saved {args.save} (sha256 {facts['sha256']})")
     return 0

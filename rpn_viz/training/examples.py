@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from PIL import ImageOps
+from PIL import Image, ImageEnhance, ImageOps
 from torch import Tensor
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
@@ -25,6 +25,13 @@ from ..model.models import LoadedModel
 from ..pipeline.tracing import ImageInput, Trace, as_loaded_image, trace
 
 TOP_K = 10  # "recall": best IoU of each box among this many top proposals
+
+# Jittered views (:func:`jittered`): scale jitter with crops, and colour jitter.
+ZOOM = (0.6, 1.6)  # window side / photo side: below 1 a crop (objects grow), above 1 the photo on a canvas (they shrink)
+COLOUR = 0.3  # brightness, contrast and saturation each multiplied by a factor in [1 − 0.3, 1 + 0.3]
+MIN_VISIBLE = 0.6  # a box stays when at least this fraction of its area is inside the window
+MIN_SIDE = 8  # … and when what is inside is at least this many pixels wide and high
+CANVAS = (124, 116, 104)  # ImageNet's mean colour (0.485, 0.456, 0.406 × 255): zero after normalisation
 
 
 def check_boxes(boxes: Sequence[Sequence[float]] | Tensor, image_size: tuple[int, int]) -> Tensor:
@@ -130,23 +137,79 @@ def mirrored(image: ImageInput, boxes: Tensor) -> tuple[LoadedImage, Tensor]:
     return dataclasses.replace(source, image=ImageOps.mirror(source.image)), flipped
 
 
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def jittered(image: ImageInput, boxes: Tensor, generator: torch.Generator) -> tuple[LoadedImage, Tensor]:
+    """A random view of the photo and its boxes (original-photo pixels): scale jitter, crop, colour jitter.
+
+    A window with the photo's aspect ratio and ``ZOOM`` times its size is placed at random so that it
+    overlaps the photo: a smaller window is a crop (objects come out bigger after the network's resize
+    to a short side of 600), a bigger one holds the whole photo on a canvas of the ImageNet mean colour
+    (objects come out smaller). Boxes are moved into the window and clipped to it; a box that keeps
+    less than ``MIN_VISIBLE`` of its area, or less than ``MIN_SIDE`` pixels a side, is dropped (it
+    would teach the head that a sliver is an object). Up to ten windows are drawn until one keeps a
+    box; if none does, the photo itself is the view. Brightness, contrast and saturation then change
+    by up to ``COLOUR``, and half of the views are mirrored. Everything comes from ``generator``, so a
+    seeded generator gives the same view on every machine.
+    """
+    source = as_loaded_image(image)
+    width, height = source.original_size
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    picture, kept = source.image, boxes
+    for _ in range(10):
+        zoom = _uniform(generator, *ZOOM)
+        w, h = max(1, round(width * zoom)), max(1, round(height * zoom))
+        x0 = round(_uniform(generator, min(0, width - w), max(0, width - w)))
+        y0 = round(_uniform(generator, min(0, height - h), max(0, height - h)))
+        moved = boxes - torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+        moved[:, 0::2] = moved[:, 0::2].clamp(0, w)
+        moved[:, 1::2] = moved[:, 1::2].clamp(0, h)
+        sides = moved[:, 2:] - moved[:, :2]
+        keep = (sides.prod(dim=1) >= MIN_VISIBLE * area) & (sides >= MIN_SIDE).all(dim=1)
+        if keep.any():
+            picture = Image.new("RGB", (w, h), CANVAS)
+            picture.paste(source.image, (-x0, -y0))
+            kept = moved[keep]
+            break
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        picture = enhance(picture).enhance(_uniform(generator, 1 - COLOUR, 1 + COLOUR))
+    view = dataclasses.replace(source, image=picture, original_size=picture.size, downscale=1.0)
+    if float(torch.rand((), generator=generator)) < 0.5:
+        return mirrored(view, kept)
+    return view, kept
+
+
+def jitter_generator(seed: int, photo: int, view: int) -> torch.Generator:
+    """The generator of one jittered view: a function of the run's seed, the photo and the view only."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + photo) * 1_009 + view)
+
+
 def examples_for(
     start: LoadedModel,
     photos: Sequence[tuple[str, ImageInput, Sequence[Sequence[float]] | Tensor]],
     flips: bool = True,
+    jitter: int = 0,
+    seed: int = 0,
+    first: int = 0,
 ) -> list[Example]:
-    """Examples of ``(name, photo, boxes in original-photo pixels)``, each also mirrored if ``flips``.
+    """Examples of ``(name, photo, boxes in original-photo pixels)``: each photo, its mirror image if
+    ``flips``, and ``jitter`` :func:`jittered` views of it (seeded by ``seed`` and the photo's index,
+    counted from ``first``).
 
-    The backbone runs once per photo and orientation (through :func:`rpn_viz.trace`); the traces are
-    dropped, only what training needs is kept (features, anchors, labels, targets).
+    The backbone runs once per view (through :func:`rpn_viz.trace`); the traces are dropped, only what
+    training needs is kept (features, anchors, labels, targets).
     """
     examples = []
-    for name, image, boxes in photos:
+    for index, (name, image, boxes) in enumerate(photos, start=first):
         source = as_loaded_image(image)
         checked = check_boxes(boxes, source.original_size)
         variants = [(False, source, checked)]
         if flips:
             variants.append((True, *mirrored(source, checked)))
+        for view in range(jitter):
+            variants.append((False, *jittered(source, checked, jitter_generator(seed, index, view))))
         for flipped, picture, pixel_boxes in variants:
             examples.append(example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped))
     return examples

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import AnnotatedPhoto, box_count, load_photos
-from .examples import example_from_trace, examples_for, mirrored
+from .examples import example_from_trace, examples_for, jitter_generator, jittered, mirrored
 from .session import TrainingSession
 from .config import StepResult, TrainConfig
 from ..model.models import LoadedModel
@@ -42,6 +42,7 @@ from ..pipeline.tracing import trace
 DEFAULT_STEPS = 1200
 DEFAULT_SEED = 0
 DEFAULT_LR = 0.01
+DEFAULT_JITTER = 4  # jittered views per photo, besides the photo and its mirror
 DECAY_AT = 0.75  # fraction of the steps after which the learning rate is divided by 10
 
 
@@ -72,11 +73,13 @@ def start_session(
     seed: int = DEFAULT_SEED,
     lr: float = DEFAULT_LR,
     flips: bool = True,
+    jitter: int = DEFAULT_JITTER,
 ) -> tuple[TrainingSession, float]:
-    """A :class:`TrainingSession` whose steps go through every photo (and mirror); its setup seconds.
+    """A :class:`TrainingSession` whose steps go through every photo, its mirror and ``jitter``
+    jittered views of it (:func:`rpn_viz.training.examples.jittered`); its setup seconds.
 
-    The first photo is the session's "own" photo (what a page would draw); the others and the mirrors
-    are its extra examples.
+    The first photo is the session's "own" photo (what a page would draw); the others, the mirrors and
+    the jittered views are its extra examples.
     """
     if not photos:
         raise ValueError("no photos to train on")
@@ -88,7 +91,10 @@ def start_session(
     if flips:
         image, boxes = mirrored(first_image, first.box_tensor())
         extra.append(example_from_trace(start.model.rpn, trace(start, image), boxes, first.name, mirrored=True))
-    extra += examples_for(start, [(e.name, image, e.box_tensor()) for e, image in rest], flips)
+    for view in range(jitter):
+        image, boxes = jittered(first_image, first.box_tensor(), jitter_generator(seed, 0, view))
+        extra.append(example_from_trace(start.model.rpn, trace(start, image), boxes, first.name))
+    extra += examples_for(start, [(e.name, image, e.box_tensor()) for e, image in rest], flips, jitter, seed, first=1)
     config = TrainConfig("sgd", lr, seed=seed)
     session = TrainingSession(start, first_image, first.box_tensor(), config, before=before, extra=extra,
                               name=first.name)
@@ -125,7 +131,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: float) -> dict[str, object]:
+def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: float,
+              jitter: int = DEFAULT_JITTER) -> dict[str, object]:
     """Write the head (``torch.save`` of its state dict) and ``<path>.json`` with the run's facts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +148,8 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: f
         "lr": lr,
         "lr_drop": f"÷10 after {DECAY_AT:.0%} of the steps",
         "flips": any(e.mirrored for e in run.session.examples),
+        "jitter": jitter,
+        "examples": len(run.session.examples),
         "box_file": _shown(box_file),
         "box_file_sha256": hashlib.sha256(box_file.read_bytes()).hexdigest(),
         "loss_first_50": round(first, 4),
