@@ -29,6 +29,7 @@ from rpn_viz.model import download
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.model.download import DownloadError
 from rpn_viz.model.download import find_official
+from rpn_viz.commands import commandline
 from rpn_viz.commands.commandline import progress_text
 from rpn_viz.model.weights import OfficialFile, WeightsError, sha256_of
 
@@ -277,6 +278,19 @@ def test_an_interrupted_transfer_leaves_no_file(hub, server, blob) -> None:
         download.download(official, progress=seen.append)
     assert seen and seen[-1].done == len(blob) // 3
     assert leftovers(hub) == []
+
+
+def test_the_cli_progress_line_is_ended_before_the_error_line(hub, server, blob, capfd) -> None:
+    """The commands' stderr line (``commandline.STDERR_PROGRESS``) during a transfer that breaks off: the
+    one-line error that follows starts on a line of its own."""
+    official = serve(server, blob)
+    server.cut_after["/files/blob-0123abcd.pth"] = len(blob) // 3
+    with pytest.raises(DownloadError) as info:
+        download.download(official, progress=commandline.STDERR_PROGRESS)
+    commandline.print_error("rpn-viz fetch", info.value.reason)
+    lines = capfd.readouterr().err.split("\n")
+    assert lines[0].startswith(f"\rDownloading {official.filename}: ") and lines[0].endswith(" MB/s")
+    assert lines[1:] == ["rpn-viz fetch: error: the transfer broke off after 1.0 of 3.0 MB", ""]
 
 
 def test_a_failed_download_can_be_retried(hub, server, blob) -> None:
