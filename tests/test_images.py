@@ -14,18 +14,7 @@ from PIL import Image, ImageFile, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngImageFile
 
-from rpn_viz.io.adaptations import (
-    BitDepthScaled,
-    Downscaled,
-    ExifRotated,
-    ExifUnreadable,
-    FirstFrame,
-    ModeConverted,
-    NoFiniteValues,
-    RangeStretched,
-    TransparencyFlattened,
-    UnitFloatScaled,
-)
+from rpn_viz.io import adaptations as facts
 from rpn_viz.io.errors import ImageLoadError, describe_error
 from rpn_viz.io.images import MAX_INPUT_PIXELS, MAX_WORKING_SIDE, SUPPORTED_EXTENSIONS, LoadedImage, load_image
 
@@ -206,7 +195,7 @@ def test_grayscale_l(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "L"
-    assert result.adapted == (ModeConverted("L"),)
+    assert result.adapted == (facts.ModeConverted("L"),)
     px = _pixels(result)
     assert np.array_equal(px[..., 0], ramp)
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
@@ -219,7 +208,7 @@ def test_one_bit(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "1"
-    assert result.adapted == (ModeConverted("1"),)
+    assert result.adapted == (facts.ModeConverted("1"),)
     px = _pixels(result)
     assert px[0, 0].tolist() == [0, 0, 0]
     assert px[0, 15].tolist() == [255, 255, 255]
@@ -244,7 +233,7 @@ def test_16bit_ramp_maps_to_full_8bit_range(tmp_path, fmt, suffix, dtype, expect
 
     _assert_rgb(result)
     assert result.source_mode == expected_mode
-    assert result.adapted == (BitDepthScaled(16),)
+    assert result.adapted == (facts.BitDepthScaled(16),)
     gray = _pixels(result)[..., 0].astype(int).ravel()
     assert gray.min() == 0 and gray.max() == 255
     assert np.all(np.diff(gray) >= 0)  # monotonic: scaled, not clipped/wrapped
@@ -260,7 +249,7 @@ def test_32bit_int_outside_16bit_range_is_stretched(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "I"
-    assert result.adapted == (RangeStretched("integer", -1000, 3000),)
+    assert result.adapted == (facts.RangeStretched("integer", -1000, 3000),)
     assert _pixels(result)[0, :, 0].tolist() == [0, 64, 128, 255]
 
 
@@ -269,18 +258,18 @@ def test_float_images(tmp_path) -> None:
     r = load_image(_save(Image.fromarray(unit), tmp_path / "unit.tif", "TIFF"))
     _assert_rgb(r)
     assert r.source_mode == "F"
-    assert r.adapted == (UnitFloatScaled(),)
+    assert r.adapted == (facts.UnitFloatScaled(),)
     gray = _pixels(r)[..., 0].ravel()
     assert gray.min() == 0 and gray.max() == 255 and np.all(np.diff(gray.astype(int)) >= 0)
 
     wide = np.array([[-5.0, 0.0, 5.0, np.nan, np.inf]], dtype=np.float32)
     r = load_image(_save(Image.fromarray(wide), tmp_path / "wide.tif", "TIFF"))
-    assert r.adapted == (RangeStretched("float", -5.0, 5.0),)
+    assert r.adapted == (facts.RangeStretched("float", -5.0, 5.0),)
     assert _pixels(r)[0, :, 0].tolist() == [0, 128, 255, 0, 0]
 
     nothing = np.array([[np.nan, np.inf]], dtype=np.float32)
     r = load_image(_save(Image.fromarray(nothing), tmp_path / "nothing.tif", "TIFF"))
-    assert r.adapted == (NoFiniteValues(),)
+    assert r.adapted == (facts.NoFiniteValues(),)
     assert _pixels(r).max() == 0
 
 
@@ -293,7 +282,7 @@ def test_rgba_transparent_pixels_become_white(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "alpha.png"))
     _assert_rgb(result)
     assert result.source_mode == "RGBA"
-    assert result.adapted == (TransparencyFlattened(),)
+    assert result.adapted == (facts.TransparencyFlattened(),)
     px = _pixels(result)[0]
     assert px[0].tolist() == list(WHITE)
     assert px[1].tolist() == list(RED)
@@ -313,7 +302,7 @@ def test_large_transparent_png_is_downscaled_then_flattened(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "big_alpha.png"))
     _assert_rgb(result)
     assert result.image.size == (2048, 683)
-    assert result.adapted == (TransparencyFlattened(), Downscaled((3000, 1000), (2048, 683)))
+    assert result.adapted == (facts.TransparencyFlattened(), facts.Downscaled((3000, 1000), (2048, 683)))
     px = _pixels(result)
     assert px[300, 100].tolist() == list(WHITE)
     assert px[300, 2000].tolist() == list(BLUE)
@@ -326,7 +315,7 @@ def test_la_grayscale_with_alpha(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "la.png"))
     _assert_rgb(result)
     assert result.source_mode == "LA"
-    assert result.adapted == (ModeConverted("LA"), TransparencyFlattened())
+    assert result.adapted == (facts.ModeConverted("LA"), facts.TransparencyFlattened())
     assert _pixels(result)[0].tolist() == [list(WHITE), [50, 50, 50]]
 
 
@@ -358,7 +347,7 @@ def test_cmyk_jpeg(tmp_path) -> None:
     _assert_rgb(result)
     assert result.source_format == "JPEG"
     assert result.source_mode == "CMYK"
-    assert result.adapted == (ModeConverted("CMYK"),)
+    assert result.adapted == (facts.ModeConverted("CMYK"),)
     px = _pixels(result)
     assert _close(px[16, 4], RED, 12)
     assert _close(px[16, 28], BLUE, 12)
@@ -368,7 +357,7 @@ def test_lab_tiff(tmp_path) -> None:
     # (138, 209, 198) is sRGB red in Pillow's 8-bit LAB encoding.
     result = load_image(_save(Image.new("LAB", (4, 4), (138, 209, 198)), tmp_path / "lab.tif"))
     assert result.source_mode == "LAB"
-    assert result.adapted == (ModeConverted("LAB"),)
+    assert result.adapted == (facts.ModeConverted("LAB"),)
     assert _close(_pixels(result)[0, 0], RED, 6)
 
 
@@ -403,7 +392,7 @@ def test_animated_image_uses_first_frame(tmp_path, name, options, fmt) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_format == fmt
-    assert result.adapted == (FirstFrame(fmt, 3),)
+    assert result.adapted == (facts.FirstFrame(fmt, 3),)
     assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
 
 
@@ -411,7 +400,7 @@ def test_multipage_tiff_uses_first_page(tmp_path) -> None:
     first, *rest = _three_frames()
     path = _save(first, tmp_path / "pages.tif", save_all=True, append_images=rest)
     result = load_image(path)
-    assert result.adapted == (FirstFrame("TIFF", 3),)
+    assert result.adapted == (facts.FirstFrame("TIFF", 3),)
     assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
 
 
@@ -438,7 +427,7 @@ def test_exif_orientation_6_rotates_and_moves_the_corner(tmp_path) -> None:
     _assert_rgb(result)
     assert result.image.size == (32, 64)
     assert result.original_size == (32, 64)
-    assert result.adapted == (ExifRotated(6),)
+    assert result.adapted == (facts.ExifRotated(6),)
     px = _pixels(result)
     assert _close(px[4, 32 - 5], RED, 12)  # top-right
     assert _close(px[4, 4], WHITE, 12)  # top-left is now white
@@ -458,7 +447,7 @@ def test_exif_orientations_match_imageops(tmp_path, orientation) -> None:
     assert np.array_equal(_pixels(result), np.asarray(expected))
     expected_size = (5, 7) if orientation >= 5 else (7, 5)
     assert result.original_size == expected_size == result.image.size
-    assert result.adapted == (() if orientation == 1 else (ExifRotated(orientation),))
+    assert result.adapted == (() if orientation == 1 else (facts.ExifRotated(orientation),))
 
 
 def test_unreadable_exif_is_reported_and_the_photo_still_loads(tmp_path, monkeypatch) -> None:
@@ -470,7 +459,7 @@ def test_unreadable_exif_is_reported_and_the_photo_still_loads(tmp_path, monkeyp
     monkeypatch.setattr(Image.Image, "getexif", broken)
     result = load_image(path)
     assert result.image.size == (7, 5)  # not rotated: the orientation could not be read
-    assert result.adapted == (ExifUnreadable(),)
+    assert result.adapted == (facts.ExifUnreadable(),)
 
 
 def test_exif_rotation_combined_with_downscale(tmp_path) -> None:
@@ -482,7 +471,7 @@ def test_exif_rotation_combined_with_downscale(tmp_path) -> None:
     assert result.original_size == (1000, 4000)
     assert result.image.size == (512, 2048)
     assert result.downscale == pytest.approx(2048 / 4000)
-    assert result.adapted == (ExifRotated(8), Downscaled((1000, 4000), (512, 2048)))
+    assert result.adapted == (facts.ExifRotated(8), facts.Downscaled((1000, 4000), (512, 2048)))
     px = _pixels(result)
     assert _close(px[2048 - 20, 20], RED, 12)
     assert _close(px[20, 20], WHITE, 12)
@@ -541,7 +530,7 @@ def test_24_megapixel_jpeg_is_downscaled_with_draft(tmp_path, monkeypatch) -> No
     assert result.image.size == (2048, 1365)
     assert result.original_size == (6000, 4000)
     assert result.downscale == pytest.approx(2048 / 6000)
-    assert result.adapted == (Downscaled((6000, 4000), (2048, 1365)),)
+    assert result.adapted == (facts.Downscaled((6000, 4000), (2048, 1365)),)
     px = _pixels(result)
     assert _close(px[50, 50], RED, 12)
     assert _close(px[1000, 1500], (40, 120, 200), 12)
@@ -553,7 +542,7 @@ def test_large_png_is_downscaled(tmp_path) -> None:
     assert result.image.size == (2048, 1024)
     assert result.original_size == (5000, 2500)
     assert result.downscale == pytest.approx(2048 / 5000)
-    assert result.adapted == (Downscaled((5000, 2500), (2048, 1024)),)
+    assert result.adapted == (facts.Downscaled((5000, 2500), (2048, 1024)),)
 
 
 # --------------------------------------------------------------------------

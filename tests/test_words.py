@@ -10,18 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rpn_viz.io.adaptations import (
-    BitDepthScaled,
-    Downscaled,
-    ExifRotated,
-    ExifUnreadable,
-    FirstFrame,
-    ModeConverted,
-    NoFiniteValues,
-    RangeStretched,
-    TransparencyFlattened,
-    UnitFloatScaled,
-)
+from rpn_viz.io import adaptations as facts
 from rpn_viz.io.images import load_image
 from ui.words import adaptation_text, photo_note
 
@@ -29,26 +18,26 @@ from ui.words import adaptation_text, photo_note
 @pytest.mark.parametrize(
     "fact, words",
     [
-        (FirstFrame("GIF", 3), "animated GIF: first of 3 frames"),
-        (FirstFrame("WEBP", 3), "animated WebP: first of 3 frames"),
-        (FirstFrame("PNG", 4), "animated PNG: first of 4 frames"),
-        (FirstFrame("TIFF", 3), "multi-page TIFF: first of 3 pages"),
-        (ModeConverted("1"), "1-bit black-and-white image converted to RGB"),
-        (ModeConverted("L"), "grayscale image converted to RGB"),
-        (ModeConverted("LA"), "grayscale image converted to RGB"),
-        (ModeConverted("CMYK"), "CMYK image converted to RGB"),
-        (ModeConverted("LAB"), "LAB image converted to RGB"),
-        (BitDepthScaled(16), "16-bit grayscale converted to 8-bit RGB"),
-        (BitDepthScaled(12), "12-bit grayscale converted to 8-bit RGB"),
-        (RangeStretched("integer", -1000, 3000), "32-bit integer image rescaled from its value range -1000..3000 to 8-bit RGB"),
-        (RangeStretched("float", -5.0, 5.0), "32-bit float image rescaled from its value range -5..5 to 8-bit RGB"),
-        (RangeStretched("float", 0.25, 1.5), "32-bit float image rescaled from its value range 0.25..1.5 to 8-bit RGB"),
-        (UnitFloatScaled(), "32-bit float image (0..1) converted to 8-bit RGB"),
-        (NoFiniteValues(), "32-bit float image has no finite values; shown black"),
-        (TransparencyFlattened(), "transparent areas filled with white"),
-        (ExifRotated(6), "rotated upright using the EXIF orientation"),
-        (ExifUnreadable(), "EXIF data unreadable; orientation not applied"),
-        (Downscaled((6000, 4000), (2048, 1365)), "downscaled from 6000×4000 to 2048×1365"),
+        (facts.FirstFrame("GIF", 3), "animated GIF: first of 3 frames"),
+        (facts.FirstFrame("WEBP", 3), "animated WebP: first of 3 frames"),
+        (facts.FirstFrame("PNG", 4), "animated PNG: first of 4 frames"),
+        (facts.FirstFrame("TIFF", 3), "multi-page TIFF: first of 3 pages"),
+        (facts.ModeConverted("1"), "1-bit black-and-white image converted to RGB"),
+        (facts.ModeConverted("L"), "grayscale image converted to RGB"),
+        (facts.ModeConverted("LA"), "grayscale image converted to RGB"),
+        (facts.ModeConverted("CMYK"), "CMYK image converted to RGB"),
+        (facts.ModeConverted("LAB"), "LAB image converted to RGB"),
+        (facts.BitDepthScaled(16), "16-bit grayscale converted to 8-bit RGB"),
+        (facts.BitDepthScaled(12), "12-bit grayscale converted to 8-bit RGB"),
+        (facts.RangeStretched("integer", -1000, 3000), "32-bit integer image rescaled from its value range -1000..3000 to 8-bit RGB"),
+        (facts.RangeStretched("float", -5.0, 5.0), "32-bit float image rescaled from its value range -5..5 to 8-bit RGB"),
+        (facts.RangeStretched("float", 0.25, 1.5), "32-bit float image rescaled from its value range 0.25..1.5 to 8-bit RGB"),
+        (facts.UnitFloatScaled(), "32-bit float image (0..1) converted to 8-bit RGB"),
+        (facts.NoFiniteValues(), "32-bit float image has no finite values; shown black"),
+        (facts.TransparencyFlattened(), "transparent areas filled with white"),
+        (facts.ExifRotated(6), "rotated upright using the EXIF orientation"),
+        (facts.ExifUnreadable(), "EXIF data unreadable; orientation not applied"),
+        (facts.Downscaled((6000, 4000), (2048, 1365)), "downscaled from 6000×4000 to 2048×1365"),
     ],
 )
 def test_each_fact_in_words(fact, words) -> None:

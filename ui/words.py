@@ -13,19 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rpn_viz.io.adaptations import (
-    Adaptation,
-    BitDepthScaled,
-    Downscaled,
-    ExifRotated,
-    ExifUnreadable,
-    FirstFrame,
-    ModeConverted,
-    NoFiniteValues,
-    RangeStretched,
-    TransparencyFlattened,
-    UnitFloatScaled,
-)
+from rpn_viz.io import adaptations as facts
 from rpn_viz.lab.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
 from rpn_viz.lab.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
 from rpn_viz.lab.follow import History
@@ -185,35 +173,35 @@ _MODE_NAMES = {"1": "1-bit black-and-white image", "L": "grayscale image", "LA":
                "La": "grayscale image"}
 
 
-def adaptation_text(fact: Adaptation) -> str:
+def adaptation_text(fact: facts.Adaptation) -> str:
     """One thing ``load_image`` changed in a photo, in words, e.g. "rotated upright using the EXIF orientation"."""
-    if isinstance(fact, FirstFrame):
+    if isinstance(fact, facts.FirstFrame):
         if fact.source_format == "TIFF":
             return f"multi-page TIFF: first of {fact.count} pages"
         return f"animated {_FORMAT_NAMES.get(fact.source_format, fact.source_format)}: first of {fact.count} frames"
-    if isinstance(fact, ModeConverted):
+    if isinstance(fact, facts.ModeConverted):
         return f"{_MODE_NAMES.get(fact.mode, f'{fact.mode} image')} converted to RGB"
-    if isinstance(fact, BitDepthScaled):
+    if isinstance(fact, facts.BitDepthScaled):
         return f"{fact.bits}-bit grayscale converted to 8-bit RGB"
-    if isinstance(fact, RangeStretched):
+    if isinstance(fact, facts.RangeStretched):
         low, high = (f"{int(fact.low)}", f"{int(fact.high)}") if fact.kind == "integer" else (f"{fact.low:g}", f"{fact.high:g}")
         return f"32-bit {fact.kind} image rescaled from its value range {low}..{high} to 8-bit RGB"
-    if isinstance(fact, UnitFloatScaled):
+    if isinstance(fact, facts.UnitFloatScaled):
         return "32-bit float image (0..1) converted to 8-bit RGB"
-    if isinstance(fact, NoFiniteValues):
+    if isinstance(fact, facts.NoFiniteValues):
         return "32-bit float image has no finite values; shown black"
-    if isinstance(fact, TransparencyFlattened):
+    if isinstance(fact, facts.TransparencyFlattened):
         return "transparent areas filled with white"
-    if isinstance(fact, ExifRotated):
+    if isinstance(fact, facts.ExifRotated):
         return "rotated upright using the EXIF orientation"
-    if isinstance(fact, ExifUnreadable):
+    if isinstance(fact, facts.ExifUnreadable):
         return "EXIF data unreadable; orientation not applied"
-    if isinstance(fact, Downscaled):
+    if isinstance(fact, facts.Downscaled):
         return f"downscaled from {fact.original[0]}×{fact.original[1]} to {fact.working[0]}×{fact.working[1]}"
     raise TypeError(f"not an adaptation: {fact!r}")
 
 
-def photo_note(adapted: Sequence[Adaptation]) -> str | None:
+def photo_note(adapted: Sequence[facts.Adaptation]) -> str | None:
     """What was changed in a photo before the network, in order, joined with "; " (the Input page's note,
     e.g. "grayscale image converted to RGB; downscaled from 6000×4000 to 2048×1365"); None: used as is."""
     return "; ".join(adaptation_text(fact) for fact in adapted) or None
