@@ -20,11 +20,13 @@ functions included; no import circle anywhere).
 - ``model``: the networks and their weight files (torchvision's Faster R-CNNs, the paper's RPN).
 - ``io``: photos, box files, paths and one-line error messages.
 
-This module and ``testing`` (tests' and benchmarks' shared helpers) sit above the layers.
+This module and ``testing`` (tests' and benchmarks' shared helpers) sit above the layers. The layers
+return numbers and facts; the Python API's one piece of output is here: :func:`load_model` shows a
+download's progress on stderr (the CLI's line, ``rpn_viz.commands.commandline.STDERR_PROGRESS``).
 ``trained/`` holds the head trained here (:data:`rpn_viz.model.paper.SHIPPED_HEAD`).
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # Imported on first use (PEP 562), so ``python -m rpn_viz`` answers a bad command line or a file
 # that is not a photo without loading torch.
@@ -32,7 +34,7 @@ _HOMES = {
     "FilterResult": "pipeline.filtering", "FilterSettings": "pipeline.filtering",
     "ImageLoadError": "io.errors", "LoadedImage": "io.images", "load_image": "io.images",
     "MODELS": "model.models", "LoadedModel": "model.models", "ModelSpec": "model.models", "WeightsInfo": "model.models",
-    "available_models": "model.models", "load_model": "model.models",
+    "available_models": "model.models",
     "LevelTrace": "pipeline.tracing", "Preprocess": "pipeline.tracing", "Trace": "pipeline.tracing", "trace": "pipeline.tracing",
     "WeightsError": "model.weights",
 }
@@ -41,9 +43,26 @@ if TYPE_CHECKING:
     from .io.errors import ImageLoadError
     from .pipeline.filtering import FilterResult, FilterSettings
     from .io.images import LoadedImage, load_image
-    from .model.models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models, load_model
+    from .model.models import MODELS, LoadedModel, ModelSpec, WeightsInfo, available_models
     from .pipeline.tracing import LevelTrace, Preprocess, Trace, trace
     from .model.weights import WeightsError
+
+
+def load_model(*args: Any, **options: Any) -> "LoadedModel":
+    """:func:`rpn_viz.model.models.load_model` (same arguments), showing a download's progress on stderr.
+
+    An official weights file that is not on this machine is downloaded with one line on stderr kept up
+    to date (``Downloading FILE: 12.3 / 74.2 MB · 5.1 MB/s``); ``progress=None`` shows nothing, a callable
+    receives each :class:`rpn_viz.model.download.Progress` instead.
+    """
+    from .commands.commandline import STDERR_PROGRESS
+    from .model.models import load_model as load
+
+    options.setdefault("progress", STDERR_PROGRESS)
+    try:
+        return load(*args, **options)
+    finally:
+        STDERR_PROGRESS.end()  # a failed download leaves no half line before the traceback
 
 
 def __getattr__(name: str) -> object:

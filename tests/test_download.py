@@ -29,6 +29,8 @@ from rpn_viz.model import download
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, load_model
 from rpn_viz.model.download import DownloadError
 from rpn_viz.model.download import find_official
+from rpn_viz.commands import commandline
+from rpn_viz.commands.commandline import progress_text
 from rpn_viz.model.weights import OfficialFile, WeightsError, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,14 +83,15 @@ def closed_port() -> int:
 def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
     hub, server, monkeypatch, capfd, scrambled_checkpoint
 ) -> None:
-    """The CLI's path: load_model(allow_download=True) fetches the file, prints progress, loads it."""
+    """The Python API's path (the CLI's too): rpn_viz.load_model() fetches the file, prints progress on
+    stderr (the commands' progress line), loads it."""
     data = scrambled_checkpoint.read_bytes()
     monkeypatch.setitem(MODELS, DEFAULT_MODEL, replace(SPEC, official=serve(server, data, PATH)))
-    loaded = load_model(device="cpu")
+    loaded = rpn_viz.load_model(device="cpu")
     err = capfd.readouterr().err
     total = f"{len(data) / 1e6:.1f}"
     assert f"Downloading {SPEC.official.filename}: {total} / {total} MB · " in err
-    assert err.endswith("\n") and "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err
     assert server.gets(PATH) == 1
     assert leftovers(hub) == [SPEC.official.filename]  # no .partial left behind
     assert (hub / SPEC.official.filename).read_bytes() == data
@@ -104,7 +107,7 @@ def test_load_model_downloads_the_coco_file_with_progress_then_traces_it(
     assert server.gets(PATH) == 1 and again.weights.path == loaded.weights.path
 
 
-def test_progress_only_grows_and_ends_at_the_total(hub, server, blob) -> None:
+def test_progress_only_grows_and_ends_at_the_total(hub, server, blob, capfd) -> None:
     official = serve(server, blob)
     # the body stops after 4 chunks until the caller has seen them: a progress report half-way is certain
     hold = server.holds["/files/blob-0123abcd.pth"] = Hold(at=4 * download.CHUNK_BYTES)
@@ -122,10 +125,12 @@ def test_progress_only_grows_and_ends_at_the_total(hub, server, blob) -> None:
     assert [p.done for p in seen] == sorted(p.done for p in seen)
     assert [p.elapsed_s for p in seen] == sorted(p.elapsed_s for p in seen)
     assert seen[0].done <= hold.at < seen[-1].done == len(blob) and seen[-1].fraction == 1.0
-    assert seen[-1].speed > 0
-    text = seen[-1].describe()
+    assert seen[-1].speed > 0 and seen[-1].finished and not any(p.finished for p in seen[:-1])
+    assert {p.filename for p in seen} == {official.filename}
+    text = progress_text(seen[-1])  # the words are the commands', shared with the app's progress bar
     assert text.startswith(f"{len(blob) / 1e6:.1f} / {len(blob) / 1e6:.1f} MB · ") and text.endswith(" MB/s")
     assert sha256_of(path) == official.sha256
+    assert capfd.readouterr().err == ""  # the package itself prints nothing
 
 
 def test_several_callers_share_one_transfer(hub, server, blob) -> None:
@@ -226,23 +231,23 @@ def test_a_recent_offline_failure_is_remembered_and_retry_tries_again(hub, serve
 
     monkeypatch.setattr(download, "open_url", flaky)
     with pytest.raises(DownloadError, match="Network is unreachable"):
-        download.download(official, progress=False)
+        download.download(official, progress=None)
     online["now"] = True
     started = time.monotonic()
     with pytest.raises(DownloadError, match=r"Network is unreachable; tried \d+ s ago") as info:
-        download.download(official, progress=False)  # a new session: no new wait, the reason is remembered
+        download.download(official, progress=None)  # a new session: no new wait, the reason is remembered
     assert info.value.offline and time.monotonic() - started < 1.0
     assert len(attempts) == 1
-    assert download.download(official, progress=False, retry=True) == hub / official.filename
+    assert download.download(official, progress=None, retry=True) == hub / official.filename
     assert len(attempts) == 2 and server.gets("/files/blob-0123abcd.pth") == 1
 
     (hub / official.filename).unlink()
     online["now"] = False
     monkeypatch.setattr(download, "OFFLINE_MEMORY_S", 0.0)  # the memory lasts only a while
     with pytest.raises(DownloadError):
-        download.download(official, progress=False)
+        download.download(official, progress=None)
     online["now"] = True
-    assert download.download(official, progress=False) == hub / official.filename
+    assert download.download(official, progress=None) == hub / official.filename
     assert len(attempts) == 4
 
 
@@ -273,6 +278,19 @@ def test_an_interrupted_transfer_leaves_no_file(hub, server, blob) -> None:
         download.download(official, progress=seen.append)
     assert seen and seen[-1].done == len(blob) // 3
     assert leftovers(hub) == []
+
+
+def test_the_cli_progress_line_is_ended_before_the_error_line(hub, server, blob, capfd) -> None:
+    """The commands' stderr line (``commandline.STDERR_PROGRESS``) during a transfer that breaks off: the
+    one-line error that follows starts on a line of its own."""
+    official = serve(server, blob)
+    server.cut_after["/files/blob-0123abcd.pth"] = len(blob) // 3
+    with pytest.raises(DownloadError) as info:
+        download.download(official, progress=commandline.STDERR_PROGRESS)
+    commandline.print_error("rpn-viz fetch", info.value.reason)
+    lines = capfd.readouterr().err.split("\n")
+    assert lines[0].startswith(f"\rDownloading {official.filename}: ") and lines[0].endswith(" MB/s")
+    assert lines[1:] == ["rpn-viz fetch: error: the transfer broke off after 1.0 of 3.0 MB", ""]
 
 
 def test_a_failed_download_can_be_retried(hub, server, blob) -> None:

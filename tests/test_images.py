@@ -14,6 +14,7 @@ from PIL import Image, ImageFile, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngImageFile
 
+from rpn_viz.io import adaptations as facts
 from rpn_viz.io.errors import ImageLoadError, describe_error
 from rpn_viz.io.images import MAX_INPUT_PIXELS, MAX_WORKING_SIDE, SUPPORTED_EXTENSIONS, LoadedImage, load_image
 
@@ -114,7 +115,7 @@ def test_plain_rgb_formats(tmp_path, suffix, fmt, kwargs, expected_format, tol) 
     assert result.downscale == 1.0
     assert result.source_format == expected_format
     assert result.source_mode == "RGB"
-    assert result.note is None
+    assert result.adapted == ()
     px = _pixels(result)
     assert _close(px[4, 4], BLUE, tol)
     assert _close(px[24, 40], (200, 40, 90), tol)
@@ -194,7 +195,7 @@ def test_grayscale_l(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "L"
-    assert "grayscale" in result.note
+    assert result.adapted == (facts.ModeConverted("L"),)
     px = _pixels(result)
     assert np.array_equal(px[..., 0], ramp)
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
@@ -207,7 +208,7 @@ def test_one_bit(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "1"
-    assert "1-bit" in result.note
+    assert result.adapted == (facts.ModeConverted("1"),)
     px = _pixels(result)
     assert px[0, 0].tolist() == [0, 0, 0]
     assert px[0, 15].tolist() == [255, 255, 255]
@@ -232,7 +233,7 @@ def test_16bit_ramp_maps_to_full_8bit_range(tmp_path, fmt, suffix, dtype, expect
 
     _assert_rgb(result)
     assert result.source_mode == expected_mode
-    assert result.note == "16-bit grayscale converted to 8-bit RGB"
+    assert result.adapted == (facts.BitDepthScaled(16),)
     gray = _pixels(result)[..., 0].astype(int).ravel()
     assert gray.min() == 0 and gray.max() == 255
     assert np.all(np.diff(gray) >= 0)  # monotonic: scaled, not clipped/wrapped
@@ -248,7 +249,7 @@ def test_32bit_int_outside_16bit_range_is_stretched(tmp_path) -> None:
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_mode == "I"
-    assert "-1000..3000" in result.note
+    assert result.adapted == (facts.RangeStretched("integer", -1000, 3000),)
     assert _pixels(result)[0, :, 0].tolist() == [0, 64, 128, 255]
 
 
@@ -257,14 +258,19 @@ def test_float_images(tmp_path) -> None:
     r = load_image(_save(Image.fromarray(unit), tmp_path / "unit.tif", "TIFF"))
     _assert_rgb(r)
     assert r.source_mode == "F"
-    assert "float" in r.note
+    assert r.adapted == (facts.UnitFloatScaled(),)
     gray = _pixels(r)[..., 0].ravel()
     assert gray.min() == 0 and gray.max() == 255 and np.all(np.diff(gray.astype(int)) >= 0)
 
     wide = np.array([[-5.0, 0.0, 5.0, np.nan, np.inf]], dtype=np.float32)
     r = load_image(_save(Image.fromarray(wide), tmp_path / "wide.tif", "TIFF"))
-    assert "-5..5" in r.note
+    assert r.adapted == (facts.RangeStretched("float", -5.0, 5.0),)
     assert _pixels(r)[0, :, 0].tolist() == [0, 128, 255, 0, 0]
+
+    nothing = np.array([[np.nan, np.inf]], dtype=np.float32)
+    r = load_image(_save(Image.fromarray(nothing), tmp_path / "nothing.tif", "TIFF"))
+    assert r.adapted == (facts.NoFiniteValues(),)
+    assert _pixels(r).max() == 0
 
 
 def test_rgba_transparent_pixels_become_white(tmp_path) -> None:
@@ -276,7 +282,7 @@ def test_rgba_transparent_pixels_become_white(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "alpha.png"))
     _assert_rgb(result)
     assert result.source_mode == "RGBA"
-    assert "white" in result.note
+    assert result.adapted == (facts.TransparencyFlattened(),)
     px = _pixels(result)[0]
     assert px[0].tolist() == list(WHITE)
     assert px[1].tolist() == list(RED)
@@ -286,7 +292,7 @@ def test_rgba_transparent_pixels_become_white(tmp_path) -> None:
 
 def test_fully_opaque_rgba_has_no_note(tmp_path) -> None:
     result = load_image(_save(Image.new("RGBA", (3, 3), (1, 2, 3, 255)), tmp_path / "opaque.png"))
-    assert result.note is None
+    assert result.adapted == ()
     assert _pixels(result)[1, 1].tolist() == [1, 2, 3]
 
 
@@ -296,7 +302,7 @@ def test_large_transparent_png_is_downscaled_then_flattened(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "big_alpha.png"))
     _assert_rgb(result)
     assert result.image.size == (2048, 683)
-    assert result.note == "transparent areas filled with white; downscaled from 3000×1000 to 2048×683"
+    assert result.adapted == (facts.TransparencyFlattened(), facts.Downscaled((3000, 1000), (2048, 683)))
     px = _pixels(result)
     assert px[300, 100].tolist() == list(WHITE)
     assert px[300, 2000].tolist() == list(BLUE)
@@ -309,7 +315,7 @@ def test_la_grayscale_with_alpha(tmp_path) -> None:
     result = load_image(_save(im, tmp_path / "la.png"))
     _assert_rgb(result)
     assert result.source_mode == "LA"
-    assert "white" in result.note and "grayscale" in result.note
+    assert result.adapted == (facts.ModeConverted("LA"), facts.TransparencyFlattened())
     assert _pixels(result)[0].tolist() == [list(WHITE), [50, 50, 50]]
 
 
@@ -322,7 +328,7 @@ def test_palette_with_and_without_transparency(tmp_path) -> None:
     plain = load_image(_save(p, tmp_path / "palette.png"))
     _assert_rgb(plain)
     assert plain.source_mode == "P"
-    assert plain.note is None
+    assert plain.adapted == ()
     assert _pixels(plain)[0].tolist() == [list(RED), list(BLUE)]
 
     transparent = load_image(_save(p, tmp_path / "palette_t.png", transparency=0))
@@ -341,7 +347,7 @@ def test_cmyk_jpeg(tmp_path) -> None:
     _assert_rgb(result)
     assert result.source_format == "JPEG"
     assert result.source_mode == "CMYK"
-    assert "CMYK" in result.note
+    assert result.adapted == (facts.ModeConverted("CMYK"),)
     px = _pixels(result)
     assert _close(px[16, 4], RED, 12)
     assert _close(px[16, 28], BLUE, 12)
@@ -351,7 +357,7 @@ def test_lab_tiff(tmp_path) -> None:
     # (138, 209, 198) is sRGB red in Pillow's 8-bit LAB encoding.
     result = load_image(_save(Image.new("LAB", (4, 4), (138, 209, 198)), tmp_path / "lab.tif"))
     assert result.source_mode == "LAB"
-    assert result.note == "LAB image converted to RGB"
+    assert result.adapted == (facts.ModeConverted("LAB"),)
     assert _close(_pixels(result)[0, 0], RED, 6)
 
 
@@ -362,7 +368,7 @@ def test_mpo_is_reported_as_jpeg_first_picture(tmp_path) -> None:
         assert check.format == "MPO" and check.n_frames == 2
     result = load_image(path)
     assert result.source_format == "JPEG"
-    assert result.note is None
+    assert result.adapted == ()  # the extra pictures of an MPO are not content
     assert _close(_pixels(result)[10, 10], RED, 6)
 
 
@@ -371,14 +377,14 @@ def _three_frames(size=(12, 12)) -> list[Image.Image]:
 
 
 @pytest.mark.parametrize(
-    "name, options, fmt, note",
+    "name, options, fmt",
     [
-        ("anim.gif", dict(loop=0), "GIF", "animated GIF: first of 3 frames"),
-        ("anim.webp", dict(lossless=True), "WEBP", "animated WebP: first of 3 frames"),
-        ("anim.png", {}, "PNG", "animated PNG: first of 3 frames"),
+        ("anim.gif", dict(loop=0), "GIF"),
+        ("anim.webp", dict(lossless=True), "WEBP"),
+        ("anim.png", {}, "PNG"),
     ],
 )
-def test_animated_image_uses_first_frame(tmp_path, name, options, fmt, note) -> None:
+def test_animated_image_uses_first_frame(tmp_path, name, options, fmt) -> None:
     first, *rest = _three_frames()
     path = _save(first, tmp_path / name, save_all=True, append_images=rest, duration=100, **options)
     with Image.open(path) as check:
@@ -386,7 +392,7 @@ def test_animated_image_uses_first_frame(tmp_path, name, options, fmt, note) -> 
     result = load_image(path)
     _assert_rgb(result)
     assert result.source_format == fmt
-    assert result.note == note
+    assert result.adapted == (facts.FirstFrame(fmt, 3),)
     assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
 
 
@@ -394,7 +400,7 @@ def test_multipage_tiff_uses_first_page(tmp_path) -> None:
     first, *rest = _three_frames()
     path = _save(first, tmp_path / "pages.tif", save_all=True, append_images=rest)
     result = load_image(path)
-    assert result.note == "multi-page TIFF: first of 3 pages"
+    assert result.adapted == (facts.FirstFrame("TIFF", 3),)
     assert np.all(_pixels(result) == np.array(RED, dtype=np.uint8))
 
 
@@ -421,7 +427,7 @@ def test_exif_orientation_6_rotates_and_moves_the_corner(tmp_path) -> None:
     _assert_rgb(result)
     assert result.image.size == (32, 64)
     assert result.original_size == (32, 64)
-    assert "EXIF" in result.note
+    assert result.adapted == (facts.ExifRotated(6),)
     px = _pixels(result)
     assert _close(px[4, 32 - 5], RED, 12)  # top-right
     assert _close(px[4, 4], WHITE, 12)  # top-left is now white
@@ -441,6 +447,19 @@ def test_exif_orientations_match_imageops(tmp_path, orientation) -> None:
     assert np.array_equal(_pixels(result), np.asarray(expected))
     expected_size = (5, 7) if orientation >= 5 else (7, 5)
     assert result.original_size == expected_size == result.image.size
+    assert result.adapted == (() if orientation == 1 else (facts.ExifRotated(orientation),))
+
+
+def test_unreadable_exif_is_reported_and_the_photo_still_loads(tmp_path, monkeypatch) -> None:
+    path = _save(Image.new("RGB", (7, 5), RED), tmp_path / "broken_exif.jpg", exif=_exif(6))
+
+    def broken(self):
+        raise SyntaxError("not a TIFF file")
+
+    monkeypatch.setattr(Image.Image, "getexif", broken)
+    result = load_image(path)
+    assert result.image.size == (7, 5)  # not rotated: the orientation could not be read
+    assert result.adapted == (facts.ExifUnreadable(),)
 
 
 def test_exif_rotation_combined_with_downscale(tmp_path) -> None:
@@ -452,7 +471,7 @@ def test_exif_rotation_combined_with_downscale(tmp_path) -> None:
     assert result.original_size == (1000, 4000)
     assert result.image.size == (512, 2048)
     assert result.downscale == pytest.approx(2048 / 4000)
-    assert "downscaled from 1000×4000 to 512×2048" in result.note
+    assert result.adapted == (facts.ExifRotated(8), facts.Downscaled((1000, 4000), (512, 2048)))
     px = _pixels(result)
     assert _close(px[2048 - 20, 20], RED, 12)
     assert _close(px[20, 20], WHITE, 12)
@@ -511,7 +530,7 @@ def test_24_megapixel_jpeg_is_downscaled_with_draft(tmp_path, monkeypatch) -> No
     assert result.image.size == (2048, 1365)
     assert result.original_size == (6000, 4000)
     assert result.downscale == pytest.approx(2048 / 6000)
-    assert result.note == "downscaled from 6000×4000 to 2048×1365"
+    assert result.adapted == (facts.Downscaled((6000, 4000), (2048, 1365)),)
     px = _pixels(result)
     assert _close(px[50, 50], RED, 12)
     assert _close(px[1000, 1500], (40, 120, 200), 12)
@@ -523,7 +542,7 @@ def test_large_png_is_downscaled(tmp_path) -> None:
     assert result.image.size == (2048, 1024)
     assert result.original_size == (5000, 2500)
     assert result.downscale == pytest.approx(2048 / 5000)
-    assert result.note == "downscaled from 5000×2500 to 2048×1024"
+    assert result.adapted == (facts.Downscaled((5000, 2500), (2048, 1024)),)
 
 
 # --------------------------------------------------------------------------

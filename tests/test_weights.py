@@ -407,7 +407,7 @@ def test_offline_failure_with_a_weights_folder_points_to_that_folder(isolated, t
 def test_injected_downloader_failure(isolated, tiny) -> None:
     official, _ = tiny
 
-    def downloader(_official):
+    def downloader(_official, progress=None):
         raise URLError("no route to host")
 
     with pytest.raises(WeightsError, match="URLError") as info:
@@ -428,7 +428,7 @@ def test_patching_the_module_level_download_function(isolated, tiny, monkeypatch
     """``rpn_viz.model.download.download`` replaced: load_model and find_official use the replacement."""
     official, _ = tiny
 
-    def offline(_official, progress=True):
+    def offline(_official, progress=None):
         raise URLError("patched download: offline")
 
     monkeypatch.setattr(dmod, "download", offline)

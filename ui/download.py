@@ -7,7 +7,8 @@ goes in, and Retry) on the session's first page only; on later pages it is one l
 with the Retry button, and presenter mode shows only a small badge: a class sees the lesson first.
 
 Layout only: downloading, hashing and loading are ``rpn_viz.model.download``, ``rpn_viz.model.weights`` and
-``rpn_viz.model.models``.
+``rpn_viz.model.models``; the progress bar's words are the CLI's progress line's
+(``rpn_viz.commands.commandline.progress_text``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import streamlit as st
 
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, LoadedModel
 from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
-from rpn_viz.model.download import MB, DownloadError, forget_failures, start_download
+from rpn_viz.commands.commandline import progress_text
+from rpn_viz.model.download import MB, DownloadError, Progress, forget_failures, start_download
 from rpn_viz.model.weights import (
     OfficialFile,
     WeightsError,
@@ -83,8 +85,8 @@ def _download(official: OfficialFile, title: str) -> Callable[[], None]:
     slot = st.empty()
     slot.progress(0.0, text=f"Connecting to download {title} ({official.filename})…")
 
-    def show(progress) -> None:
-        slot.progress(progress.fraction or 0.0, text=f"Downloading {title}: {progress.describe()}")
+    def show(progress: Progress) -> None:  # the CLI's words for the same numbers
+        slot.progress(progress.fraction or 0.0, text=f"Downloading {title}: {progress_text(progress)}")
 
     try:
         path = job.follow(show, interval=PROGRESS_EVERY_S)

@@ -4,8 +4,8 @@ One function per thing the pages put into words: one anchor's decoding with the 
 (:func:`decode_formulas`), how a set of candidate boxes was made (:func:`candidate_note`), what
 decoding a trained head's deltas against custom anchors did (:func:`custom_decode_text`), an
 anchor set in one line (:func:`anchor_set_text`), and the followed anchor's life, one label per step
-(:func:`stage_items`) and where it stopped (:func:`verdict`), and the model / weights / device line
-(:func:`model_line`). No Streamlit here: the pages and the
+(:func:`stage_items`) and where it stopped (:func:`verdict`), the model / weights / device line
+(:func:`model_line`), and what was changed in a photo before the network (:func:`photo_note`). No Streamlit here: the pages and the
 slides place the text, tests read it.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from rpn_viz.io import adaptations as facts
 from rpn_viz.lab.anchor_fit import AnchorSource, GridAnchors, ModelAnchors, ShapeAnchors
 from rpn_viz.lab.baselines import CandidateSet, NetworkRun, SearchRun, WindowLayout
 from rpn_viz.lab.follow import History
@@ -165,6 +166,45 @@ def verdict(h: History, scene: Scene) -> str:
         return (f"it stopped **at NMS**: anchor #{h.suppressor_flat}, kept at step {h.suppressor_step + 1}, "
                 f"overlaps it with IoU {h.suppress_iou:.2f} > {s.nms_iou:g}.")
     return f"NMS kept it (#{h.kept_rank}), but only the first {s.post_nms_top_n} become proposals."
+
+
+_FORMAT_NAMES = {"WEBP": "WebP"}
+_MODE_NAMES = {"1": "1-bit black-and-white image", "L": "grayscale image", "LA": "grayscale image",
+               "La": "grayscale image"}
+
+
+def adaptation_text(fact: facts.Adaptation) -> str:
+    """One thing ``load_image`` changed in a photo, in words, e.g. "rotated upright using the EXIF orientation"."""
+    if isinstance(fact, facts.FirstFrame):
+        if fact.source_format == "TIFF":
+            return f"multi-page TIFF: first of {fact.count} pages"
+        return f"animated {_FORMAT_NAMES.get(fact.source_format, fact.source_format)}: first of {fact.count} frames"
+    if isinstance(fact, facts.ModeConverted):
+        return f"{_MODE_NAMES.get(fact.mode, f'{fact.mode} image')} converted to RGB"
+    if isinstance(fact, facts.BitDepthScaled):
+        return f"{fact.bits}-bit grayscale converted to 8-bit RGB"
+    if isinstance(fact, facts.RangeStretched):
+        low, high = (f"{int(fact.low)}", f"{int(fact.high)}") if fact.kind == "integer" else (f"{fact.low:g}", f"{fact.high:g}")
+        return f"32-bit {fact.kind} image rescaled from its value range {low}..{high} to 8-bit RGB"
+    if isinstance(fact, facts.UnitFloatScaled):
+        return "32-bit float image (0..1) converted to 8-bit RGB"
+    if isinstance(fact, facts.NoFiniteValues):
+        return "32-bit float image has no finite values; shown black"
+    if isinstance(fact, facts.TransparencyFlattened):
+        return "transparent areas filled with white"
+    if isinstance(fact, facts.ExifRotated):
+        return "rotated upright using the EXIF orientation"
+    if isinstance(fact, facts.ExifUnreadable):
+        return "EXIF data unreadable; orientation not applied"
+    if isinstance(fact, facts.Downscaled):
+        return f"downscaled from {fact.original[0]}×{fact.original[1]} to {fact.working[0]}×{fact.working[1]}"
+    raise TypeError(f"not an adaptation: {fact!r}")
+
+
+def photo_note(adapted: Sequence[facts.Adaptation]) -> str | None:
+    """What was changed in a photo before the network, in order, joined with "; " (the Input page's note,
+    e.g. "grayscale image converted to RGB; downscaled from 6000×4000 to 2048×1365"); None: used as is."""
+    return "; ".join(adaptation_text(fact) for fact in adapted) or None
 
 
 def device_note(device: str, name: str, tf32: dict[str, bool]) -> str:

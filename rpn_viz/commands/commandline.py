@@ -1,9 +1,14 @@
-"""What every rpn_viz command shares: a one-line argparse parser, exit codes, one-line errors.
+"""What every rpn_viz command shares: a one-line argparse parser, exit codes, one-line errors, the
+download progress line.
 
 The contract of every ``rpn-viz`` sub-command alike: a bad command line or a bad input exits
 with :data:`EXIT_BAD_INPUT` and exactly one line ``NAME: error: ...`` on stderr, never a traceback;
 Ctrl-C exits 130 with ``NAME: interrupted``. No torch import here: bad input is answered before
 torch is loaded.
+
+A weights file that downloads shows one line on stderr kept up to date (:data:`STDERR_PROGRESS`, given
+to ``load_model`` by :func:`weights_options`; the Python API ``rpn_viz.load_model`` uses it too); its
+words are :func:`progress_text`, which the app's progress bar (``ui.download``) shows as well.
 
     parser = OneLineParser("rpn-viz learn", prog="rpn-viz learn", description=...)
     args = parser.parse_args(argv)
@@ -14,11 +19,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, NoReturn, Sequence
+import time
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from ..pipeline.boxes import parse_box
 from ..model.device import DEVICE_HELP, device_setting
 from ..io.errors import describe_error
+
+if TYPE_CHECKING:  # the download module loads torch: only its type here
+    from ..model.download import Progress
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -26,6 +35,8 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "MODEL_NAMES",
     "OneLineParser",
+    "ProgressLine",
+    "STDERR_PROGRESS",
     "add_filter_options",
     "add_weights_options",
     "box_argument",
@@ -33,6 +44,7 @@ __all__ = [
     "check_filter_options",
     "filter_changes",
     "print_error",
+    "progress_text",
     "run_command",
     "standalone",
     "weights_options",
@@ -62,8 +74,48 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.name}: error: {' '.join(message.split())} (see --help)\n")
 
 
+def progress_text(progress: Progress) -> str:
+    """``"12.3 / 74.2 MB · 5.1 MB/s"``: how far a download is, in words (the CLI's progress line, the app's bar)."""
+    mb = 1e6
+    size = f"{progress.done / mb:.1f} / {progress.total / mb:.1f} MB" if progress.total else f"{progress.done / mb:.1f} MB"
+    return f"{size} · {progress.speed / mb:.1f} MB/s"
+
+
+class ProgressLine:
+    """A download's ``progress`` callback that keeps one line on stderr up to date:
+    ``Downloading FILE: 12.3 / 74.2 MB · 5.1 MB/s``, redrawn at most every ``every_s`` seconds and once
+    more when the file is verified, which ends the line; another file starts a line of its own.
+    :meth:`end` ends a line left open by a failed download (:func:`print_error` calls it)."""
+
+    def __init__(self, every_s: float = 0.25) -> None:
+        self.every_s = every_s
+        self._file: str | None = None  # the file whose line is open on stderr, if any
+        self._drawn_at = -float("inf")
+
+    def __call__(self, progress: Progress) -> None:
+        if self._file is not None and self._file != progress.filename:
+            self.end()
+        now = time.monotonic()
+        if progress.finished or now - self._drawn_at >= self.every_s:
+            print(f"\rDownloading {progress.filename}: {progress_text(progress)}", end="", file=sys.stderr, flush=True)
+            self._file, self._drawn_at = progress.filename, now
+        if progress.finished:
+            self.end()
+
+    def end(self) -> None:
+        """End the open progress line, if there is one (the next output starts on a line of its own)."""
+        if self._file is not None:
+            print(file=sys.stderr, flush=True)
+        self._file, self._drawn_at = None, -float("inf")
+
+
+#: The process's progress line on stderr: every command that may download gives it to ``load_model``.
+STDERR_PROGRESS = ProgressLine()
+
+
 def print_error(name: str, message: str) -> None:
-    """``NAME: error: message`` on stderr, as one line."""
+    """``NAME: error: message`` on stderr, as one line (after ending an open progress line)."""
+    STDERR_PROGRESS.end()
     print(f"{name}: error: {' '.join(message.split())}", file=sys.stderr)
 
 
@@ -72,6 +124,7 @@ def run_command(name: str, body: Callable[[], int]) -> int:
     try:
         return body()
     except KeyboardInterrupt:
+        STDERR_PROGRESS.end()
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # every failure is one line, never a traceback
@@ -139,9 +192,10 @@ def check_device(device: str | None) -> None:
 
 
 def weights_options(args: argparse.Namespace) -> dict[str, object]:
-    """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``training.load_start``)."""
+    """:func:`add_weights_options`' values as keyword arguments of ``load_model`` (and ``training.load_start``),
+    with the progress line on stderr for a file that downloads."""
     return dict(weights_dir=args.weights_dir, checkpoint=args.checkpoint, device=args.device,
-                allow_download=not args.no_download)
+                allow_download=not args.no_download, progress=STDERR_PROGRESS)
 
 
 def box_argument(text: str) -> tuple[float, float, float, float]:

@@ -10,6 +10,7 @@ import argparse
 
 from ..model.device import DEVICE_HELP
 from ..io.box_files import BUNDLED_PATH as BUNDLED  # not training.dataset: that imports torch
+from .commandline import STDERR_PROGRESS
 
 NAME = "rpn-viz evaluate"
 HELP = "recall@10/100/300 of the trained RPN and the baselines on the validation photos"
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if not photos:
         raise ValueError(f"the box file has no {args.split!r} photos")
     allow = not args.no_download
-    trained = load_trained_paper_model(args.weights_dir, head=args.head, device=args.device, allow_download=allow)
+    trained = load_trained_paper_model(args.weights_dir, head=args.head, device=args.device, allow_download=allow,
+                                       progress=STDERR_PROGRESS)
     models = [(f"RPN: {trained.weights.label}", trained),
               ("RPN: the same with an untrained head (seed 0)",
                load_paper_model(args.weights_dir, device=args.device, allow_download=allow))]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from .commandline import EXIT_BAD_INPUT, MODEL_NAMES, print_error
+from .commandline import EXIT_BAD_INPUT, MODEL_NAMES, STDERR_PROGRESS, print_error
 
 if TYPE_CHECKING:
     from ..model.weights import OfficialFile
@@ -146,7 +146,7 @@ def fetch_one(file: WeightsFile, weights_dir: str | None = None) -> Status:
         return before
     if before.path is not None:  # the wrong bytes under the real name: its one-line WeightsError says what to do
         verify_official(before.path, file.official)
-    download(file.official, progress=True, retry=True)
+    download(file.official, progress=STDERR_PROGRESS, retry=True)
     after = status_of(file, weights_dir)
     print(f"{file.model}: {file.filename} downloaded, verified ({after.describe_size()}): {after.path}")
     return after

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..model.device import DEVICE_HELP
 from ..io.box_files import BUNDLED_PATH as BUNDLED  # not training.dataset: that imports torch
+from .commandline import STDERR_PROGRESS
 
 NAME = "rpn-viz train"
 HELP = "train the paper's RPN head on a set of photos (the shipped head's recipe)"
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not photos:
         raise ValueError(f"the box file has no {args.split!r} photos")
     start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
-                             allow_download=not args.no_download)
+                             allow_download=not args.no_download, progress=STDERR_PROGRESS)
     print(f"{len(photos)} photos, {box_count(photos)} boxes; preparing features…", flush=True)
 
     def report(session, result) -> None:

@@ -2,6 +2,8 @@
 
 - ``images``: a photo file or upload → :class:`~rpn_viz.io.images.LoadedImage` (checked size, EXIF turned).
 - ``pixels``: any Pillow image mode to 8-bit RGB (used by ``images``).
+- ``adaptations``: what ``images`` changed in a photo (first frame, mode, EXIF turn, downscale), as facts;
+  the app words them.
 - ``box_files``: ground-truth boxes from COCO JSON, Pascal VOC XML and the bundled set's JSON.
 - ``paths``: where the app, its assets and the shared weights folder are.
 - ``errors``: :class:`~rpn_viz.io.errors.UserError` and ``describe_error``, the one error formatter.

@@ -22,13 +22,15 @@ Design notes
   ``I;16`` in Pillow and would turn most 16-bit photos white.
 * Transparent pixels are composited onto white, so "nothing" looks like paper
   rather than the arbitrary colour stored under alpha = 0.
+* What was adapted is reported as facts (:mod:`rpn_viz.io.adaptations`), not
+  sentences: the app words them where it shows them.
 * Mode conversion lives in :mod:`rpn_viz.io.pixels`; the messages for inputs that
   are not images, :class:`~rpn_viz.io.errors.ImageLoadError` and
   :func:`~rpn_viz.io.errors.describe_error`, in :mod:`rpn_viz.io.errors`.
 * About 400 lines, one module: every input goes through the same pipeline
   (read the source, size-check, decode, convert, downscale, orient), top to
   bottom; splitting it would separate steps that share the input's label and
-  the note of what was adapted.
+  the list of what was adapted.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import BinaryIO
 from PIL import Image, ImageFile, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
+from .adaptations import Adaptation, Downscaled, ExifRotated, ExifUnreadable, FirstFrame
 from .errors import ImageLoadError, describe_error, detail, explain_unidentified, too_large_from_pillow
 from .pixels import flatten_on_white, to_rgb
 
@@ -64,7 +67,6 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "bmp", "g
 # "MPO", that many phones and cameras write are opened by the JPEG plugin;
 # "MPO" itself is not an openable name in Pillow's registry.)
 _PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-_HUMAN_FORMAT = {"WEBP": "WebP"}
 
 # Same table as PIL.ImageOps.exif_transpose.  We apply it ourselves, after
 # downscaling, so the (cheap) transpose runs on the small image and a
@@ -100,9 +102,10 @@ class LoadedImage:
             MPO (multi-picture JPEG from phones/cameras) is reported as JPEG.
         source_mode: Pillow mode of the file as stored ("RGB", "CMYK",
             "I;16", "P", "RGBA", ...), before any conversion.
-        note: short human-readable note when something was adapted (bit
-            depth, transparency, animation, rotation, downscale), several
-            joined with "; "; ``None`` when the file was used as is.
+        adapted: what was changed to get there, in order (first frame of an
+            animation, mode/bit depth/transparency, EXIF rotation, downscale):
+            facts from :mod:`rpn_viz.io.adaptations`; empty when the file was
+            used as is.
     """
 
     image: Image.Image
@@ -110,7 +113,7 @@ class LoadedImage:
     downscale: float
     source_format: str
     source_mode: str
-    note: str | None
+    adapted: tuple[Adaptation, ...]
 
 
 # --------------------------------------------------------------------------
@@ -283,13 +286,13 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
             f"the limit is {MAX_INPUT_PIXELS / 1e6:.0f} megapixels)"
         )
 
-    notes: list[str] = []
+    adapted: list[Adaptation] = []
 
     # 2. Multi-frame files: we use the first frame.  Counting frames only parses
     #    headers; it is done before decoding because it seeks the file.
-    frame_note = _frame_note(im, fmt)
-    if frame_note:
-        notes.append(frame_note)
+    first_frame = _first_frame(im, fmt)
+    if first_frame is not None:
+        adapted.append(first_frame)
 
     # 3. Working size (in stored orientation; rotation does not change it).
     long_side = max(raw_w, raw_h)
@@ -318,11 +321,11 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
             raise ImageLoadError(f"{label}: {fmt} file is truncated (image data ends early)") from exc
         raise ImageLoadError(f"{label}: {fmt} file is corrupt or unreadable ({reason})") from exc
 
-    orientation, orientation_note = _read_orientation(im)
+    orientation, exif_readable = _read_orientation(im)
 
     # 5. Any mode -> 8-bit RGB (RGBA if it has transparency; flattened below).
     try:
-        rgb, mode_note = to_rgb(im)
+        rgb, converted = to_rgb(im)
     except ImageLoadError:
         raise
     except MemoryError as exc:
@@ -331,8 +334,7 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
         raise ImageLoadError(
             f"{label}: cannot convert {source_mode} image to RGB ({detail(exc)})"
         ) from exc
-    if mode_note:
-        notes.append(mode_note)
+    adapted.extend(converted)
 
     # 6. Downscale (stored orientation), then rotate upright.
     swaps = orientation in (5, 6, 7, 8)
@@ -344,14 +346,11 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
         downscale = max(target) / long_side
     if orientation in _ORIENTATION_TRANSPOSE:
         rgb = rgb.transpose(_ORIENTATION_TRANSPOSE[orientation])
-        notes.append("rotated upright using the EXIF orientation")
-    if orientation_note:
-        notes.append(orientation_note)
+        adapted.append(ExifRotated(orientation))
+    if not exif_readable:
+        adapted.append(ExifUnreadable())
     if target is not None:
-        notes.append(
-            f"downscaled from {original_size[0]}×{original_size[1]} "
-            f"to {rgb.size[0]}×{rgb.size[1]}"
-        )
+        adapted.append(Downscaled(original_size, rgb.size))
 
     if rgb.mode == "RGBA":
         rgb = flatten_on_white(rgb)
@@ -367,12 +366,12 @@ def _process(im: ImageFile.ImageFile, label: str) -> LoadedImage:
         downscale=downscale,
         source_format=fmt,
         source_mode=source_mode,
-        note="; ".join(notes) if notes else None,
+        adapted=tuple(adapted),
     )
 
 
-def _frame_note(im: ImageFile.ImageFile, fmt: str) -> str | None:
-    """Say so when a file has several frames/pages and we only use the first."""
+def _first_frame(im: ImageFile.ImageFile, fmt: str) -> FirstFrame | None:
+    """A :class:`FirstFrame` when a file has several frames/pages and we only use the first."""
     if im.format == "MPO":
         return None  # extra MPO pictures are thumbnails / depth maps, not content
     try:
@@ -385,21 +384,17 @@ def _frame_note(im: ImageFile.ImageFile, fmt: str) -> str | None:
                 im.seek(0)
         except Exception:  # noqa: BLE001 - load() will report a real problem
             pass
-    if n_frames <= 1:
-        return None
-    if fmt == "TIFF":
-        return f"multi-page TIFF: first of {n_frames} pages"
-    return f"animated {_HUMAN_FORMAT.get(fmt, fmt)}: first of {n_frames} frames"
+    return FirstFrame(fmt, n_frames) if n_frames > 1 else None
 
 
-def _read_orientation(im: Image.Image) -> tuple[int, str | None]:
-    """EXIF orientation (1-8) and a note if the EXIF block could not be read."""
+def _read_orientation(im: Image.Image) -> tuple[int, bool]:
+    """EXIF orientation (1-8) and whether the EXIF block could be read."""
     try:
         value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - malformed EXIF must not reject a good photo
-        return 1, "EXIF data unreadable; orientation not applied"
+        return 1, False
     try:
         orientation = int(value)
     except (TypeError, ValueError):
-        return 1, None
-    return (orientation if 1 <= orientation <= 8 else 1), None
+        return 1, True
+    return (orientation if 1 <= orientation <= 8 else 1), True

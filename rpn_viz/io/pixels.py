@@ -4,7 +4,8 @@ Used by :func:`rpn_viz.io.images.load_image` after the full decode. High-bit-dep
 their bit depth (16-bit: 65535 → 255) rather than clipped, which is what ``Image.convert("L")`` does
 for ``I;16`` and would turn most 16-bit photos white; float images are stretched from their finite
 range; transparent pixels are composited onto white (after downscaling, so the full-size white
-canvas is never allocated). Each conversion returns a short note for the user, or ``None``.
+canvas is never allocated). Each conversion also returns what it did, as facts
+(:mod:`rpn_viz.io.adaptations`; none when the pixels were used as they are).
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .adaptations import (
+    Adaptation,
+    BitDepthScaled,
+    ModeConverted,
+    NoFiniteValues,
+    RangeStretched,
+    TransparencyFlattened,
+    UnitFloatScaled,
+)
+
 __all__ = ["flatten_on_white", "to_rgb"]
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _HIGH_BIT_INT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 
 
-def to_rgb(im: Image.Image) -> tuple[Image.Image, str | None]:
-    """Convert any supported mode to 8-bit RGB; return (image, note or None).
+def to_rgb(im: Image.Image) -> tuple[Image.Image, tuple[Adaptation, ...]]:
+    """Convert any supported mode to 8-bit RGB; return (image, what was done: empty for RGB and plain palettes).
 
     The returned image may be ``im`` itself when it already is RGB, and is
     "RGBA" when it has pixels that are not fully opaque; the caller flattens
@@ -27,15 +38,15 @@ def to_rgb(im: Image.Image) -> tuple[Image.Image, str | None]:
     """
     mode = im.mode
     if mode == "RGB":
-        return im, None
+        return im, ()
     if mode in _HIGH_BIT_INT_MODES:
-        gray, note = _high_bit_int_to_l(im)
-        return gray.convert("RGB"), note
+        gray, done = _high_bit_int_to_l(im)
+        return gray.convert("RGB"), (done,)
     if mode == "F":
-        gray, note = _float_to_l(im)
-        return gray.convert("RGB"), note
+        gray, done = _float_to_l(im)
+        return gray.convert("RGB"), (done,)
     if mode == "1":
-        return im.convert("RGB"), "1-bit black-and-white image converted to RGB"
+        return im.convert("RGB"), (ModeConverted(mode),)
 
     has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
     if has_alpha:
@@ -47,22 +58,16 @@ def to_rgb(im: Image.Image) -> tuple[Image.Image, str | None]:
             # premultiplied alpha) and then flattens onto white, so the
             # full-size white canvas is never allocated.
             rgb: Image.Image = rgba
-            note = "transparent areas filled with white"
+            flattened: tuple[Adaptation, ...] = (TransparencyFlattened(),)
         else:
-            rgb, note = rgba.convert("RGB"), None
-        if gray:
-            note = "grayscale image converted to RGB" + (f"; {note}" if note else "")
-        return rgb, note
+            rgb, flattened = rgba.convert("RGB"), ()
+        return rgb, ((ModeConverted(mode),) if gray else ()) + flattened
 
-    if mode == "L":
-        return im.convert("RGB"), "grayscale image converted to RGB"
     if mode == "P":
-        return im.convert("RGB"), None
-    if mode == "CMYK":
-        return im.convert("RGB"), "CMYK image converted to RGB"
-    # YCbCr, HSV, RGBX, ...; unsupported ones (e.g. LAB) raise ValueError,
+        return im.convert("RGB"), ()
+    # L, CMYK, YCbCr, HSV, RGBX, ...; unsupported ones (e.g. LAB) raise ValueError,
     # which _process reports as "cannot convert <mode> image to RGB".
-    return im.convert("RGB"), f"{mode} image converted to RGB"
+    return im.convert("RGB"), (ModeConverted(mode),)
 
 
 def flatten_on_white(rgba: Image.Image) -> Image.Image:
@@ -71,7 +76,7 @@ def flatten_on_white(rgba: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def _high_bit_int_to_l(im: Image.Image) -> tuple[Image.Image, str]:
+def _high_bit_int_to_l(im: Image.Image) -> tuple[Image.Image, BitDepthScaled | RangeStretched]:
     """16/32-bit integer grayscale -> 8-bit "L", scaled by the bit depth.
 
     ``I;16*`` data is scaled by its declared bit depth (16, or what a TIFF's
@@ -92,16 +97,16 @@ def _high_bit_int_to_l(im: Image.Image) -> tuple[Image.Image, str]:
         bits = 16
     if bits is not None:
         scaled = arr.astype(np.float32) * np.float32(255.0 / ((1 << bits) - 1))
-        note = f"{bits}-bit grayscale converted to 8-bit RGB"
+        done: BitDepthScaled | RangeStretched = BitDepthScaled(bits)
     else:
         span = float(hi - lo) or 1.0
         scaled = (arr.astype(np.float64) - lo) * (255.0 / span)
-        note = f"32-bit integer image rescaled from its value range {lo}..{hi} to 8-bit RGB"
+        done = RangeStretched("integer", lo, hi)
     out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(out), note
+    return Image.fromarray(out), done
 
 
-def _float_to_l(im: Image.Image) -> tuple[Image.Image, str]:
+def _float_to_l(im: Image.Image) -> tuple[Image.Image, NoFiniteValues | UnitFloatScaled | RangeStretched]:
     """32-bit float grayscale -> 8-bit "L".
 
     Values already in 0..1 are treated as intensities (x255); anything else
@@ -111,19 +116,19 @@ def _float_to_l(im: Image.Image) -> tuple[Image.Image, str]:
     finite = np.isfinite(arr)
     if not finite.any():
         out = np.zeros(arr.shape, dtype=np.uint8)
-        return Image.fromarray(out), "32-bit float image has no finite values; shown black"
+        return Image.fromarray(out), NoFiniteValues()
     lo = float(arr[finite].min())
     hi = float(arr[finite].max())
     if lo >= 0.0 and hi <= 1.0:
         scaled = arr * np.float32(255.0)
-        note = "32-bit float image (0..1) converted to 8-bit RGB"
+        done: UnitFloatScaled | RangeStretched = UnitFloatScaled()
     else:
         span = (hi - lo) or 1.0
         scaled = (arr - np.float32(lo)) * np.float32(255.0 / span)
-        note = f"32-bit float image rescaled from its value range {lo:g}..{hi:g} to 8-bit RGB"
+        done = RangeStretched("float", lo, hi)
     scaled = np.where(finite, scaled, 0.0)
     out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(out), note
+    return Image.fromarray(out), done
 
 
 def _declared_bits(im: Image.Image) -> int | None:

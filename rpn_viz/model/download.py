@@ -7,7 +7,9 @@ fails fast), and the full sha256 computed on the way; only the exact official by
 the final name, anything else is deleted. Several callers asking for the same file at once share one
 transfer (process-wide single flight). A failure to connect is remembered for
 :data:`OFFLINE_MEMORY_S` so that new sessions do not each wait for the timeout again; ``retry=True``
-tries anyway. :func:`download` waits for it (with a progress line on stderr for the CLI).
+tries anyway. :func:`download` waits for it, handing each :class:`Progress` (numbers only) to a callback:
+the words of a progress line are the callers' (``rpn_viz.commands.commandline.progress_text``: the CLI's
+and the Python API's line on stderr, the app's progress bar).
 
 Finding, verifying and loading the files is :mod:`rpn_viz.model.weights`; :func:`find_official` (here, so
 that weights never imports this module back) takes a verified copy from disk, else calls :func:`download`.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -47,11 +48,14 @@ MB = 1e6
 
 @dataclass(frozen=True)
 class Progress:
-    """How far one download is: bytes received, the total (``None`` when the server does not say), time."""
+    """How far one download is: the file, bytes received, the total (``None`` when the server does not say),
+    seconds since it started, and whether it has finished (every byte there and the sha256 checked)."""
 
+    filename: str
     done: int
     total: int | None
     elapsed_s: float
+    finished: bool = False
 
     @property
     def speed(self) -> float:
@@ -62,11 +66,6 @@ class Progress:
     def fraction(self) -> float | None:
         """Share of the file received (0..1), or ``None`` when the total is unknown."""
         return min(1.0, self.done / self.total) if self.total else None
-
-    def describe(self) -> str:
-        """``"12.3 / 74.2 MB · 5.1 MB/s"`` (the app's progress bar and the CLI's progress line)."""
-        size = f"{self.done / MB:.1f} / {self.total / MB:.1f} MB" if self.total else f"{self.done / MB:.1f} MB"
-        return f"{size} · {self.speed / MB:.1f} MB/s"
 
 
 class DownloadError(RuntimeError):
@@ -137,7 +136,7 @@ def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress],
         digest, done = hashlib.sha256(), 0
         try:
             with os.fdopen(handle, "wb") as out:
-                report(Progress(0, total, time.monotonic() - started))
+                report(Progress(official.filename, 0, total, time.monotonic() - started))
                 while True:
                     try:
                         chunk = response.read(CHUNK_BYTES)
@@ -151,7 +150,7 @@ def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress],
                         raise DownloadError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
                     digest.update(chunk)
                     done += len(chunk)
-                    report(Progress(done, total, time.monotonic() - started))
+                    report(Progress(official.filename, done, total, time.monotonic() - started))
             if total is not None and done != total:
                 raise DownloadError(f"the transfer broke off after {done / MB:.1f} of {total / MB:.1f} MB")
             actual = digest.hexdigest()
@@ -161,6 +160,7 @@ def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress],
                     f"{official.sha256[:16]}…: truncated, corrupted or another file) and were deleted"
                 )
             os.replace(partial, target)
+            report(Progress(official.filename, done, total, time.monotonic() - started, finished=True))
         finally:
             partial.unlink(missing_ok=True)
     remember_sha256(target, official.sha256)  # the hash is known: loading does not read the file twice
@@ -298,37 +298,26 @@ def start_download(official: OfficialFile, *, retry: bool = False) -> Download:
     return job
 
 
-def download(official: OfficialFile, progress: bool | Callable[[Progress], None] = True, retry: bool = False) -> Path:
+def download(official: OfficialFile, progress: Callable[[Progress], None] | None = None, retry: bool = False) -> Path:
     """Download ``official`` into the hub cache and wait for it (sharing a transfer already running).
 
-    ``progress``: ``True`` keeps one progress line up to date on stderr, a callable receives each
-    :class:`Progress`, ``False`` shows nothing. Raises :class:`DownloadError` when it fails.
+    ``progress`` receives each :class:`Progress` (its last one ``finished`` when the file is verified);
+    ``None`` shows nothing: this module prints nothing. Raises :class:`DownloadError` when it fails.
     """
     job = start_download(official, retry=retry)
-    if progress is False:
-        return job.result()
-    if progress is not True:
-        return job.follow(progress)
-    shown: list[Progress] = []
-
-    def show(step: Progress) -> None:
-        shown.append(step)
-        print(f"\rDownloading {official.filename}: {step.describe()}", end="", file=sys.stderr, flush=True)
-
-    try:
-        return job.follow(show, interval=0.25)
-    finally:
-        if shown:
-            print(file=sys.stderr)
+    return job.result() if progress is None else job.follow(progress)
 
 
 def find_official(
     official: OfficialFile,
     weights_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
-    downloader: Callable[[OfficialFile], Path] | None = None,
+    downloader: Callable[..., Path] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Path:
     """Path of a verified copy of ``official``, downloading it if allowed; else :class:`WeightsError`.
+
+    ``progress`` receives the download's :class:`Progress` (see :func:`download`); ``None``: silent.
 
     A present file with the wrong hash is an error, not a reason to look further: a user who put a
     file somewhere should learn that it is broken.
@@ -340,7 +329,7 @@ def find_official(
     if not allow_download:
         raise WeightsError(missing_message(official, weights_dir, "download not allowed"))
     try:
-        return (downloader or download)(official)  # looked up now, so tests can replace download()
+        return (downloader or download)(official, progress=progress)  # looked up now: tests replace download()
     except WeightsError:
         raise
     except DownloadError as exc:

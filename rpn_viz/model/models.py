@@ -8,6 +8,7 @@ Every model here is a torchvision Faster R-CNN; rpn_viz only ever looks at its f
 from __future__ import annotations
 
 import os
+from typing import Callable
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from torchvision.models.detection import FasterRCNN
 
 from . import paper
 from .device import resolve_device
-from .download import find_official
+from .download import Progress, find_official
 # LoadedModel, ModelSpec, WeightsInfo, FrozenBatchNorm2d live in .loaded (paper builds on them too) and are
 # public here as well: rpn_viz.model.models is where a reader looks for "a model".
 from .loaded import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place
@@ -152,8 +153,13 @@ def load_model(
     seed: int = 0,
     device: str | torch.device | None = None,
     allow_download: bool = True,
+    progress: Callable[[Progress], None] | None = None,
 ) -> LoadedModel:
     """Build a Faster R-CNN and load its weights: official (default), ``checkpoint``, or ``untrained``.
+
+    An official file that is not on this machine is downloaded (unless ``allow_download`` is false);
+    ``progress`` receives each :class:`~rpn_viz.model.download.Progress` of that download (``None``:
+    silent; ``rpn_viz.load_model``, the Python API, shows a progress line on stderr by default).
 
     ``name="paper_rpn"`` is the paper's RPN (:mod:`rpn_viz.model.paper`): the head trained here, or your
     head file as ``checkpoint``, or a fresh head with ``untrained``.
@@ -165,9 +171,10 @@ def load_model(
         raise WeightsError("Choose either --untrained or --checkpoint, not both.")
     if name == PAPER_RPN:
         if untrained:
-            return paper.load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download)
+            return paper.load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download,
+                                          progress=progress)
         return paper.load_trained_paper_model(weights_dir, head=checkpoint, device=device,
-                                              allow_download=allow_download)
+                                              allow_download=allow_download, progress=progress)
     spec = get_spec(name)
     target = resolve_device(device)
     if untrained:
@@ -185,7 +192,7 @@ def load_model(
         digest = sha256_of(path)
         info = WeightsInfo("custom", f"custom checkpoint {path.name} (sha256 {digest[:12]}…)", str(path), digest)
     else:
-        path = find_official(spec.official, weights_dir, allow_download=allow_download)
+        path = find_official(spec.official, weights_dir, allow_download=allow_download, progress=progress)
         state = load_state_dict(path)
         num_classes = num_classes_of(state)
         model = build(spec, num_classes=num_classes)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
 from collections import OrderedDict
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .device import resolve_device
 from .loaded import FrozenBatchNorm2d, LoadedModel, ModelSpec, WeightsInfo, normalize_in_place
-from .download import find_official
+from .download import Progress, find_official
 from .weights import OfficialFile, WeightsError, load_state_dict, sha256_of
 
 #: torchvision's ``MobileNet_V2_Weights.IMAGENET1K_V1`` file and the sha256 of its bytes.
@@ -211,6 +212,7 @@ def load_paper_model(
     seed: int = 0,
     device: str | torch.device | None = None,
     allow_download: bool = True,
+    progress: Callable[[Progress], None] | None = None,
 ) -> LoadedModel:
     """The paper's RPN: official ImageNet MobileNetV2 backbone, fresh head from ``seed``, eval mode.
 
@@ -220,7 +222,7 @@ def load_paper_model(
     frozen (``requires_grad=False``); :mod:`rpn_viz.training.session` trains a copy of the head.
     """
     target = resolve_device(device)
-    path = find_official(MOBILENET_V2_IMAGENET, weights_dir, allow_download=allow_download)
+    path = find_official(MOBILENET_V2_IMAGENET, weights_dir, allow_download=allow_download, progress=progress)
     model = build_paper_rpn(seed=seed)
     load_imagenet_backbone(model, load_state_dict(path))
     model.eval().to(target)
@@ -296,13 +298,14 @@ def load_trained_paper_model(
     head: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     allow_download: bool = True,
+    progress: Callable[[Progress], None] | None = None,
 ) -> LoadedModel:
     """The paper's RPN with a trained head: the shipped one (hash-checked) or ``head``, a file you saved.
 
     The backbone file is found like any official file (folder, cache, download); the head is loaded
     with ``weights_only=True``. The shipped head must hash to :data:`SHIPPED_HEAD_SHA256`.
     """
-    model = load_paper_model(weights_dir, device=device, allow_download=allow_download)
+    model = load_paper_model(weights_dir, device=device, allow_download=allow_download, progress=progress)
     path = Path(head) if head is not None else SHIPPED_HEAD
     if head is None:
         if not path.is_file():

@@ -34,6 +34,7 @@ from torchvision.transforms.functional import convert_image_dtype, pil_to_tensor
 from .anchors import AnchorShape, anchor_shapes
 from ..model.device import to_cpu
 from .filtering import FilterResult, FilterSettings, filter_stages
+from ..io.adaptations import Adaptation
 from ..io.images import LoadedImage, load_image
 from ..model.models import LoadedModel
 
@@ -92,7 +93,7 @@ class Preprocess:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_pixels: Tensor  # H×W×3 uint8: the network input as a picture (normalisation undone, padding cut)
-    note: str | None = None
+    adapted: tuple[Adaptation, ...] = ()  # what load_image changed in the photo (rpn_viz.io.adaptations)
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -357,7 +358,7 @@ def trace(loaded: LoadedModel, image: ImageInput, settings: FilterSettings | Non
         mean=tuple(float(m) for m in transform.image_mean),
         std=tuple(float(s) for s in transform.image_std),
         input_pixels=cpu_picture,
-        note=source.note,
+        adapted=source.adapted,
     )
     timings = dict(clock.times)
     timings["total"] = math.fsum(timings.values())

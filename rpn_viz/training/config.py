@@ -11,7 +11,7 @@ saw, against the head it started from — numbers and a verdict code; ``ui`` say
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..pipeline.filtering import FilterResult
 from ..model.models import LoadedModel, load_model
 from ..model.paper import load_paper_model
+from ..model.download import Progress
 
 # --------------------------------------------------------------------------------------------------
 # how a session starts
@@ -79,14 +80,17 @@ def load_start(
     seed: int = 0,
     device: str | torch.device | None = None,
     allow_download: bool = True,
+    progress: Callable[[Progress], None] | None = None,
 ) -> LoadedModel:
     """The model whose head is trained: ``"paper"`` (fresh head on ImageNet MobileNetV2, seeded) or a
     registry name (its COCO head — or ``checkpoint``'s — is fine-tuned)."""
     if start == START_PAPER:
         if checkpoint is not None:
             raise ValueError("--checkpoint is for fine-tuning a Faster R-CNN; choose --start <model name>")
-        return load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download)
-    return load_model(start, weights_dir=weights_dir, checkpoint=checkpoint, device=device, allow_download=allow_download)
+        return load_paper_model(weights_dir, seed=seed, device=device, allow_download=allow_download,
+                                progress=progress)
+    return load_model(start, weights_dir=weights_dir, checkpoint=checkpoint, device=device,
+                      allow_download=allow_download, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import streamlit as st
 from ..context import StepContext
 from ..figures import show_picture
 from ..pictures import Picture
+from ..words import photo_note
 
 
 def render(ctx: StepContext) -> None:
@@ -32,8 +33,9 @@ your photo by dividing by {sx:.3f}.
     cols[1].metric("Network input", f"{iw}×{ih}")
     cols[2].metric("Padded tensor", f"{pw}×{ph}")
     cols[3].metric("Scale", f"×{sx:.3f}")
-    if pre.note:
-        st.info(f"Before the network: {pre.note}.")
+    note = photo_note(pre.adapted)
+    if note:
+        st.info(f"Before the network: {note}.")
     if ctx.photo.credit:
         st.caption(f"Photo: {ctx.photo.credit}")
     left, right = st.columns(2)
