@@ -201,7 +201,8 @@ def examples_for(
     The backbone runs once per view (through :func:`rpn_viz.trace`); the traces are dropped, only what
     training needs is kept (features, anchors, labels, targets).
     """
-    examples = []
+    examples: list[Example] = []
+    anchor_sets: dict[tuple, Tensor] = {}
     for index, (name, image, boxes) in enumerate(photos, start=first):
         source = as_loaded_image(image)
         checked = check_boxes(boxes, source.original_size)
@@ -211,8 +212,18 @@ def examples_for(
         for view in range(jitter):
             variants.append((False, *jittered(source, checked, jitter_generator(seed, index, view))))
         for flipped, picture, pixel_boxes in variants:
-            examples.append(example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped))
+            made = example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped)
+            made.anchors = _shared(made.anchors, anchor_sets)
+            examples.append(made)
     return examples
+
+
+def _shared(anchors: Tensor, seen: dict[tuple, Tensor]) -> Tensor:
+    """``anchors``, or an equal tensor already kept: anchors depend on the input size alone, so a photo
+    and its mirror (and photos of one size) share one copy — a quarter of an example's memory."""
+    key = (*anchors.shape, *anchors[-1].tolist())
+    kept = seen.setdefault(key, anchors)
+    return kept if kept is anchors or torch.equal(kept, anchors) else anchors
 
 
 def example_order(count: int, step: int, seed: int) -> int:
