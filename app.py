@@ -128,16 +128,21 @@ if photo is None:
     st.info("Choose a sample photo, upload one, or take a webcam snapshot in the sidebar.")
     st.stop()
 
-try:
-    trace = get_trace(choice, photo.sha256, photo.image)
-    result = trace.result if settings == trace.default_settings else trace.refilter(settings)
-except Exception as exc:  # a failure on one photo must not take the app down
-    st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
-    st.stop()
+trace = result = None
+if step.uses_trace:  # T1 trains its own model: the sidebar's model does not run for it
+    try:
+        trace = get_trace(choice, photo.sha256, photo.image)
+        result = trace.result if settings == trace.default_settings else trace.refilter(settings)
+    except Exception as exc:  # a failure on one photo must not take the app down
+        st.error(f"Could not run the network on {photo.name}: {describe_error(exc)}")
+        st.stop()
 
 ctx = StepContext(loaded, choice, photo, trace=trace, settings=settings, result=result)
-follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
-present.slides(view, ctx)  # "Download slides (PDF)" in "Present and compare" (issue 26)
+if trace is not None:
+    follow.start(choice.key, photo.sha256, int(trace.anchors.shape[0]))
+    present.slides(view, ctx)  # "Download slides (PDF)" in "Present and compare" (issue 26)
+elif view.slides is not None:
+    view.slides.caption("Slides are made on the pipeline and lab steps.")
 if step.key in PIPELINE:
     follow.strip(ctx, step.key, PIPELINE)
     if view.second is not None:
@@ -157,7 +162,8 @@ if not view.present:
     back.button("← Back", on_click=go, args=(-1,), disabled=step.key == STEPS[0].key, width="stretch")
     forward.button("Next →", on_click=go, args=(1,), disabled=step.key == STEPS[-1].key, width="stretch")
 with st.expander("Timings and device"):
-    times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
-    st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)
-    st.caption("The network ran once for this photo and model; sliders re-filter only.")
+    if trace is not None:
+        times = {**trace.timings_ms, **{f"re-filter: {k}": v for k, v in result.timings_ms.items()}}
+        st.dataframe([{"stage": k, "ms": round(v, 1)} for k, v in times.items()], hide_index=True)
+        st.caption("The network ran once for this photo and model; sliders re-filter only.")
     st.markdown(device_note(str(loaded.device), device_name(loaded.device), tf32_allowed()))

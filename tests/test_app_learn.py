@@ -28,6 +28,8 @@ def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     check(at)
     assert any("Press **Train**" in i.value for i in at.info)
     assert YOUR_RPN_KEY not in at.session_state
+    # the page trains its own model: the sidebar's model is not run on the photo (no trace, no slides here)
+    assert any(c.value == "Slides are made on the pipeline and lab steps." for c in at.sidebar.caption)
 
     at.button(key="learn_train").click().run()
     check(at)

@@ -240,6 +240,23 @@ def test_trace_of_trained_model_equals_its_own_rpn(paper, trained, cat_inputs):
 
 
 @pytest.mark.slow  # trains
+def test_top_on_another_photo_equals_a_full_trace(paper, trained):
+    """The app's "photo it never saw": the head on the starting model's features there gives what a whole
+    trace of the trained model gives (the backbone is shared and frozen), without a backbone pass."""
+    session, _ = trained
+    start_trace = trace(paper, COFFEE)
+    mine = session.top_on(start_trace)
+    full = trace(session.current_model(), COFFEE)
+    assert torch.equal(mine.original, full.to_original(full.result.boxes[:10]))
+    assert torch.equal(mine.working, full.to_working(full.result.boxes[:10]))
+    assert torch.equal(mine.scores, full.result.scores[:10])
+    assert mine.best_iou([CUP_BOX]) == best_iou_top_k(full, [CUP_BOX])
+    with pytest.raises(ValueError, match="starting model"):
+        session.top_on(full)
+    assert all(p.grad is None for p in session.head.parameters())  # no gradients kept between steps
+
+
+@pytest.mark.slow  # trains
 def test_shared_models_stay_bit_identical(paper, trained, untrained):
     session, before = trained
     assert_bit_identical(before, paper.model)

@@ -23,7 +23,8 @@ def session_token() -> str:
 class StepContext(Scene):
     """Read-only inputs of a step's ``render`` function: the model, the photo, and (as a :class:`Scene`,
     keyword arguments) ``trace``, ``settings`` (the sidebar's post-processing) and ``result``
-    (``trace.refilter(settings)``: what the sliders show)."""
+    (``trace.refilter(settings)``: what the sliders show). ``trace`` and ``result`` are None for a step
+    whose ``Step.uses_trace`` is False (the app does not run the sidebar's model for it)."""
 
     loaded: LoadedModel
     choice: ModelChoice

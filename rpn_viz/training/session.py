@@ -46,8 +46,9 @@ from torchvision.ops import box_iou
 
 from ..pipeline.boxes import best_iou
 from ..model.device import to_cpu
-from .examples import TOP_K, Example, best_iou_top_k, check_boxes, example_from_trace, example_order
-from ..pipeline.filtering import FilterSettings, filter_stages
+from .examples import (TOP_K, Example, TopProposals, best_iou_top_k, check_boxes, example_from_trace, example_order,
+                       top_proposals)
+from ..pipeline.filtering import FilterResult, FilterSettings, filter_stages
 from ..model.models import LoadedModel, WeightsInfo
 from ..model.paper import PAPER_SPEC, PaperRPNHead
 from ..pipeline.tracing import ImageInput, Trace, as_loaded_image, head_parts, trace
@@ -197,6 +198,7 @@ class TrainingSession:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)  # no gradients kept between steps: a head's size per session
         # what the step reports, in one transfer from the model's device (rpn_viz.model.device.to_cpu)
         losses, positive, negative = to_cpu([torch.stack([objectness_loss, box_loss, total]).detach(),
                                               positive_mask[0], negative_mask[0]])
@@ -262,10 +264,7 @@ class TrainingSession:
         Runs the same ops as ``rpn_viz.trace`` after the backbone, so ``result`` equals the trace
         of :meth:`current_model` (tests check it); costs a head forward plus NMS.
         """
-        logits, deltas = self.head(self.features)
-        flat_logits, flat_deltas = concat_box_prediction_layers(logits, deltas)
-        decoded = self.rpn.box_coder.decode(flat_deltas, [self.anchors]).view(-1, 4)
-        result = filter_stages(decoded, flat_logits.flatten(), self.num_anchors_per_level, self.input_hw, self.settings)
+        logits, result = self._propose(self.features, self.anchors, self.num_anchors_per_level, self.input_hw)
         top = self.before.to_original(result.boxes[:k])
         return LiveView(
             step=self.steps_done,
@@ -275,6 +274,31 @@ class TrainingSession:
             top_scores=result.scores[:k],
             best_iou=best_iou(self.boxes, top).tolist(),
         )
+
+    def _propose(self, features: list[Tensor], anchors: Tensor, per_level: list[int],
+                 input_hw: tuple[int, int]) -> tuple[list[Tensor], FilterResult]:
+        """The current head on backbone features: its per-level logits and the filtered proposals
+        (the ops of ``rpn_viz.trace`` after the backbone)."""
+        logits, deltas = self.head(features)
+        flat_logits, flat_deltas = concat_box_prediction_layers(logits, deltas)
+        decoded = self.rpn.box_coder.decode(flat_deltas, [anchors]).view(-1, 4)
+        return logits, filter_stages(decoded, flat_logits.flatten(), per_level, input_hw, self.settings)
+
+    @_locked
+    @torch.no_grad()
+    def top_on(self, traced: Trace, k: int = TOP_K) -> TopProposals:
+        """The current head's top-``k`` proposals on another photo, from the *starting* model's trace of it.
+
+        The backbone is the start's, frozen and shared, so its features there are this model's too: only
+        the head and the post-processing run, no backbone pass (which is ~150 MB at its peak on a server
+        where a class trains). Equals ``top_proposals(self.trace(photo), k)`` (tests check it).
+        """
+        if traced.model is not self.start:
+            raise ValueError("`traced` must be a trace of the starting model")
+        features = [level.features[None].to(self.device) for level in traced.levels]
+        iw, ih = traced.preprocess.input_size
+        _, result = self._propose(features, traced.anchors.to(self.device), traced.num_anchors_per_level, (ih, iw))
+        return top_proposals(traced, k, result)
 
     @property
     def photo_count(self) -> int:

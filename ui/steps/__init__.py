@@ -22,6 +22,9 @@ class Step:
     group: str  # "The pipeline", "Anchor lab & comparisons", "Learning"
     page: str  # the module in ui/steps/ whose render(ctx) draws the page
     summary: str  # one line under the title
+    # the page draws the sidebar model's run on the photo (ctx.trace, ctx.result); False: the app does not run it
+    # for this page (T1 trains its own model: a forward pass is ~150 MB at its peak, each time a class trains)
+    uses_trace: bool = True
 
     @property
     def render(self) -> Callable[["StepContext"], None]:
@@ -53,7 +56,7 @@ STEPS: list[Step] = [
     Step("lab_fit", "L7 · Fit anchors to your boxes", "Anchor lab & comparisons", "lab_fit",
          "Which boxes no anchor catches, best possible recall, and anchors fitted by k-means"),
     Step("learn", "T1 · Watch an RPN learn", "Learning", "learn_step",
-         "Train a head on your own boxes, live; then view every step with \"your RPN\""),
+         "Train a head on your own boxes, live; then view every step with \"your RPN\"", uses_trace=False),
 ]
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from rpn_viz.training.examples import TOP_K, TopProposals, top_proposals
 from rpn_viz.io.images import LoadedImage
+from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.training.session import TrainingSession
 from rpn_viz.training.config import LiveView, generalisation
 
@@ -16,7 +17,7 @@ from ..boxes import get_boxes, parse_boxes
 from ..context import StepContext
 from ..photo import sample_photo, samples
 from ..resources import SharedModel
-from ..store import session_store
+from ..store import MB, session_store, shared_store
 from .learn_pictures import proposals_picture, show_image
 
 
@@ -99,17 +100,30 @@ def recall_table(session: TrainingSession, live: LiveView) -> None:
                f"(before: {sum(v >= 0.7 for v in session.recall_before)}). Original-photo pixels.")
 
 
-@st.cache_resource(max_entries=16, show_spinner="Running the starting model on that photo…")
-def _start_top(start_key: str, photo_sha: str, _start: SharedModel, _image: LoadedImage) -> TopProposals:
-    """The starting model's top proposals on a sample photo: the same for every session that starts there."""
-    return top_proposals(_start.trace(_image))
+START_TRACES = 4  # the starting models' traces of sample photos the server keeps (~5 MB each for the paper's RPN)
+START_TRACE_BYTES = 48 * MB
 
 
-def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel, start_key: str) -> None:
+def _start_trace(start_key: str, session: TrainingSession, photo_sha: str, image: LoadedImage) -> Trace:
+    """The session's starting model's trace of a sample photo: the same for every session that starts there.
+
+    Its features serve every session's own head too (:meth:`TrainingSession.top_on`): the backbone is
+    the start's, so a trained session's proposals there need no backbone pass of their own. Keyed by the
+    model object as well: a starting model the server loaded again is another start.
+    """
+    def run() -> Trace:
+        with st.spinner("Running the starting model on that photo…"):
+            return SharedModel(session.start).trace(image)  # one network pass at a time on the server
+
+    return shared_store("learn_start_traces", START_TRACES, START_TRACE_BYTES).get_or_make(
+        (start_key, id(session.start), photo_sha), run)
+
+
+def second_photo(ctx: StepContext, session: TrainingSession, start_key: str) -> None:
     """Did it learn objects, or your photo? Your RPN on a sample photo it never saw, measured on typed boxes.
 
-    ``start_key`` names the starting model for the server's cache (the same key, the same model).
-    Only the top proposals are kept, in this session and in the shared cache, not the traces.
+    ``start_key`` names the starting model for the server's cache. The session keeps only your RPN's top
+    proposals there; the server keeps the starting model's trace of the photo (shared, bounded).
     """
     st.subheader("Did it learn objects, or your photo?")
     entries = [e for e in samples() if e["file"] != ctx.photo.name] or samples()
@@ -127,9 +141,8 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
         boxes = []
     store = session_store("learn_second_top", size=4)  # your RPN's top proposals on the other photo
 
-    def run_yours() -> TopProposals:
-        with st.spinner("Running your RPN on that photo…"), start.lock:  # the backbone is the shared model's
-            return top_proposals(session.trace(other.image))
+    def run_yours() -> TopProposals:  # the head on the starting model's features: no backbone pass
+        return session.top_on(_start_trace(start_key, session, other.sha256, other.image))
 
     yours = store.get_or_make((id(session), other.sha256, session.steps_done), run_yours)
     show_image(lambda: proposals_picture(other.image.image, yours, f"Your RPN on '{entry['title']}' (never seen)", boxes),
@@ -138,7 +151,8 @@ def second_photo(ctx: StepContext, session: TrainingSession, start: SharedModel,
     trained_top = float(session.live().top_scores[0]) if session.steps_done else 0.0
     if boxes:  # the starting model is only needed to compare on the boxes
         original = other.to_original(boxes)
-        was, now = _start_top(start_key, other.sha256, start, other.image).best_iou(original), yours.best_iou(original)
+        was = top_proposals(_start_trace(start_key, session, other.sha256, other.image)).best_iou(original)
+        now = yours.best_iou(original)
         rows = [{"box": f"GT {i + 1}", "starting model": round(a, 3), "your RPN": round(b, 3)}
                 for i, (a, b) in enumerate(zip(was, now))]
         st.dataframe(rows, hide_index=True)

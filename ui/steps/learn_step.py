@@ -273,4 +273,4 @@ def render(ctx: StepContext) -> None:
                "Network-input pixels. The chart's menu (⋯) saves it as PNG.")
     recall_table(session, live)
     explanations(session)
-    second_photo(ctx, run.session, shared, start_key if start_key != PAPER else f"{PAPER}:seed{seed}")
+    second_photo(ctx, run.session, start_key if start_key != PAPER else f"{PAPER}:seed{seed}")
