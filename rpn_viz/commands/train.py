@@ -20,7 +20,7 @@ NAME = "rpn-viz train"
 HELP = "train the paper's RPN head on a set of photos (the shipped head's recipe)"
 DESCRIPTION = ("Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
                "with boxes, and save it.")
-DEFAULT_STEPS = 1200  # == rpn_viz.training.train_set.DEFAULT_STEPS
+DEFAULT_STEPS = 4000  # == rpn_viz.training.train_set.DEFAULT_STEPS
 DEFAULT_SEED = 0  # == rpn_viz.training.train_set.DEFAULT_SEED
 DEFAULT_LR = 0.01  # == rpn_viz.training.train_set.DEFAULT_LR
 DEFAULT_JITTER = 4  # == rpn_viz.training.train_set.DEFAULT_JITTER

@@ -254,7 +254,7 @@ SHIPPED_HEAD = Path(__file__).resolve().parents[1] / "trained" / "paper_rpn_head
 #: What ``SHIPPED_HEAD`` was trained on and how; written by the same command.
 SHIPPED_FACTS = SHIPPED_HEAD.with_suffix(".json")
 #: sha256 of ``SHIPPED_HEAD``'s bytes: the file is refused unless it matches.
-SHIPPED_HEAD_SHA256 = "600d8da587dea166bca7c7b6bfde4d4ab7df339056d2b5f621fb5e59c97efc13"
+SHIPPED_HEAD_SHA256 = "0e85d0166673ba616bb48b83b5f339dcd02c96e9e2768b7485b9e8bd6ff83540"
 
 
 def load_head(model: PaperRPN, path: str | os.PathLike) -> str:
@@ -282,13 +282,13 @@ def shipped_facts() -> dict[str, object]:
 
 
 def shipped_training(facts: dict[str, object]) -> str:
-    """e.g. "head trained on 32 bundled photos, 1,200 steps" (what the shipped head's facts say)."""
+    """e.g. "head trained on 95 bundled photos, 4,000 steps" (what the shipped head's facts say)."""
     photos, steps = facts.get("photos"), facts.get("steps")
     return f"head trained on {photos} bundled photos, {steps:,} steps" if photos and steps else "head trained here"
 
 
 def shipped_label(facts: dict[str, object]) -> str:
-    """e.g. "the paper's RPN (ImageNet MobileNetV2 + head trained on 32 bundled photos, 1,200 steps)"."""
+    """e.g. "the paper's RPN (ImageNet MobileNetV2 + head trained on 95 bundled photos, 4,000 steps)"."""
     return f"the paper's RPN (ImageNet MobileNetV2 + {shipped_training(facts)})"
 
 

@@ -4,14 +4,16 @@ The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
 :class:`rpn_viz.training.session.TrainingSession`:
 
 * one photo per step, in a seeded shuffle per epoch (:func:`rpn_viz.training.session.example_order`), each photo
-  also mirrored left–right (the paper's only augmentation);
+  also mirrored left–right (the paper's only augmentation) and, beyond the paper, seen in ``jitter``
+  random views (:func:`rpn_viz.training.examples.jittered`: a crop or a zoom-out with the boxes moved and
+  clipped, colour jitter, a mirror in half of them), each seeded by the run's seed, the photo and the view;
 * 256 anchors sampled per step, at most half positive (torchvision's
   ``BalancedPositiveNegativeSampler``), labels from ``Matcher(0.7, 0.3)``, loss from
   ``RegionProposalNetwork.compute_loss``;
 * SGD with momentum 0.9 and weight decay 5e-4; the learning rate drops tenfold for the last quarter
   of the steps (the paper: 0.001 then 0.0001; a fresh head on frozen features takes a larger rate);
-* the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per photo and
-  orientation, before the first step: only the head trains.
+* the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per view (photo,
+  mirror, jittered views), before the first step: only the head trains.
 
 ``rpn-viz train --dataset assets/dataset --steps N --seed S --save HEAD.pt`` (:mod:`rpn_viz.commands.train`)
 runs it and prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
@@ -39,7 +41,7 @@ from ..model.models import LoadedModel
 from ..io.paths import app_root
 from ..pipeline.tracing import trace
 
-DEFAULT_STEPS = 1200
+DEFAULT_STEPS = 4000
 DEFAULT_SEED = 0
 DEFAULT_LR = 0.01
 DEFAULT_JITTER = 4  # jittered views per photo, besides the photo and its mirror
