@@ -272,7 +272,8 @@ def test_the_shipped_model_is_trained_and_labelled(shipped, photos):
     traced = rpn_viz.trace(shipped, photos[0])
     probabilities = torch.sigmoid(traced.logits)
     assert float(probabilities.std()) > 0.05, "objectness must not be flat"
-    assert float(traced.result.scores[0]) > 0.9 and float(traced.result.scores[-1]) < 0.5
+    assert float(traced.result.scores[0]) > 0.9, "its best proposal is confident"
+    assert float((probabilities < 0.5).float().mean()) > 0.7, "most anchors are background"
     moved = (traced.proposals - traced.anchors).abs().max(dim=1).values
     assert float((moved > 8).float().mean()) > 0.5, "proposals are not just their anchors"
 
