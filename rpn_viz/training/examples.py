@@ -186,6 +186,20 @@ def jitter_generator(seed: int, photo: int, view: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + photo) * 1_009 + view)
 
 
+def views(
+    source: LoadedImage, boxes: Tensor, flips: bool, jitter: int, seed: int, index: int
+) -> list[tuple[bool, LoadedImage, Tensor]]:
+    """The training views of photo number ``index`` as ``(mirrored, picture, boxes)``: the photo itself,
+    its mirror image if ``flips``, then ``jitter`` :func:`jittered` views (seeded by ``seed``, ``index``
+    and the view's number)."""
+    found = [(False, source, boxes)]
+    if flips:
+        found.append((True, *mirrored(source, boxes)))
+    for view in range(jitter):
+        found.append((False, *jittered(source, boxes, jitter_generator(seed, index, view))))
+    return found
+
+
 def examples_for(
     start: LoadedModel,
     photos: Sequence[tuple[str, ImageInput, Sequence[Sequence[float]] | Tensor]],
@@ -206,12 +220,7 @@ def examples_for(
     for index, (name, image, boxes) in enumerate(photos, start=first):
         source = as_loaded_image(image)
         checked = check_boxes(boxes, source.original_size)
-        variants = [(False, source, checked)]
-        if flips:
-            variants.append((True, *mirrored(source, checked)))
-        for view in range(jitter):
-            variants.append((False, *jittered(source, checked, jitter_generator(seed, index, view))))
-        for flipped, picture, pixel_boxes in variants:
+        for flipped, picture, pixel_boxes in views(source, checked, flips, jitter, seed, index):
             made = example_from_trace(start.model.rpn, trace(start, picture), pixel_boxes, name, flipped)
             made.anchors = _shared(made.anchors, anchor_sets)
             examples.append(made)

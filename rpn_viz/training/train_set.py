@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 import torch
 
 from .dataset import AnnotatedPhoto, box_count, load_photos
-from .examples import example_from_trace, examples_for, jitter_generator, jittered, mirrored
+from .examples import example_from_trace, examples_for, views
 from .session import TrainingSession
 from .config import StepResult, TrainConfig
 from ..model.models import LoadedModel
@@ -89,13 +89,10 @@ def start_session(
     loaded = load_photos(photos)  # every photo decoded and checked before any work
     (first, first_image), rest = loaded[0], loaded[1:]
     before = trace(start, first_image)  # the session's own photo: its trace is also its example
-    extra = []
-    if flips:
-        image, boxes = mirrored(first_image, first.box_tensor())
-        extra.append(example_from_trace(start.model.rpn, trace(start, image), boxes, first.name, mirrored=True))
-    for view in range(jitter):
-        image, boxes = jittered(first_image, first.box_tensor(), jitter_generator(seed, 0, view))
-        extra.append(example_from_trace(start.model.rpn, trace(start, image), boxes, first.name))
+    extra = [  # the first photo's other views: the photo itself is the session's own example
+        example_from_trace(start.model.rpn, trace(start, image), boxes, first.name, mirrored=flipped)
+        for flipped, image, boxes in views(first_image, first.box_tensor(), flips, jitter, seed, 0)[1:]
+    ]
     extra += examples_for(start, [(e.name, image, e.box_tensor()) for e, image in rest], flips, jitter, seed, first=1)
     config = TrainConfig("sgd", lr, seed=seed)
     session = TrainingSession(start, first_image, first.box_tensor(), config, before=before, extra=extra,
