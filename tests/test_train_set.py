@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 import rpn_viz
@@ -136,21 +137,11 @@ def test_mirroring_flips_pixels_and_boxes_together():
     assert flipped.original_size == image.original_size
 
 
-def _square_photo() -> tuple[rpn_viz.LoadedImage, torch.Tensor]:
+def _square_photo() -> tuple[Image.Image, torch.Tensor]:
     """A 300×200 grey photo with one pure red object, and its tight box."""
     picture = np.full((200, 300, 3), 90, np.uint8)
     picture[40:120, 100:160] = (255, 0, 0)
-    return rpn_viz.load_image(_png(picture)), torch.tensor([[100.0, 40.0, 160.0, 120.0]])
-
-
-def _png(array: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
+    return Image.fromarray(picture), torch.tensor([[100.0, 40.0, 160.0, 120.0]])
 
 
 def test_a_jittered_view_moves_its_boxes_with_its_pixels(monkeypatch):
