@@ -92,7 +92,7 @@ def test_the_app_says_a_bad_device_setting_in_one_line(monkeypatch) -> None:
 
 def test_the_app_names_its_device_and_tf32(monkeypatch) -> None:
     monkeypatch.setenv(DEVICE_ENV, "cpu")
-    at = app_test("input")
+    at = app_test("input", untrained=True)  # any model: no weights file needed (a fresh clone has none)
     at.run()
     assert not at.exception
     text = "\n".join(m.value for m in at.markdown)
