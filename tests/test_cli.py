@@ -820,3 +820,6 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
     assert (train_command.DEFAULT_STEPS, train_command.DEFAULT_SEED, train_command.DEFAULT_LR,
             train_command.DEFAULT_JITTER) == (
         train_set.DEFAULT_STEPS, train_set.DEFAULT_SEED, train_set.DEFAULT_LR, train_set.DEFAULT_JITTER)
+    from rpn_viz.model import paper
+
+    assert (train_command.DEFAULT_TUNE_FROM, train_command.HEAD_ONLY) == (paper.TUNED_FROM, paper.CUT)

@@ -27,7 +27,8 @@ from rpn_viz.training.dataset import DatasetError, read_box_file
 from rpn_viz.training import examples
 from rpn_viz.training.examples import example_order, jitter_generator, jittered, mirrored
 from rpn_viz.training.config import generalisation
-from rpn_viz.model.paper import SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, load_paper_model, load_trained_paper_model
+from rpn_viz.model.paper import (CUT, SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, TUNED_FROM,
+                                 TunedHead, load_paper_model, load_trained_paper_model, split_for_tuning)
 from rpn_viz.training.train_set import head_state, start_session, train
 from rpn_viz.model.weights import WeightsError
 
@@ -203,7 +204,7 @@ def paper(imagenet_backbone):
 
 def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
     photos = read_box_file(tiny_set)
-    session, _ = start_session(paper, photos, seed=1, lr=0.01, jitter=0)  # the paper's recipe: mirrors only
+    session, _ = start_session(paper, photos, seed=1, lr=0.01, jitter=0, tune_from=CUT)  # mirrors only, the head alone
     assert [(e.name, e.mirrored) for e in session.examples] == [
         ("coffee.jpg", False), ("coffee.jpg", True), ("cat.jpg", False), ("cat.jpg", True)]
     assert session.photo_count == 2
@@ -232,6 +233,44 @@ def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
     assert label.startswith("your RPN: trained on 2 photos for 4 steps")
 
 
+def test_the_tuning_split_is_the_same_network(paper):
+    """Moving the last blocks from the backbone into the trained part changes no number."""
+    split = split_for_tuning(paper)
+    photo = rpn_viz.load_image(ASSETS / "dogs.jpg")
+    whole, cut = rpn_viz.trace(paper, photo), rpn_viz.trace(split, photo)
+    assert cut.levels[0].features.shape[0] == 64 and whole.levels[0].features.shape[0] == 96  # block 10's, block 13's
+    assert torch.equal(cut.anchors, whole.anchors) and torch.equal(cut.logits, whole.logits)
+    assert torch.equal(cut.result.boxes, whole.result.boxes)
+    with pytest.raises(ValueError, match="stride 16"):
+        split_for_tuning(paper, 7)
+
+
+def test_a_tuned_session_trains_the_last_blocks_and_saves_them_with_the_head(paper, tiny_set, tmp_path):
+    before = {k: v.clone() for k, v in paper.model.state_dict().items()}
+    session, _ = start_session(paper, read_box_file(tiny_set), seed=1, jitter=0)  # the default: blocks 11–13 too
+    assert isinstance(session.head, TunedHead) and len(session.head.blocks) == CUT - TUNED_FROM
+    blocks_before = {k: v.clone() for k, v in session.head.blocks.state_dict().items()}
+    step = session.step()
+    example = session.examples[step.example]
+    assert example.features[0].shape[1] == 64  # what the frozen blocks below give
+    changed = [k for k, v in session.head.blocks.state_dict().items() if not torch.equal(v, blocks_before[k])]
+    assert changed and all(".conv." in k and k.endswith("weight") for k in changed)  # convolutions; batch norm frozen
+    assert all(torch.equal(v, before[k]) for k, v in paper.model.state_dict().items())  # the start is untouched
+    train(session, 3)
+    state = head_state(session)
+    assert set(state) == {name for name, _ in session.head.named_parameters()}
+    assert not any("running_mean" in k for k in state)  # ImageNet's statistics come from the official file
+    path = tmp_path / "TUNED.pt"
+    torch.save(state, path)
+    loaded = load_trained_paper_model(head=path, allow_download=False, device="cpu")
+    photo = rpn_viz.load_image(ASSETS / "coffee.jpg")
+    assert torch.equal(rpn_viz.trace(loaded, photo).result.boxes, session.trace(photo).result.boxes)
+    state["blocks.11.conv.0.0.weight"] = state["blocks.11.conv.0.0.weight"][:, :3]
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"blocks.11.conv.0.0.weight has shape \(384, 3, 1, 1\)"):
+        load_trained_paper_model(head=path, allow_download=False, device="cpu")
+
+
 def test_training_on_a_set_is_deterministic(paper, tiny_set):
     photos = read_box_file(tiny_set)
     states = []
@@ -252,7 +291,8 @@ def test_the_shipped_head_is_the_recorded_file():
     digest = hashlib.sha256(SHIPPED_HEAD.read_bytes()).hexdigest()
     assert digest == SHIPPED_HEAD_SHA256 == facts["sha256"]
     assert facts["photos"] == len(dataset.select(read_box_file(), "train"))
-    assert SHIPPED_HEAD.stat().st_size < 3_000_000
+    assert SHIPPED_HEAD.stat().st_size < 4_000_000  # the issue's limit
+    assert facts["tuned_blocks"] == CUT - TUNED_FROM
     readme = (SHIPPED_HEAD.parent / "README.md").read_text()
     assert SHIPPED_HEAD_SHA256 in readme and facts["command"] in readme
 
@@ -271,7 +311,7 @@ def test_the_shipped_model_is_trained_and_labelled(shipped, photos):
 
 def test_a_tampered_or_broken_head_is_refused_in_one_line(imagenet_backbone, tmp_path, monkeypatch):
     state = torch.load(SHIPPED_HEAD, weights_only=True)
-    state["conv.0.bias"] = state["conv.0.bias"] + 1
+    state["head.conv.0.bias"] = state["head.conv.0.bias"] + 1
     tampered = tmp_path / "paper_rpn_head.pt"
     torch.save(state, tampered)
     monkeypatch.setattr("rpn_viz.model.paper.SHIPPED_HEAD", tampered)

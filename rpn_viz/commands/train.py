@@ -18,12 +18,14 @@ from .commandline import STDERR_PROGRESS
 
 NAME = "rpn-viz train"
 HELP = "train the paper's RPN head on a set of photos (the shipped head's recipe)"
-DESCRIPTION = ("Train the Faster R-CNN paper's RPN head (on a frozen ImageNet MobileNetV2) on a set of photos "
-               "with boxes, and save it.")
+DESCRIPTION = ("Train the Faster R-CNN paper's RPN head, with the last blocks of its ImageNet MobileNetV2 backbone, "
+               "on a set of photos with boxes, and save it.")
 DEFAULT_STEPS = 4000  # == rpn_viz.training.train_set.DEFAULT_STEPS
 DEFAULT_SEED = 0  # == rpn_viz.training.train_set.DEFAULT_SEED
 DEFAULT_LR = 0.01  # == rpn_viz.training.train_set.DEFAULT_LR
 DEFAULT_JITTER = 4  # == rpn_viz.training.train_set.DEFAULT_JITTER
+DEFAULT_TUNE_FROM = 11  # == rpn_viz.model.paper.TUNED_FROM
+HEAD_ONLY = 14  # == rpn_viz.model.paper.CUT: no backbone block trained
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flips", action="store_true", help="do not add mirrored copies")
     parser.add_argument("--jitter", type=int, default=DEFAULT_JITTER, metavar="N",
                         help=f"jittered views per photo: random crop or zoom-out, colour, mirror (default {DEFAULT_JITTER})")
+    parser.add_argument("--tune-from", type=int, default=DEFAULT_TUNE_FROM, metavar="BLOCK",
+                        help=f"fine-tune the backbone's blocks BLOCK..{HEAD_ONLY - 1} with the head, 8 to {HEAD_ONLY} "
+                             f"({HEAD_ONLY}: the head alone; default {DEFAULT_TUNE_FROM})")
     parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
@@ -57,6 +62,8 @@ def command_line(args: argparse.Namespace) -> str:
         words.append("--no-flips")
     if args.jitter != DEFAULT_JITTER:
         words += ["--jitter", str(args.jitter)]
+    if args.tune_from != DEFAULT_TUNE_FROM:
+        words += ["--tune-from", str(args.tune_from)]
     if args.save:
         words += ["--save", args.save]
     return " ".join(words)
@@ -68,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--steps must be at least 1")
     if args.jitter < 0:
         raise ValueError("--jitter must be 0 or more")
+    if not 8 <= args.tune_from <= HEAD_ONLY:
+        raise ValueError(f"--tune-from must be 8 to {HEAD_ONLY} (the stride-16 blocks; {HEAD_ONLY}: the head alone)")
     import torch
 
     from ..model.paper import load_paper_model
@@ -86,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         recent = [r.total_loss for r in session.history[-100:]]
         print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
 
-    session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips, jitter=args.jitter)
+    session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips, jitter=args.jitter,
+                                     tune_from=args.tune_from)
     done = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
     first, last = done.loss_means()
     print(f"prepared {len(done.session.examples)} examples in {done.prepare_seconds:.1f} s; "
@@ -95,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         box_file = Path(args.dataset)
         box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
-        facts = save_head(done, args.save, box_file, command_line(args), args.lr, args.jitter)
+        facts = save_head(done, args.save, box_file, command_line(args), args.lr, args.jitter, args.tune_from)
         print(f"saved {args.save} (sha256 {facts['sha256']})")
     return 0

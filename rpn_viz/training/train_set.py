@@ -12,12 +12,15 @@ The paper's recipe (Ren et al., section 3.1.3), on torchvision's parts through
   ``RegionProposalNetwork.compute_loss``;
 * SGD with momentum 0.9 and weight decay 5e-4; the learning rate drops tenfold for the last quarter
   of the steps (the paper: 0.001 then 0.0001; a fresh head on frozen features takes a larger rate);
-* the backbone (ImageNet MobileNetV2) is frozen, so its features are computed once per view (photo,
-  mirror, jittered views), before the first step: only the head trains.
+* the backbone's last three stride-16 blocks are fine-tuned with the head (``tune_from`` =
+  :data:`rpn_viz.model.paper.TUNED_FROM`), as the paper fine-tunes its backbone's upper layers with the
+  RPN: :func:`rpn_viz.model.paper.split_for_tuning` moves them from the backbone into the trained part.
+  The blocks below are frozen (ImageNet MobileNetV2), so their features are computed once per view
+  (photo, mirror, jittered views), before the first step. ``tune_from=CUT`` trains the head alone.
 
 ``rpn-viz train --dataset assets/dataset --steps N --seed S --save HEAD.pt`` (:mod:`rpn_viz.commands.train`)
-runs it and prints the losses and the time; ``--save`` writes the head's state dict (about 2 MB) and a JSON of
-facts beside it. The shipped ``rpn_viz/trained/paper_rpn_head.pt`` is such a file (its README
+runs it and prints the losses and the time; ``--save`` writes what was trained (the blocks and the head,
+about 3 MB; :func:`rpn_viz.model.paper.trained_state`) and a JSON of facts beside it. The shipped ``rpn_viz/trained/paper_rpn_head.pt`` is such a file (its README
 gives the exact command).
 """
 
@@ -38,6 +41,7 @@ from .examples import example_from_trace, examples_for, views
 from .session import TrainingSession
 from .config import StepResult, TrainConfig
 from ..model.models import LoadedModel
+from ..model.paper import CUT, TUNED_FROM, split_for_tuning, trained_state
 from ..io.paths import app_root
 from ..pipeline.tracing import trace
 
@@ -76,16 +80,21 @@ def start_session(
     lr: float = DEFAULT_LR,
     flips: bool = True,
     jitter: int = DEFAULT_JITTER,
+    tune_from: int = TUNED_FROM,
 ) -> tuple[TrainingSession, float]:
     """A :class:`TrainingSession` whose steps go through every photo, its mirror and ``jitter``
     jittered views of it (:func:`rpn_viz.training.examples.jittered`); its setup seconds.
 
-    The first photo is the session's "own" photo (what a page would draw); the others, the mirrors and
-    the jittered views are its extra examples.
+    ``start`` is the paper's RPN; the session trains its blocks ``features[tune_from:CUT]`` with the
+    head (:func:`rpn_viz.model.paper.split_for_tuning`; ``CUT``: the head alone). The first photo is the
+    session's "own" photo (what a page would draw); the others, the mirrors and the jittered views are
+    its extra examples.
     """
     if not photos:
         raise ValueError("no photos to train on")
     clock = time.perf_counter()
+    if tune_from != CUT:
+        start = split_for_tuning(start, tune_from)
     loaded = load_photos(photos)  # every photo decoded and checked before any work
     (first, first_image), rest = loaded[0], loaded[1:]
     before = trace(start, first_image)  # the session's own photo: its trace is also its example
@@ -118,8 +127,8 @@ def train(
 
 
 def head_state(session: TrainingSession) -> dict[str, torch.Tensor]:
-    """The trained head's state dict, on the CPU, detached (what ``--save`` writes)."""
-    return {k: v.detach().cpu().clone() for k, v in session.head.state_dict().items()}
+    """What the session trained (blocks and head, or the head alone), on the CPU: what ``--save`` writes."""
+    return trained_state(session.head)
 
 
 def _shown(path: Path) -> str:
@@ -131,7 +140,7 @@ def _shown(path: Path) -> str:
 
 
 def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: float,
-              jitter: int = DEFAULT_JITTER) -> dict[str, object]:
+              jitter: int = DEFAULT_JITTER, tune_from: int = TUNED_FROM) -> dict[str, object]:
     """Write the head (``torch.save`` of its state dict) and ``<path>.json`` with the run's facts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +157,7 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: f
         "lr_drop": f"÷10 after {DECAY_AT:.0%} of the steps",
         "flips": any(e.mirrored for e in run.session.examples),
         "jitter": jitter,
+        "tuned_blocks": CUT - tune_from,  # backbone blocks fine-tuned with the head (features[tune_from:CUT])
         "examples": len(run.session.examples),
         "box_file": _shown(box_file),
         "box_file_sha256": hashlib.sha256(box_file.read_bytes()).hexdigest(),
