@@ -19,7 +19,8 @@ What it measures (issue 6, "Benchmark"):
   ``--device cuda --models all`` times every model (the paper's RPN and the four COCO layouts) on the
   GPU against torchvision's own forward there (goal: ≤ 1.10× on CUDA, ≤ 1.05× on the CPU);
 * ``--train-command``: ``python -m rpn_viz train`` (the shipped head's recipe: 4,000 steps on the 95
-  bundled training photos, each with its mirror and 4 jittered views; feature preparation included) as a
+  bundled training photos, each with its mirror and 4 jittered views, the last 3 backbone blocks fine-tuned too;
+  feature preparation included) as a
   process on the chosen device (goal on a GPU: ≤ 20 s; on 2 CPU cores: ≤ 10 minutes);
 * extra rows from other modules (``EXTRA_ROWS``): a training step of ``rpn_viz.training.session`` when present;
 * then the app: every step's rerun times server side (``bench/app_steps.py``, AppTest) and what a

@@ -339,7 +339,7 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
                       "--no-download", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     facts = json.loads(head.with_suffix(".json").read_text())
-    assert facts["steps"] == 4 and facts["photos"] == 1 and facts["flips"] is True
+    assert facts["steps"] == 4 and facts["photos"] == 1 and facts["flips"] is True and facts["tuned_blocks"] == 3
     assert facts["sha256"] == hashlib.sha256(head.read_bytes()).hexdigest()
     used = run_module("rpn_viz", str(ASSETS / "cat.jpg"), "--model", "paper_rpn", "--checkpoint", str(head),
                       "--json", "-", "--no-download", "--device", "cpu")
@@ -348,6 +348,8 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert doc["weights"]["sha256"] == facts["sha256"] and "your head HEAD.pt" in doc["weights"]["label"]
     bad = run_module("rpn_viz", "train", "--dataset", str(tmp_path / "nowhere"), "--no-download")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
+    low = run_module("rpn_viz", "train", "--tune-from", "7", "--no-download")
+    assert low.returncode == 2 and low.stderr.count("\n") == 1 and "--tune-from must be 8 to 14" in low.stderr
 
 
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN

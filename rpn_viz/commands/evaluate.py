@@ -15,7 +15,7 @@ from .commandline import STDERR_PROGRESS
 NAME = "rpn-viz evaluate"
 HELP = "recall@10/100/300 of the trained RPN and the baselines on the validation photos"
 DESCRIPTION = ("Recall@10/100/300 (IoU ≥ 0.5) on the bundled validation photos: the paper's RPN with the head "
-               "trained here, the same with an untrained head, Selective Search, sliding windows, and the COCO "
+               "trained here, the same network untrained, Selective Search, sliding windows, and the COCO "
                "model when its file is on this machine.")
 
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     trained = load_trained_paper_model(args.weights_dir, head=args.head, device=args.device, allow_download=allow,
                                        progress=STDERR_PROGRESS)
     models = [(f"RPN: {trained.weights.label}", trained),
-              ("RPN: the same with an untrained head (seed 0)",
+              ("RPN: the same network untrained (the official ImageNet backbone, an untrained head, seed 0)",
                load_paper_model(args.weights_dir, device=args.device, allow_download=allow))]
     if MODELS[DEFAULT_MODEL] in available_models(args.weights_dir):
         coco = load_model(DEFAULT_MODEL, weights_dir=args.weights_dir, device=args.device, allow_download=False)

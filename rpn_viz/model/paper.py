@@ -14,6 +14,11 @@ hands ``RegionProposalNetwork`` the k logits it expects: ``logit = object − ba
 ``sigmoid(o − b) = eᵒ / (eᵒ + eᵇ)`` is exactly the softmax probability of "object". For the same
 reason torchvision's binary cross-entropy on that logit *is* the paper's 2-class log loss.
 
+The head shipped with the project (:data:`SHIPPED_HEAD`) was trained with the backbone's last three
+stride-16 blocks, as the paper fine-tunes its backbone's upper layers with the RPN: for training,
+:func:`split_for_tuning` cuts the same network lower and :class:`TunedHead` holds those blocks and the
+head; :func:`load_head` puts a saved one back into the usual model.
+
 The result is a :class:`~rpn_viz.model.models.LoadedModel` like the COCO ones, so ``rpn_viz.trace`` and
 ``Trace.refilter`` work on it unchanged. With a fresh head it is labelled *untrained*: an ImageNet
 backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.training.session` trains it.
