@@ -31,6 +31,7 @@ from rpn_viz.model.paper import (CUT, SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_
                                  TunedHead, load_paper_model, load_trained_paper_model, split_for_tuning)
 from rpn_viz.training.train_set import head_state, start_session, train
 from rpn_viz.model.weights import WeightsError
+from rpn_viz.testing import on_device
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -245,10 +246,13 @@ def test_the_tuning_split_is_the_same_network(paper):
         split_for_tuning(paper, 7)
 
 
-def test_a_tuned_session_trains_the_last_blocks_and_saves_them_with_the_head(paper, tiny_set, tmp_path):
+def test_a_tuned_session_trains_the_last_blocks_and_saves_them_with_the_head(paper, tiny_set, tmp_path, device):
+    """On the CPU and on CUDA: blocks 11–13 train with the head; the saved file gives the session's proposals."""
+    paper = on_device(paper, device)
     before = {k: v.clone() for k, v in paper.model.state_dict().items()}
     session, _ = start_session(paper, read_box_file(tiny_set), seed=1, jitter=0)  # the default: blocks 11–13 too
     assert isinstance(session.head, TunedHead) and len(session.head.blocks) == CUT - TUNED_FROM
+    assert session.device == device and next(session.head.parameters()).device.type == device.type
     blocks_before = {k: v.clone() for k, v in session.head.blocks.state_dict().items()}
     step = session.step()
     example = session.examples[step.example]
@@ -262,7 +266,7 @@ def test_a_tuned_session_trains_the_last_blocks_and_saves_them_with_the_head(pap
     assert not any("running_mean" in k for k in state)  # ImageNet's statistics come from the official file
     path = tmp_path / "TUNED.pt"
     torch.save(state, path)
-    loaded = load_trained_paper_model(head=path, allow_download=False, device="cpu")
+    loaded = load_trained_paper_model(head=path, allow_download=False, device=device)
     photo = rpn_viz.load_image(ASSETS / "coffee.jpg")
     assert torch.equal(rpn_viz.trace(loaded, photo).result.boxes, session.trace(photo).result.boxes)
     state["blocks.11.conv.0.0.weight"] = state["blocks.11.conv.0.0.weight"][:, :3]
