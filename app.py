@@ -31,6 +31,7 @@ from ui.words import device_note, model_line
 PRE_NMS_CHOICES = [10, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 6000]
 POST_NMS_CHOICES = [1, 5, 10, 20, 50, 100, 150, 200, 300, 500, 1000, 2000]
 SETTING_KEYS = ("nms_iou", "pre_nms", "post_nms", "score")
+NOT_HERE = "This page trains its own model and does not use these: they apply to the pipeline and lab steps."
 
 limit_malloc()  # a classroom in one process: bounded allocator arenas (see ui/serving.py)
 limit_torch_threads()  # half the cores for the network, the rest for the pages
@@ -111,7 +112,9 @@ loaded = open_model(choice, choices, step.key, view.present)
 freeze_long_lived()  # the models are loaded: the per-run garbage collection skips them from now on
 
 with st.sidebar:
-    with st.expander("Post-processing settings", expanded=True):
+    with st.expander("Post-processing settings", expanded=step.uses_trace):
+        if not step.uses_trace:  # kept (their values live in the widgets and the URL), but idle here
+            st.caption(NOT_HERE)
         settings = settings_widgets(FilterSettings.from_rpn(loaded.model.rpn), choice.key)
 
 PIPELINE = [s.key for s in STEPS if s.group == "The pipeline"]

@@ -30,6 +30,8 @@ def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     assert YOUR_RPN_KEY not in at.session_state
     # the page trains its own model: the sidebar's model is not run on the photo (no trace, no slides here)
     assert any(c.value == "Slides are made on the pipeline and lab steps." for c in at.sidebar.caption)
+    # … and its post-processing sliders, kept for the other steps, say they do nothing here
+    assert any("does not use these: they apply to the pipeline and lab steps" in c.value for c in at.sidebar.caption)
 
     at.button(key="learn_train").click().run()
     check(at)
@@ -58,6 +60,7 @@ def test_train_then_view_the_pipeline_with_your_rpn() -> None:
     at.run()
     check(at)
     assert label in at.markdown[1].value  # the header names "your RPN" and its training
+    assert not any("does not use these" in c.value for c in at.sidebar.caption)  # the sliders work here
 
 
 def test_fine_tune_the_shipped_head_on_your_photo_and_the_bundled_ones() -> None:
