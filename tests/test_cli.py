@@ -23,6 +23,7 @@ import copy
 import hashlib
 import io
 import json
+import re
 import os
 import signal
 import struct
@@ -434,6 +435,7 @@ def test_error_matrix_one_line_no_traceback(case, files, capfd, isolated_weights
     assert len(lines) == 1, f"{case}: stderr is not one line: {err!r}"
     assert lines[0].startswith("rpn_viz: error: ")
     assert "Traceback" not in err
+    assert not re.match(r"rpn_viz: error: \w+Error: ", lines[0]), "written for the user: no 'ValueError: ' prefix"
     assert out == ""
     assert caught == [], f"{case}: warnings would add stderr lines: {caught}"
     hub = str(Path(torch.hub.get_dir()) / "checkpoints") + "/"

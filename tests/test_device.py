@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rpn_viz
+from rpn_viz.io.errors import describe_error
 from rpn_viz.model.device import DEVICE_ENV, device_setting, resolve_device, tf32_allowed, to_cpu
 from rpn_viz.testing import on_device
 from ui.apptest import app_test
@@ -32,6 +33,7 @@ def test_a_bad_setting_is_one_line_naming_the_choices(bad, monkeypatch) -> None:
         resolve_device()
     message = str(caught.value)
     assert "\n" not in message and DEVICE_ENV in message and "cpu, cuda, cuda:N or auto" in message
+    assert describe_error(caught.value) == message  # shown as written, no "ValueError: " prefix
     with pytest.raises(ValueError, match="--device must be cpu, cuda, cuda:N or auto"):
         resolve_device(bad)
 

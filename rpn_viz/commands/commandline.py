@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from ..pipeline.boxes import parse_box
 from ..model.device import DEVICE_HELP, device_setting
-from ..io.errors import describe_error
+from ..io.errors import OptionError, describe_error
 
 if TYPE_CHECKING:  # the download module loads torch: only its type here
     from ..model.download import Progress
@@ -168,15 +168,15 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
 def check_filter_options(args: argparse.Namespace) -> None:
     """``ValueError`` for a post-processing option out of range (before torch is imported)."""
     if args.nms_iou is not None and not 0.0 <= args.nms_iou <= 1.0:
-        raise ValueError("--nms-iou must be between 0 and 1")
+        raise OptionError("--nms-iou must be between 0 and 1")
     if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise ValueError("--score-thresh must be between 0 and 1")
+        raise OptionError("--score-thresh must be between 0 and 1")
     for name in ("pre_nms_top_n", "post_nms_top_n"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+            raise OptionError(f"--{name.replace('_', '-')} must be at least 1")
     if args.min_size is not None and args.min_size < 0:
-        raise ValueError("--min-size must not be negative")
+        raise OptionError("--min-size must not be negative")
 
 
 def filter_changes(args: argparse.Namespace) -> dict[str, float | int | None]:

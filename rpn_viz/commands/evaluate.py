@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..io.errors import OptionError
 from ..model.device import DEVICE_HELP
 from ..io.box_files import BUNDLED_PATH as BUNDLED  # not training.dataset: that imports torch
 from .commandline import STDERR_PROGRESS
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     photos = select(read_box_file(args.dataset), None if args.split == "all" else args.split)
     if not photos:
-        raise ValueError(f"the box file has no {args.split!r} photos")
+        raise OptionError(f"the box file has no {args.split!r} photos")
     allow = not args.no_download
     trained = load_trained_paper_model(args.weights_dir, head=args.head, device=args.device, allow_download=allow,
                                        progress=STDERR_PROGRESS)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
 
+from ..io.errors import OptionError
 from .commandline import EXIT_BAD_INPUT, MODEL_NAMES, STDERR_PROGRESS, print_error
 
 if TYPE_CHECKING:
@@ -175,9 +176,9 @@ def run(args: argparse.Namespace) -> int:
     else 2 with one line on stderr per file that failed (a bad command line: one line, raised here)."""
     unknown = [m for m in args.models if m not in MODEL_NAMES]
     if unknown:
-        raise ValueError(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}")
+        raise OptionError(f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}")
     if args.all and args.models:
-        raise ValueError("give --all or model names, not both")
+        raise OptionError("give --all or model names, not both")
     from ..model.download import DownloadError
     from ..io.errors import describe_error
 

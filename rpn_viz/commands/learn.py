@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+from ..io.errors import OptionError
 from .commandline import MODEL_NAMES, add_weights_options, box_argument, check_device, standalone, weights_options
 
 NAME = "rpn-viz learn"
@@ -81,9 +82,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "rpn-viz learn") -> int:
 def run(args: argparse.Namespace) -> int:
     """``rpn-viz learn``'s work, on parsed arguments (errors are raised; the caller makes them one line)."""
     if args.steps < 0:
-        raise ValueError("--steps must not be negative")
+        raise OptionError("--steps must not be negative")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise ValueError("--lr must be a positive number")
+        raise OptionError("--lr must be a positive number")
     check_device(args.device)
     from ..io.images import load_image
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..io.errors import OptionError
 from .commandline import (
     DEFAULT_MODEL,
     EXIT_BAD_INPUT,
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_settings(args: argparse.Namespace) -> None:
     check_filter_options(args)
     if args.top < 0:
-        raise ValueError("--top must not be negative")
+        raise OptionError("--top must not be negative")
     check_device(args.device)
 
 

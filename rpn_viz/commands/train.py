@@ -12,6 +12,7 @@ import argparse
 import statistics
 from pathlib import Path
 
+from ..io.errors import OptionError
 from ..model.device import DEVICE_HELP
 from ..io.box_files import BUNDLED_PATH as BUNDLED  # not training.dataset: that imports torch
 from .commandline import STDERR_PROGRESS
@@ -72,11 +73,11 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Train (and save); errors are raised, the caller makes them one line."""
     if args.steps < 1:
-        raise ValueError("--steps must be at least 1")
+        raise OptionError("--steps must be at least 1")
     if args.jitter < 0:
-        raise ValueError("--jitter must be 0 or more")
+        raise OptionError("--jitter must be 0 or more")
     if not 8 <= args.tune_from <= HEAD_ONLY:
-        raise ValueError(f"--tune-from must be 8 to {HEAD_ONLY} (the stride-16 blocks; {HEAD_ONLY}: the head alone)")
+        raise OptionError(f"--tune-from must be 8 to {HEAD_ONLY} (the stride-16 blocks; {HEAD_ONLY}: the head alone)")
     import torch
 
     from ..model.paper import load_paper_model
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     entries = read_box_file(args.dataset)
     photos = select(entries, None if args.split == "all" else args.split)
     if not photos:
-        raise ValueError(f"the box file has no {args.split!r} photos")
+        raise OptionError(f"the box file has no {args.split!r} photos")
     start = load_paper_model(args.weights_dir, seed=args.seed, device=args.device,
                              allow_download=not args.no_download, progress=STDERR_PROGRESS)
     print(f"{len(photos)} photos, {box_count(photos)} boxes; preparing features…", flush=True)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-__all__ = ["ImageLoadError", "UserError", "describe_error", "detail", "one_line"]
+__all__ = ["ImageLoadError", "OptionError", "UserError", "describe_error", "detail", "one_line"]
 
 _MAX_MESSAGE_CHARS = 300
 SUPPORTED_HUMAN = "JPEG, PNG, WebP, BMP, GIF, TIFF"
@@ -28,6 +28,13 @@ class UserError(Exception):
 
     (Whitespace collapsed to one line, no ``TypeName:`` prefix, no length cap: a weights message
     names the file, its URL and the folder to put it in, and must not lose the folder.)
+    """
+
+
+class OptionError(UserError, ValueError):
+    """An option or setting the user can fix, e.g. "--steps must be at least 1" or a bad ``RPN_VIZ_DEVICE``.
+
+    Shown as it is, without the ``ValueError:`` prefix of an unexpected failure.
     """
 
 

@@ -17,6 +17,8 @@ import os
 import re
 from typing import TYPE_CHECKING, Sequence
 
+from ..io.errors import OptionError
+
 if TYPE_CHECKING:
     import torch
 
@@ -30,7 +32,7 @@ DEVICE_HELP = f"{CHOICES} (default: ${DEVICE_ENV}, else CUDA when present)"
 def check_device_name(name: str, what: str = "--device") -> str:
     """``name`` if it is cpu, cuda, cuda:N or auto; else ``ValueError`` in one line naming the choices."""
     if name not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", name):
-        raise ValueError(f"{what} must be {CHOICES}, not {name!r}")
+        raise OptionError(f"{what} must be {CHOICES}, not {name!r}")
     return name
 
 
@@ -71,10 +73,10 @@ def resolve_device(device: "str | torch.device | None" = None) -> "torch.device"
     chosen = torch.device(name)
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"{source} {name} was asked for, but this machine has no CUDA device; use cpu or auto.")
+            raise OptionError(f"{source} {name} was asked for, but this machine has no CUDA device; use cpu or auto.")
         count = torch.cuda.device_count()
         if chosen.index is not None and chosen.index >= count:
-            raise ValueError(f"{source} {name} was asked for, but this machine has {count} CUDA device(s): "
+            raise OptionError(f"{source} {name} was asked for, but this machine has {count} CUDA device(s): "
                              f"cuda:0…cuda:{count - 1}.")
     return chosen
 
