@@ -454,6 +454,19 @@ def test_save_uploaded_accepts_only_the_exact_bytes(isolated, tiny) -> None:
     assert find_official(official, allow_download=False) == target
 
 
+def test_uploads_saved_at_once_each_write_their_own_file(isolated, tiny) -> None:
+    """Several sessions (or server processes) saving the same upload together: each writes its own
+    temporary file and renames complete bytes; none fails, nothing is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    official, data = tiny
+    with ThreadPoolExecutor(8) as pool:
+        saved = list(pool.map(lambda _: save_uploaded(data, official), range(16)))
+    target = isolated["hub"] / official.filename
+    assert saved == [target] * 16 and target.read_bytes() == data
+    assert sorted(p.name for p in target.parent.iterdir()) == [official.filename]
+
+
 # --------------------------------------------------------------------------------------------------
 # the real COCO file, when it is here
 # --------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -147,7 +148,14 @@ def save_uploaded(data: bytes, official: OfficialFile) -> Path:
         )
     target = hub_checkpoint_dir() / official.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(data)
-    partial.replace(target)
+    # A temporary file of its own (as downloads use): two server processes saving the same upload at
+    # once never write into one file; each renames complete, identical bytes onto the target.
+    handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent)
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
