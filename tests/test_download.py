@@ -293,6 +293,27 @@ def test_the_cli_progress_line_is_ended_before_the_error_line(hub, server, blob,
     assert lines[1:] == ["rpn-viz fetch: error: the transfer broke off after 1.0 of 3.0 MB", ""]
 
 
+def test_the_cli_progress_line_shows_one_file_per_line_across_threads(capfd) -> None:
+    """Downloads in several threads share the process's progress line: each line on stderr is one
+    file's, ended before another file's starts (the line's lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    line = commandline.ProgressLine(every_s=0)
+
+    def transfer(name: str) -> None:
+        for done in range(1, 201):
+            line(download.Progress(name, done * 1_000_000, 200_000_000, 1.0, finished=done == 200))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(transfer, [f"file{i}.pth" for i in range(4)]))
+    lines = [text for text in capfd.readouterr().err.split("\n") if text]
+    for text in lines:
+        names = {part.split(":", 1)[0] for part in text.split("\rDownloading ")[1:]}
+        assert len(names) == 1 and text.startswith("\rDownloading "), text[:200]
+    finished = [text for text in lines if text.endswith(" MB/s") and "200.0 / 200.0" in text.rsplit("\r", 1)[-1]]
+    assert len(finished) >= 4
+
+
 def test_a_failed_download_can_be_retried(hub, server, blob) -> None:
     official = serve(server, blob)
     server.cut_after["/files/blob-0123abcd.pth"] = 1000

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
@@ -85,28 +86,36 @@ class ProgressLine:
     """A download's ``progress`` callback that keeps one line on stderr up to date:
     ``Downloading FILE: 12.3 / 74.2 MB · 5.1 MB/s``, redrawn at most every ``every_s`` seconds and once
     more when the file is verified, which ends the line; another file starts a line of its own.
-    :meth:`end` ends a line left open by a failed download (:func:`print_error` calls it)."""
+    :meth:`end` ends a line left open by a failed download (:func:`print_error` calls it).
+
+    Thread-safe: one process-wide object serves every download (``rpn_viz.load_model`` may be called
+    from several threads); a lock keeps each redraw and its bookkeeping together, so a line only ever
+    shows one file."""
 
     def __init__(self, every_s: float = 0.25) -> None:
         self.every_s = every_s
         self._file: str | None = None  # the file whose line is open on stderr, if any
         self._drawn_at = -float("inf")
+        self._lock = threading.RLock()
 
     def __call__(self, progress: Progress) -> None:
-        if self._file is not None and self._file != progress.filename:
-            self.end()
-        now = time.monotonic()
-        if progress.finished or now - self._drawn_at >= self.every_s:
-            print(f"\rDownloading {progress.filename}: {progress_text(progress)}", end="", file=sys.stderr, flush=True)
-            self._file, self._drawn_at = progress.filename, now
-        if progress.finished:
-            self.end()
+        with self._lock:
+            if self._file is not None and self._file != progress.filename:
+                self.end()
+            now = time.monotonic()
+            if progress.finished or now - self._drawn_at >= self.every_s:
+                print(f"\rDownloading {progress.filename}: {progress_text(progress)}", end="", file=sys.stderr,
+                      flush=True)
+                self._file, self._drawn_at = progress.filename, now
+            if progress.finished:
+                self.end()
 
     def end(self) -> None:
         """End the open progress line, if there is one (the next output starts on a line of its own)."""
-        if self._file is not None:
-            print(file=sys.stderr, flush=True)
-        self._file, self._drawn_at = None, -float("inf")
+        with self._lock:
+            if self._file is not None:
+                print(file=sys.stderr, flush=True)
+            self._file, self._drawn_at = None, -float("inf")
 
 
 #: The process's progress line on stderr: every command that may download gives it to ``load_model``.
