@@ -330,3 +330,34 @@ def test_the_apps_button_makes_the_deck_once_and_offers_it(monkeypatch, scramble
     at.run()
     (save,) = [b for b in at.get("download_button") if "slides_save" in b.proto.id]
     assert save.proto.label.startswith(f"Save the slides ({pages} pages")
+
+
+def test_decks_of_all_sessions_take_turns(monkeypatch):
+    """A deck waits for a turn in the server's queue (telling its place), then is made; a failure is one line."""
+    import threading
+    import time
+
+    from rpn_viz.training.fairqueue import FairQueue
+    from ui import present, slides
+
+    monkeypatch.setattr(slides, "make_deck", lambda *args: b"%PDF deck")
+    queue = FairQueue(slots=1, poll_s=0.01)
+    job = present.DeckJob(total=9)
+    with queue.turn():  # another session's deck holds the only turn
+        worker = threading.Thread(target=present._make, args=(job, None, None, None, None, None, None, queue))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not job.what.startswith("queued") and time.monotonic() < deadline:
+            job.finished.wait(0.01)
+        assert job.what == "queued, number 1 in line behind other sessions' decks" and job.running
+    assert job.finished.wait(10) and job.data == b"%PDF deck" and job.error is None
+    worker.join(10)
+    assert queue.served == 2 and queue.running == 0
+
+    def broken(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(slides, "make_deck", broken)
+    failed = present.DeckJob(total=9)
+    present._make(failed, None, None, None, None, None, None, queue)
+    assert failed.error == "out of memory" and queue.running == 0  # the turn is handed on

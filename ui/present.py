@@ -20,6 +20,7 @@ from PIL import Image
 
 from rpn_viz.io.errors import describe_error
 from rpn_viz.lab.follow import History
+from rpn_viz.training.fairqueue import FairQueue
 from rpn_viz.model.models import DEFAULT_MODEL
 from rpn_viz.io.paths import samples
 
@@ -28,7 +29,7 @@ from .context import StepContext
 from .download import offline_badge
 from .figures import picture_bytes, show_picture
 from .main_pictures import SHARED_SCALES, choices, main_picture
-from .resources import ModelChoice, get_model, get_trace
+from .resources import ModelChoice, deck_queue, get_model, get_trace
 from .scene import Scene
 from .step_pictures import STEP_KEYS, Choices
 from .steps.lab_common import deck_inputs
@@ -226,15 +227,22 @@ def _source(ctx: StepContext):
                   ctx.choice.key, url, entry["title"] if entry else None)
 
 
-def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Choices, steps, lab) -> None:
-    """The thread's work: the deck's bytes into ``job`` (never raises: a failure is the job's one-line error)."""
+def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Choices, steps, lab,
+          queue: FairQueue) -> None:
+    """The thread's work: wait for a turn in the server's deck ``queue``, then the deck's bytes into ``job``
+    (never raises: a failure is the job's one-line error)."""
     try:
         from .slides import make_deck
 
         def progress(done: int, total: int, what: str) -> None:
             job.done, job.total, job.what = done, total, what
 
-        job.data = make_deck(scene, source, found, picked, progress, steps, lab)
+        def waiting(place: int) -> None:
+            job.what = f"queued, number {place} in line behind other sessions' decks"
+
+        with queue.turn(on_wait=waiting):
+            job.what = "title page"
+            job.data = make_deck(scene, source, found, picked, progress, steps, lab)
     except Exception as exc:  # one line for this session; other sessions never see it
         job.error = describe_error(exc)
     finally:
@@ -242,13 +250,14 @@ def _make(job: DeckJob, scene: Scene, source, found: History | None, picked: Cho
 
 
 def _start_deck(ctx: StepContext, found: History | None, picked: Choices, key: tuple, lab) -> DeckJob:
-    """Make the deck in a thread of its own, so this page stays usable and other sessions wait for nothing."""
+    """Make the deck in a thread of its own, so this page stays usable; decks of all sessions take turns
+    (:func:`ui.resources.deck_queue`): when a class asks at once, two are made at a time, first come first served."""
     job = DeckJob(total=1 + len(STEP_KEYS))
     session_store(SLIDES, 2).put(key, job)
     stored = session_store("_nms_steps", 2).find(ctx.key)  # the NMS page's replay, when this session has it
     scene = Scene(trace=ctx.trace, settings=ctx.settings, result=ctx.result)  # its own per-run cache
     threading.Thread(target=_make, args=(job, scene, _source(ctx), found, picked, (lambda: stored) if stored else None,
-                                         lab),
+                                         lab, deck_queue()),
                      name="rpn-viz-slides", daemon=True).start()
     return job
 

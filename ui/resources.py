@@ -186,6 +186,17 @@ def training_queue() -> FairQueue:
     return FairQueue(slots=TRAINING_SLOTS)
 
 
+# Slide decks from every session take turns too: each renders a dozen figures (CPU and ~100 MB in
+# flight); a class pressing "Download slides" together would otherwise start one thread each.
+DECK_SLOTS = int(os.environ.get("RPN_VIZ_DECK_SLOTS", "2"))
+
+
+@st.cache_resource
+def deck_queue() -> FairQueue:
+    """The server's one slide-deck queue (shared by every session)."""
+    return FairQueue(slots=DECK_SLOTS)
+
+
 def training_turn(slot: "st.delta_generator.DeltaGenerator"):
     """Wait for this session's turn to train, telling it its place in ``slot``; hold the turn in the block."""
     queue = training_queue()
