@@ -824,4 +824,5 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
         train_set.DEFAULT_STEPS, train_set.DEFAULT_SEED, train_set.DEFAULT_LR, train_set.DEFAULT_JITTER)
     from rpn_viz.model import paper
 
-    assert (train_command.DEFAULT_TUNE_FROM, train_command.HEAD_ONLY) == (paper.TUNED_FROM, paper.CUT)
+    assert (train_command.DEFAULT_TUNE_FROM, train_command.FIRST_TUNABLE, train_command.HEAD_ONLY) == (
+        paper.TUNED_FROM, paper.FIRST_STRIDE16, paper.CUT)

@@ -26,6 +26,7 @@ DEFAULT_SEED = 0  # == rpn_viz.training.train_set.DEFAULT_SEED
 DEFAULT_LR = 0.01  # == rpn_viz.training.train_set.DEFAULT_LR
 DEFAULT_JITTER = 4  # == rpn_viz.training.train_set.DEFAULT_JITTER
 DEFAULT_TUNE_FROM = 11  # == rpn_viz.model.paper.TUNED_FROM
+FIRST_TUNABLE = 8  # == rpn_viz.model.paper.FIRST_STRIDE16: the first block that keeps stride 16
 HEAD_ONLY = 14  # == rpn_viz.model.paper.CUT: no backbone block trained
 
 
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jitter", type=int, default=DEFAULT_JITTER, metavar="N",
                         help=f"jittered views per photo: random crop or zoom-out, colour, mirror (default {DEFAULT_JITTER})")
     parser.add_argument("--tune-from", type=int, default=DEFAULT_TUNE_FROM, metavar="BLOCK",
-                        help=f"fine-tune the backbone's blocks BLOCK..{HEAD_ONLY - 1} with the head, 8 to {HEAD_ONLY} "
+                        help=f"fine-tune the backbone's blocks BLOCK..{HEAD_ONLY - 1} with the head, {FIRST_TUNABLE} to {HEAD_ONLY} "
                              f"({HEAD_ONLY}: the head alone; default {DEFAULT_TUNE_FROM})")
     parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--steps must be at least 1")
     if args.jitter < 0:
         raise OptionError("--jitter must be 0 or more")
-    if not 8 <= args.tune_from <= HEAD_ONLY:
-        raise OptionError(f"--tune-from must be 8 to {HEAD_ONLY} (the stride-16 blocks; {HEAD_ONLY}: the head alone)")
+    if not FIRST_TUNABLE <= args.tune_from <= HEAD_ONLY:
+        raise OptionError(f"--tune-from must be {FIRST_TUNABLE} to {HEAD_ONLY} (the stride-16 blocks; "
+                          f"{HEAD_ONLY}: the head alone)")
     import torch
 
     from ..model.paper import load_paper_model
@@ -106,6 +108,6 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         box_file = Path(args.dataset)
         box_file = box_file / "boxes.json" if box_file.is_dir() else box_file
-        facts = save_head(done, args.save, box_file, command_line(args), args.lr, args.jitter, args.tune_from)
+        facts = save_head(done, args.save, box_file, command_line(args), args.lr, args.jitter)
         print(f"saved {args.save} (sha256 {facts['sha256']})")
     return 0

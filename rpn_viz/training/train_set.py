@@ -41,7 +41,7 @@ from .examples import example_from_trace, examples_for, views
 from .session import TrainingSession
 from .config import StepResult, TrainConfig
 from ..model.models import LoadedModel
-from ..model.paper import CUT, TUNED_FROM, split_for_tuning, trained_state
+from ..model.paper import CUT, TUNED_FROM, block_count, split_for_tuning, trained_state
 from ..io.paths import app_root
 from ..pipeline.tracing import trace
 
@@ -140,11 +140,12 @@ def _shown(path: Path) -> str:
 
 
 def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: float,
-              jitter: int = DEFAULT_JITTER, tune_from: int = TUNED_FROM) -> dict[str, object]:
+              jitter: int = DEFAULT_JITTER) -> dict[str, object]:
     """Write the head (``torch.save`` of its state dict) and ``<path>.json`` with the run's facts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(head_state(run.session), path)
+    state = head_state(run.session)
+    torch.save(state, path)
     first, last = run.loss_means()
     facts = {
         "file": path.name,
@@ -157,7 +158,7 @@ def save_head(run: SetRun, path: str | Path, box_file: Path, command: str, lr: f
         "lr_drop": f"÷10 after {DECAY_AT:.0%} of the steps",
         "flips": any(e.mirrored for e in run.session.examples),
         "jitter": jitter,
-        "tuned_blocks": CUT - tune_from,  # backbone blocks fine-tuned with the head (features[tune_from:CUT])
+        "tuned_blocks": block_count(state),  # backbone blocks fine-tuned with the head (0: the head alone)
         "examples": len(run.session.examples),
         "box_file": _shown(box_file),
         "box_file_sha256": hashlib.sha256(box_file.read_bytes()).hexdigest(),
