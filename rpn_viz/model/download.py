@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -32,6 +31,7 @@ from urllib.error import HTTPError, URLError
 
 from .weights import (
     OfficialFile,
+    PartialFile,
     WeightsError,
     candidate_paths,
     hub_checkpoint_dir,
@@ -117,7 +117,7 @@ def open_url(url: str, timeout: float = TIMEOUT_S):
 
 
 def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress], None]) -> Path:
-    """Stream ``official`` into ``target`` through a ``*.partial`` file; rename only the exact bytes."""
+    """Stream ``official`` into ``target`` through a :class:`~rpn_viz.model.weights.PartialFile`; rename only the exact bytes."""
     started = time.monotonic()
     try:
         response = open_url(official.url, TIMEOUT_S)
@@ -129,28 +129,26 @@ def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress],
         total = int(length) if length and length.isdigit() else None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            handle, partial_name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent)
+            partial = PartialFile(target)
         except OSError as exc:
             raise DownloadError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
-        partial = Path(partial_name)
         digest, done = hashlib.sha256(), 0
-        try:
-            with os.fdopen(handle, "wb") as out:
-                report(Progress(official.filename, 0, total, time.monotonic() - started))
-                while True:
-                    try:
-                        chunk = response.read(CHUNK_BYTES)
-                    except Exception as exc:  # timeout or reset in the middle of the body
-                        raise DownloadError(f"the transfer broke off after {done / MB:.1f} MB ({_cause(exc)})") from None
-                    if not chunk:
-                        break
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:
-                        raise DownloadError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
-                    digest.update(chunk)
-                    done += len(chunk)
-                    report(Progress(official.filename, done, total, time.monotonic() - started))
+        with partial as out:  # renamed onto target only if the block ends without an error
+            report(Progress(official.filename, 0, total, time.monotonic() - started))
+            while True:
+                try:
+                    chunk = response.read(CHUNK_BYTES)
+                except Exception as exc:  # timeout or reset in the middle of the body
+                    raise DownloadError(f"the transfer broke off after {done / MB:.1f} MB ({_cause(exc)})") from None
+                if not chunk:
+                    break
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise DownloadError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
+                digest.update(chunk)
+                done += len(chunk)
+                report(Progress(official.filename, done, total, time.monotonic() - started))
             if total is not None and done != total:
                 raise DownloadError(f"the transfer broke off after {done / MB:.1f} of {total / MB:.1f} MB")
             actual = digest.hexdigest()
@@ -159,10 +157,7 @@ def _transfer(official: OfficialFile, target: Path, report: Callable[[Progress],
                     f"the downloaded bytes are not the official file (sha256 {actual[:16]}…, expected "
                     f"{official.sha256[:16]}…: truncated, corrupted or another file) and were deleted"
                 )
-            os.replace(partial, target)
-            report(Progress(official.filename, done, total, time.monotonic() - started, finished=True))
-        finally:
-            partial.unlink(missing_ok=True)
+        report(Progress(official.filename, done, total, time.monotonic() - started, finished=True))
     remember_sha256(target, official.sha256)  # the hash is known: loading does not read the file twice
     return target
 

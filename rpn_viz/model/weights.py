@@ -20,7 +20,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Mapping
 
 import torch
 
@@ -139,6 +139,33 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(loaded)
 
 
+class PartialFile:
+    """A file of its own beside ``target`` (``NAME.<random>.partial``) to write into: renamed onto
+    ``target`` when the ``with`` block ends normally, deleted when it raises.
+
+    Readers never see part of a file, and two writers of the same target (sessions, server processes)
+    never share one: each renames complete bytes. Creating it raises ``OSError`` when the folder cannot
+    be written (before any work); downloads and uploads both write through it.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent)
+        self.path = Path(name)
+        self.file = os.fdopen(handle, "wb")
+
+    def __enter__(self) -> BinaryIO:
+        return self.file
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            self.file.close()
+            if kind is None:
+                os.replace(self.path, self.target)
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 def save_uploaded(data: bytes, official: OfficialFile) -> Path:
     """Save uploaded bytes into the hub cache if (and only if) they are the official file."""
     actual = hashlib.sha256(data).hexdigest()
@@ -148,14 +175,6 @@ def save_uploaded(data: bytes, official: OfficialFile) -> Path:
         )
     target = hub_checkpoint_dir() / official.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary file of its own (as downloads use): two server processes saving the same upload at
-    # once never write into one file; each renames complete, identical bytes onto the target.
-    handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent)
-    partial = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    with PartialFile(target) as out:
+        out.write(data)
     return target
