@@ -18,7 +18,7 @@ from typing import Callable, NoReturn
 import streamlit as st
 
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, LoadedModel
-from rpn_viz.model.paper import MOBILENET_V2_IMAGENET
+from rpn_viz.model import paper  # paper.MOBILENET_V2_IMAGENET read when used, as rpn_viz.commands.fetch does
 from rpn_viz.commands.commandline import progress_text
 from rpn_viz.model.download import MB, DownloadError, Progress, forget_failures, start_download
 from rpn_viz.model.weights import (
@@ -71,7 +71,7 @@ def files_needed(choice: ModelChoice) -> list[tuple[OfficialFile, str]]:
         spec = MODELS[choice.name]
         return [(spec.official, spec.title)]
     if choice.kind == "shipped":  # the offline model: the paper's head on ImageNet MobileNetV2
-        return [(MOBILENET_V2_IMAGENET, "the ImageNet MobileNetV2 backbone of the offline model")]
+        return [(paper.MOBILENET_V2_IMAGENET, "the ImageNet MobileNetV2 backbone of the offline model")]
     return []
 
 
@@ -197,7 +197,7 @@ def no_trained_model(reason: str, retry_key: str = f"official:{DEFAULT_MODEL}") 
         f"- **The COCO model** ({coco.title}): `{coco.official.filename}`, from {coco.official.url} — "
         f"{_where(coco.official)}\n"
         f"- **The offline model** (the paper's RPN, on an ImageNet MobileNetV2 backbone): "
-        f"`{MOBILENET_V2_IMAGENET.filename}`, from {MOBILENET_V2_IMAGENET.url} — {_where(MOBILENET_V2_IMAGENET)}"
+        f"`{paper.MOBILENET_V2_IMAGENET.filename}`, from {paper.MOBILENET_V2_IMAGENET.url} — {_where(paper.MOBILENET_V2_IMAGENET)}"
     )
     st.button("Retry the download", key="download_retry", type="primary", on_click=_retry, args=(retry_key,))
     st.divider()

@@ -17,7 +17,8 @@ import streamlit as st
 import rpn_viz
 from rpn_viz.training.fairqueue import FairQueue
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, PAPER_RPN, LoadedModel, ModelSpec
-from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, shipped_facts, shipped_label
+from rpn_viz.model import paper  # paper.MOBILENET_V2_IMAGENET read when used, as rpn_viz.commands.fetch does
+from rpn_viz.model.paper import shipped_facts, shipped_label
 from rpn_viz.pipeline.tracing import Trace
 from rpn_viz.model.weights import is_available
 
@@ -85,7 +86,7 @@ SHIPPED_KEY = f"shipped:{PAPER_RPN}"
 def shipped_title() -> str:
     """Picker label of the shipped model, with what it was trained on."""
     label = shipped_label(shipped_facts())
-    backbone = "works offline" if is_available(MOBILENET_V2_IMAGENET) else "downloads its 14 MB backbone on first use"
+    backbone = "works offline" if is_available(paper.MOBILENET_V2_IMAGENET) else "downloads its 14 MB backbone on first use"
     return f"{label[:1].upper()}{label[1:]} — {backbone}"
 
 

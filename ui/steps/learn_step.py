@@ -21,7 +21,8 @@ from rpn_viz.io.errors import describe_error
 from rpn_viz.training.examples import TOP_K, Example, examples_for
 from rpn_viz.training.session import TrainingSession
 from rpn_viz.model.models import MODELS, LoadedModel
-from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model, shipped_facts, shipped_training
+from rpn_viz.model import paper  # paper.MOBILENET_V2_IMAGENET read when used
+from rpn_viz.model.paper import load_paper_model, shipped_facts, shipped_training
 from rpn_viz.training.config import DEFAULT_LR, DEFAULT_STEPS, TrainConfig
 from rpn_viz.model.weights import WeightsError, is_available
 
@@ -212,7 +213,7 @@ def render(ctx: StepContext) -> None:
         shared = _start_model(start_key, seed)
         start, lock = shared.loaded, shared.lock
     except WeightsError as exc:
-        st.error(str(exc) if start_key != PAPER else f"{exc} (needs {MOBILENET_V2_IMAGENET.filename})")
+        st.error(str(exc) if start_key != PAPER else f"{exc} (needs {paper.MOBILENET_V2_IMAGENET.filename})")
         return
     run: Run | None = st.session_state.get(RUN_KEY)
     wanted = (ctx.photo.sha256, tuple(tuple(b) for b in boxes), start_key, seed, bundled)
