@@ -24,7 +24,7 @@ import rpn_viz
 from loopback import FileServer
 from rpn_viz.model.device import resolve_device
 from rpn_viz.model.models import DEFAULT_MODEL, MODELS, load_model
-from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, load_paper_model
+from rpn_viz.model.paper import MOBILENET_V2_IMAGENET, NMS_IOU, PAPER_NMS_IOU, load_paper_model
 from rpn_viz.model.weights import WEIGHTS_DIR_ENV, OfficialFile, candidate_paths
 from ui.apptest import app_test, check, pictures
 
@@ -158,6 +158,12 @@ def test_a_fresh_clone_beside_shared_weights_opens_on_the_trained_offline_model(
     assert "head trained on" in header and "untrained" not in header.lower()
     assert no_internet == [SPEC.official.url]  # it tried the COCO file, then found the backbone on disk
     assert pictures(at) >= 1
+    assert at.sidebar.slider(key="nms_iou").value == pytest.approx(NMS_IOU)  # the offline model's own default
+    at.session_state["step"] = "nms"
+    at.run()
+    no_exception(at)
+    said = f"The Faster R-CNN paper uses IoU {PAPER_NMS_IOU:g}; this model's default is {NMS_IOU:g}."
+    assert any(caption.value.startswith(said) for caption in at.caption)  # and why, on the NMS step
 
 
 def test_online_the_first_screen_downloads_the_coco_model(empty_hub, server, coco_from, scrambled_checkpoint) -> None:

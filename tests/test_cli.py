@@ -826,3 +826,4 @@ def test_the_cli_knows_the_registry_without_importing_it() -> None:
 
     assert (train_command.DEFAULT_TUNE_FROM, train_command.FIRST_TUNABLE, train_command.HEAD_ONLY) == (
         paper.TUNED_FROM, paper.FIRST_STRIDE16, paper.CUT)
+    assert (train_command.DEFAULT_POSITIVE_IOU, train_command.NEGATIVE_IOU) == (paper.TRAIN_POSITIVE_IOU, paper.BG_IOU)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.models.detection._utils import Matcher
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 import rpn_viz
@@ -27,7 +28,8 @@ from rpn_viz.training.dataset import DatasetError, read_box_file
 from rpn_viz.training import examples
 from rpn_viz.training.examples import example_order, jitter_generator, jittered, mirrored
 from rpn_viz.training.config import generalisation
-from rpn_viz.model.paper import (CUT, SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256, TUNED_FROM,
+from rpn_viz.model.paper import (BG_IOU, CUT, FG_IOU, SHIPPED_FACTS, SHIPPED_HEAD, SHIPPED_HEAD_SHA256,
+                                 TRAIN_POSITIVE_IOU, TUNED_FROM, labelled_at,
                                  TunedHead, load_paper_model, load_trained_paper_model, split_for_tuning)
 from rpn_viz.training.train_set import head_state, start_session, train
 from rpn_viz.model.weights import WeightsError
@@ -209,12 +211,22 @@ def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
     assert [(e.name, e.mirrored) for e in session.examples] == [
         ("coffee.jpg", False), ("coffee.jpg", True), ("cat.jpg", False), ("cat.jpg", True)]
     assert session.photo_count == 2
-    # the mirrored cup's labels are torchvision's for the mirrored boxes on the mirrored photo
+    # the mirrored cup's labels are torchvision's for the mirrored boxes on the mirrored photo, with
+    # torchvision's Matcher at the recipe's thresholds (positive from IoU 0.5, negative below 0.3)
     image, boxes = mirrored(rpn_viz.load_image(tiny_set / "coffee.jpg"), torch.tensor(COFFEE_BOXES))
     traced = rpn_viz.trace(paper, image)
-    labels, _ = paper.model.rpn.assign_targets_to_anchors([traced.anchors], [{"boxes": traced.to_input(boxes)}])
+    target = [{"boxes": traced.to_input(boxes)}]
+    rpn = paper.model.rpn
+    paper_labels, _ = rpn.assign_targets_to_anchors([traced.anchors], target)  # the paper's Matcher(0.7, 0.3)
+    assert rpn.proposal_matcher.high_threshold == FG_IOU == 0.7  # the model itself is the paper's
+    try:
+        rpn.proposal_matcher = Matcher(TRAIN_POSITIVE_IOU, BG_IOU, allow_low_quality_matches=True)
+        labels, _ = rpn.assign_targets_to_anchors([traced.anchors], target)
+    finally:
+        rpn.proposal_matcher = Matcher(FG_IOU, BG_IOU, allow_low_quality_matches=True)
     assert torch.equal(session.examples[1].labels, labels[0])
-    assert int((labels[0] == 1).sum()) > 0
+    assert int((labels[0] == 1).sum()) > int((paper_labels[0] == 1).sum()) > 0  # more anchors count as the cup
+    assert torch.equal(labels[0] == 0, paper_labels[0] == 0)  # the same negatives
     for _ in range(4):
         head_before = {k: v.clone() for k, v in session.head.state_dict().items()}
         step = session.step()
@@ -232,6 +244,19 @@ def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
         assert torch.equal(positives, example.anchors[step.positive])
     label = session.weights_info().label
     assert label.startswith("your RPN: trained on 2 photos for 4 steps")
+
+
+def test_labelling_at_another_iou_changes_training_only(paper):
+    """labelled_at moves the positive threshold of a copy; proposals and the start model stay as they were."""
+    relabelled = labelled_at(paper, 0.5)
+    matcher = relabelled.model.rpn.proposal_matcher
+    assert (matcher.high_threshold, matcher.low_threshold, matcher.allow_low_quality_matches) == (0.5, BG_IOU, True)
+    assert paper.model.rpn.proposal_matcher.high_threshold == FG_IOU
+    photo = rpn_viz.load_image(ASSETS / "cat.jpg")
+    assert torch.equal(rpn_viz.trace(relabelled, photo).result.boxes, rpn_viz.trace(paper, photo).result.boxes)
+    for wrong in (BG_IOU, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="positive anchor's IoU"):
+            labelled_at(paper, wrong)
 
 
 def test_the_tuning_split_is_the_same_network(paper):
@@ -296,7 +321,7 @@ def test_the_shipped_head_is_the_recorded_file():
     assert digest == SHIPPED_HEAD_SHA256 == facts["sha256"]
     assert facts["photos"] == len(dataset.select(read_box_file(), "train"))
     assert SHIPPED_HEAD.stat().st_size < 4_000_000  # the issue's limit
-    assert facts["tuned_blocks"] == CUT - TUNED_FROM
+    assert facts["tuned_blocks"] == CUT - TUNED_FROM and facts["positive_iou"] == TRAIN_POSITIVE_IOU
     readme = (SHIPPED_HEAD.parent / "README.md").read_text()
     assert SHIPPED_HEAD_SHA256 in readme and facts["command"] in readme
 
@@ -308,7 +333,8 @@ def test_the_shipped_model_is_trained_and_labelled(shipped, photos):
     probabilities = torch.sigmoid(traced.logits)
     assert float(probabilities.std()) > 0.05, "objectness must not be flat"
     assert float(traced.result.scores[0]) > 0.9, "its best proposal is confident"
-    assert float((probabilities < 0.5).float().mean()) > 0.7, "most anchors are background"
+    # most anchors are background (63 % here: positives from IoU 0.45 make anchors that half-cover an object object-like)
+    assert float((probabilities < 0.5).float().mean()) > 0.5, "most anchors are background"
     moved = (traced.proposals - traced.anchors).abs().max(dim=1).values
     assert float((moved > 8).float().mean()) > 0.5, "proposals are not just their anchors"
 
@@ -344,6 +370,7 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert done.returncode == 0, done.stderr
     facts = json.loads(head.with_suffix(".json").read_text())
     assert facts["steps"] == 4 and facts["photos"] == 1 and facts["flips"] is True and facts["tuned_blocks"] == 3
+    assert facts["positive_iou"] == 0.45 and "--positive-iou" not in facts["command"]  # the default
     assert facts["sha256"] == hashlib.sha256(head.read_bytes()).hexdigest()
     used = run_module("rpn_viz", str(ASSETS / "cat.jpg"), "--model", "paper_rpn", "--checkpoint", str(head),
                       "--json", "-", "--no-download", "--device", "cpu")
@@ -354,6 +381,8 @@ def test_train_save_and_use_your_head_from_the_command_line(imagenet_backbone, t
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such box file" in bad.stderr
     low = run_module("rpn_viz", "train", "--tune-from", "7", "--no-download")
     assert low.returncode == 2 and low.stderr.count("\n") == 1 and "--tune-from must be 8 to 14" in low.stderr
+    loose = run_module("rpn_viz", "train", "--positive-iou", "0.3", "--no-download")
+    assert loose.returncode == 2 and loose.stderr.count("\n") == 1 and "--positive-iou must be above 0.3" in loose.stderr
 
 
 @pytest.mark.slow  # python processes, each importing torch and loading the paper's RPN

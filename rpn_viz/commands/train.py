@@ -28,6 +28,8 @@ DEFAULT_JITTER = 4  # == rpn_viz.training.train_set.DEFAULT_JITTER
 DEFAULT_TUNE_FROM = 11  # == rpn_viz.model.paper.TUNED_FROM
 FIRST_TUNABLE = 8  # == rpn_viz.model.paper.FIRST_STRIDE16: the first block that keeps stride 16
 HEAD_ONLY = 14  # == rpn_viz.model.paper.CUT: no backbone block trained
+DEFAULT_POSITIVE_IOU = 0.45  # == rpn_viz.model.paper.TRAIN_POSITIVE_IOU
+NEGATIVE_IOU = 0.3  # == rpn_viz.model.paper.BG_IOU: a positive's IoU must be above it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune-from", type=int, default=DEFAULT_TUNE_FROM, metavar="BLOCK",
                         help=f"fine-tune the backbone's blocks BLOCK..{HEAD_ONLY - 1} with the head, {FIRST_TUNABLE} to {HEAD_ONLY} "
                              f"({HEAD_ONLY}: the head alone; default {DEFAULT_TUNE_FROM})")
+    parser.add_argument("--positive-iou", type=float, default=DEFAULT_POSITIVE_IOU, metavar="IOU",
+                        help=f"label an anchor positive from this IoU with a box (default {DEFAULT_POSITIVE_IOU}, "
+                             "chosen by measurement; the paper: 0.7)")
     parser.add_argument("--save", metavar="HEAD.pt", help="where to write the head (and HEAD.json beside it)")
     parser.add_argument("--weights-dir", metavar="DIR", help="folder holding mobilenet_v2-b0353104.pth")
     parser.add_argument("--no-download", action="store_true", help="never try to download weights")
@@ -66,6 +71,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--jitter", str(args.jitter)]
     if args.tune_from != DEFAULT_TUNE_FROM:
         words += ["--tune-from", str(args.tune_from)]
+    if args.positive_iou != DEFAULT_POSITIVE_IOU:
+        words += ["--positive-iou", repr(args.positive_iou)]
     if args.save:
         words += ["--save", args.save]
     return " ".join(words)
@@ -80,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if not FIRST_TUNABLE <= args.tune_from <= HEAD_ONLY:
         raise OptionError(f"--tune-from must be {FIRST_TUNABLE} to {HEAD_ONLY} (the stride-16 blocks; "
                           f"{HEAD_ONLY}: the head alone)")
+    if not NEGATIVE_IOU < args.positive_iou <= 1:
+        raise OptionError(f"--positive-iou must be above {NEGATIVE_IOU} (below it an anchor is a negative) and at most 1")
     import torch
 
     from ..model.paper import load_paper_model
@@ -99,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  step {result.step:5d}  loss {statistics.fmean(recent):.4f}", flush=True)
 
     session, prepare = start_session(start, photos, args.seed, args.lr, flips=not args.no_flips, jitter=args.jitter,
-                                     tune_from=args.tune_from)
+                                     tune_from=args.tune_from, positive_iou=args.positive_iou)
     done = SetRun(session, list(photos), prepare, train(session, args.steps, args.lr, report))
     first, last = done.loss_means()
     print(f"prepared {len(done.session.examples)} examples in {done.prepare_seconds:.1f} s; "

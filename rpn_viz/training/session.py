@@ -5,9 +5,11 @@ the "before" proposals), keeps the feature maps, and then trains only the head. 
 decides what is learned is torchvision's own, called on the session's copy of ``model.rpn``:
 
 * anchors from the model's ``AnchorGenerator`` (the trace's anchors);
-* labels from ``RegionProposalNetwork.assign_targets_to_anchors`` — ``Matcher(0.7, 0.3,
-  allow_low_quality_matches=True)``: IoU ≥ 0.7 with a box is positive, < 0.3 with every box negative,
-  each box's best anchor(s) positive too, the rest ignored;
+* labels from ``RegionProposalNetwork.assign_targets_to_anchors`` with the model's own matcher, the
+  paper's ``Matcher(0.7, 0.3, allow_low_quality_matches=True)``: IoU ≥ 0.7 with a box is positive,
+  < 0.3 with every box negative, each box's best anchor(s) positive too, the rest ignored
+  (``rpn-viz train`` starts from a copy that is positive from a lower IoU:
+  :func:`rpn_viz.model.paper.labelled_at`);
 * regression targets from ``BoxCoder.encode`` (the deltas that would move each anchor onto its box);
 * the loss from ``RegionProposalNetwork.compute_loss``: ``BalancedPositiveNegativeSampler`` draws
   256 labelled anchors, at most half positive; binary cross-entropy on their objectness logits plus

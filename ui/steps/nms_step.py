@@ -8,6 +8,8 @@ import streamlit as st
 import torch
 
 from rpn_viz.lab.follow import History
+from rpn_viz.model import paper
+from rpn_viz.model.models import PAPER_RPN
 from rpn_viz.pipeline.nms import NmsStep
 
 from .. import follow
@@ -51,6 +53,11 @@ only removed by a box of its own level. Change the **NMS IoU** slider in the sid
 (lower IoU) or more (higher IoU) boxes survive.
 """
     )
+    if ctx.loaded.name == PAPER_RPN and paper.NMS_IOU != paper.PAPER_NMS_IOU:
+        st.caption(f"The Faster R-CNN paper uses IoU {paper.PAPER_NMS_IOU:g}; this model's default is {paper.NMS_IOU:g}. "
+                   "A box counts as found from IoU 0.5, so a box overlapping a better one by more than that "
+                   "mostly finds the same object again: removing it leaves room among the top proposals "
+                   "for other objects (measured on the bundled photos: README, “The offline model”).")
     pos = result.nms_input_pos
     if pos.numel() == 0:
         st.warning("No box reached NMS with these settings. Lower the score threshold in the sidebar.")
