@@ -184,6 +184,9 @@ def top_n_per_level(logits: Tensor, num_anchors_per_level: list[int], pre_nms_to
     return torch.cat(picked)
 
 
+WHO_CHUNK = 128  # kept boxes compared with the removed ones at a time (who_suppressed)
+
+
 def who_suppressed(
     boxes: Tensor, scores: Tensor, levels: Tensor, kept: Tensor, iou_threshold: float
 ) -> tuple[Tensor, Tensor]:
@@ -191,7 +194,7 @@ def who_suppressed(
 
     Greedy NMS removes a box at the first higher-ranked *kept* box of its level that overlaps it by
     more than the threshold (a suppressed box never suppresses), so this is derived from torchvision's
-    ``kept`` rather than by running NMS again. Work is per level, kept × removed boxes only.
+    ``kept`` rather than by running NMS again. Work is per level, kept × still-unexplained removed boxes.
 
     This is rpn_viz's one answer to "who suppressed whom" (:attr:`FilterResult.suppressed_by`: the
     followed anchor, the NMS page's fate line, the benchmarks): it starts from the boxes torchvision's
@@ -213,15 +216,21 @@ def who_suppressed(
         in_level = levels == level
         winners = torch.where(in_level & is_kept)[0]
         losers = torch.where(in_level & ~is_kept)[0]
-        if winners.numel() == 0 or losers.numel() == 0:
-            continue
         winners = winners[torch.argsort(rank[winners])]
-        iou = box_ops.box_iou(boxes[winners], boxes[losers])  # (K_l, R_l)
-        hits = (iou > iou_threshold) & (rank[winners][:, None] < rank[losers][None, :])
-        has = hits.any(dim=0)
-        first = hits.to(torch.uint8).argmax(dim=0)  # first True in rank order
-        suppressor[losers[has]] = winners[first[has]]
-        best_iou[losers[has]] = iou[first[has], torch.where(has)[0]]
+        # Kept boxes in rank order, WHO_CHUNK at a time; a removed box found by one chunk has found its
+        # first suppressor and leaves the search. Most are removed by the best boxes, so later chunks
+        # meet few (12,000 boxes in, 769 kept: 29 ms instead of 157 for all kept × removed at once).
+        for start in range(0, winners.numel(), WHO_CHUNK):
+            if losers.numel() == 0:
+                break
+            chunk = winners[start:start + WHO_CHUNK]
+            iou = box_ops.box_iou(boxes[chunk], boxes[losers])  # (chunk, R)
+            hits = (iou > iou_threshold) & (rank[chunk][:, None] < rank[losers][None, :])
+            has = hits.any(dim=0)
+            first = hits.to(torch.uint8).argmax(dim=0)  # first True in rank order
+            suppressor[losers[has]] = chunk[first[has]]
+            best_iou[losers[has]] = iou[first[has], torch.where(has)[0]]
+            losers = losers[~has]
     return suppressor, best_iou
 
 
