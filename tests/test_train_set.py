@@ -7,6 +7,7 @@ model, and the shipped file's recorded sha256.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -216,14 +217,11 @@ def test_each_step_is_torchvisions_loss_on_its_photo(paper, tiny_set):
     image, boxes = mirrored(rpn_viz.load_image(tiny_set / "coffee.jpg"), torch.tensor(COFFEE_BOXES))
     traced = rpn_viz.trace(paper, image)
     target = [{"boxes": traced.to_input(boxes)}]
-    rpn = paper.model.rpn
-    paper_labels, _ = rpn.assign_targets_to_anchors([traced.anchors], target)  # the paper's Matcher(0.7, 0.3)
-    assert rpn.proposal_matcher.high_threshold == FG_IOU == 0.7  # the model itself is the paper's
-    try:
-        rpn.proposal_matcher = Matcher(TRAIN_POSITIVE_IOU, BG_IOU, allow_low_quality_matches=True)
-        labels, _ = rpn.assign_targets_to_anchors([traced.anchors], target)
-    finally:
-        rpn.proposal_matcher = Matcher(FG_IOU, BG_IOU, allow_low_quality_matches=True)
+    paper_labels, _ = paper.model.rpn.assign_targets_to_anchors([traced.anchors], target)  # Matcher(0.7, 0.3)
+    assert paper.model.rpn.proposal_matcher.high_threshold == FG_IOU == 0.7  # the model itself is the paper's
+    rpn = copy.deepcopy(paper.model.rpn)  # a copy: the module-wide fixture stays the paper's
+    rpn.proposal_matcher = Matcher(TRAIN_POSITIVE_IOU, BG_IOU, allow_low_quality_matches=True)
+    labels, _ = rpn.assign_targets_to_anchors([traced.anchors], target)
     assert torch.equal(session.examples[1].labels, labels[0])
     assert int((labels[0] == 1).sum()) > int((paper_labels[0] == 1).sum()) > 0  # more anchors count as the cup
     assert torch.equal(labels[0] == 0, paper_labels[0] == 0)  # the same negatives

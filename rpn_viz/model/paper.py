@@ -32,6 +32,7 @@ backbone does not make an RPN — the head is what proposes, and :mod:`rpn_viz.t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from typing import Callable
@@ -230,8 +231,7 @@ def split_for_tuning(loaded: LoadedModel, tune_from: int = TUNED_FROM) -> Loaded
     stem = Stride16Backbone(body[:tune_from], out_channels=body[tune_from - 1].out_channels)
     rpn = copy.deepcopy(model.rpn)
     rpn.head = TunedHead(copy.deepcopy(body[tune_from:]), rpn.head)
-    return LoadedModel(loaded.spec, PaperRPN(model.transform, stem, rpn), loaded.weights, loaded.device,
-                       loaded.num_classes)
+    return dataclasses.replace(loaded, model=PaperRPN(model.transform, stem, rpn))
 
 
 def labelled_at(loaded: LoadedModel, positive_iou: float) -> LoadedModel:
@@ -247,8 +247,7 @@ def labelled_at(loaded: LoadedModel, positive_iou: float) -> LoadedModel:
     model: PaperRPN = loaded.model
     rpn = copy.deepcopy(model.rpn)
     rpn.proposal_matcher = Matcher(positive_iou, BG_IOU, allow_low_quality_matches=True)
-    return LoadedModel(loaded.spec, PaperRPN(model.transform, model.backbone, rpn), loaded.weights, loaded.device,
-                       loaded.num_classes)
+    return dataclasses.replace(loaded, model=PaperRPN(model.transform, model.backbone, rpn))
 
 
 def trained_state(head: nn.Module) -> dict[str, Tensor]:
